@@ -1,0 +1,98 @@
+"""The click layer: parse arguments, call one library function, pick a presenter, set the exit
+code. Only this module turns errors into stderr text and exit codes (0 ok, 1 finding, 2 error)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+from ..errors import InspectrError
+from .common import Context
+
+__all__ = ["main", "cli"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="inspectr", prog_name="inspectr")
+@click.option("-v", "--verbose", is_flag=True, help="Show warnings in full and tracebacks for internal errors.")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="Colour in terminal output.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool, color: str) -> None:
+    """inspectr: forensic inspection of container images.
+
+    IMAGE is a path (auto-detected) or a reference: docker-archive:PATH[:NAME:TAG],
+    oci-archive:PATH[:REF], oci:DIR[:REF] or dir:DIR. Every blob is verified against its
+    digest while it streams. Exit codes: 0 ok, 1 findings, 2 error.
+    """
+    ctx.obj = Context(verbose=verbose, color=color)
+
+
+from . import cat_cmd, export_cmd, inspect_cmd, ls_cmd  # noqa: E402  (registers the commands)
+
+for module in (inspect_cmd, ls_cmd, cat_cmd, export_cmd):
+    cli.add_command(module.command)
+
+
+def _json_requested(argv: list[str]) -> bool:
+    for i, arg in enumerate(argv):
+        if arg == "--format" and i + 1 < len(argv) and argv[i + 1] == "json":
+            return True
+        if arg in ("--format=json", "-fjson") or (arg == "-f" and i + 1 < len(argv) and argv[i + 1] == "json"):
+            return True
+    return False
+
+
+def report_error(error_class: str, message: str, as_json: bool, hint: str | None = None, verbose: bool = False) -> None:
+    if as_json:
+        body: dict[str, Any] = {"error": error_class, "message": message}
+        if hint:
+            body["hint"] = hint
+        sys.stderr.write(json.dumps(body) + "\n")
+        return
+    from ..present.safe import display_text
+
+    sys.stderr.write(f"inspectr: error[{error_class}]: {display_text(message)}\n")
+    if hint and verbose:
+        sys.stderr.write(f"inspectr: hint: {display_text(hint)}\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = _json_requested(args)
+    verbose = "-v" in args or "--verbose" in args
+    try:
+        code = cli.main(args=args, prog_name="inspectr", standalone_mode=False)
+        sys.exit(code or 0)
+    except InspectrError as err:
+        report_error(err.error_class, err.message, as_json, err.hint, verbose)
+        sys.exit(err.exit_code)
+    except click.exceptions.Exit as err:
+        sys.exit(err.exit_code)
+    except click.ClickException as err:
+        report_error("usage", err.format_message(), as_json)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        sys.stderr.write("inspectr: aborted\n")
+        sys.exit(130)
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
+    except KeyboardInterrupt:
+        sys.stderr.write("inspectr: interrupted\n")
+        sys.exit(130)
+    except MemoryError:
+        report_error("out-of-memory", "ran out of memory", as_json)
+        sys.exit(2)
+    except Exception as err:  # noqa: BLE001 - last line of defence: never a traceback by default
+        if verbose:
+            raise
+        report_error("internal", f"internal error: {type(err).__name__}: {err} (rerun with --verbose for a traceback)", as_json)
+        sys.exit(2)

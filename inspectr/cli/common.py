@@ -1,0 +1,101 @@
+"""Options and helpers shared by the commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+import click
+from rich.console import Console
+
+from ..fs.layer_index import LayerIndex
+from ..image import Image
+from ..limits import Limits
+from ..sources.detect import open_image
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Context:
+    verbose: bool = False
+    color: str = "auto"
+
+    def console(self, stderr: bool = False) -> Console:
+        force = {"always": True, "never": False}.get(self.color)
+        return Console(
+            stderr=stderr,
+            force_terminal=force,
+            no_color=self.color == "never" or "NO_COLOR" in os.environ,
+            highlight=False,
+            soft_wrap=False,
+        )
+
+
+def image_options(func: F) -> F:
+    """--platform and the limit flags, for every command that opens an image."""
+    func = click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Pick this platform from a multi-platform index.")(func)
+    func = click.option(
+        "--limit-scale", type=click.IntRange(1, 1 << 20), default=1, show_default=True,
+        help="Multiply every resource limit (bytes, entries, path length) by this factor.",
+    )(func)
+    func = click.option("--strict", is_flag=True, help="Fail on duplicate entries instead of warning (R3).")(func)
+    return func
+
+
+def format_option(*choices: str) -> Callable[[F], F]:
+    return click.option("-f", "--format", "fmt", type=click.Choice(list(choices)), default=choices[0], show_default=True,
+                        help="Output format.")
+
+
+def load_image(reference: str, platform: str | None, limit_scale: int) -> Image:
+    limits = Limits() if limit_scale == 1 else Limits().scaled(limit_scale)
+    return open_image(reference, platform=platform, limits=limits)
+
+
+class Progress:
+    """A rich progress bar on stderr for long indexing, only on a terminal and never under CI."""
+
+    def __init__(self, ctx: Context, image: Image, label: str = "indexing layers") -> None:
+        self._bar: Any = None
+        enabled = sys.stderr.isatty() and not os.environ.get("CI") and len(image.layers) > 0
+        total = sum(layer.blob.length for layer in image.layers)
+        if enabled and total > (32 << 20):
+            from rich.progress import BarColumn, DownloadColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+
+            self._bar = RichProgress(TextColumn(label), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
+                                     console=ctx.console(stderr=True), transient=True)
+            self._task = self._bar.add_task(label, total=total)
+            self._sizes = {layer.index: layer.blob.length for layer in image.layers}
+
+    def __enter__(self) -> "Progress":
+        if self._bar:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar:
+            self._bar.stop()
+
+    def layer_done(self, index: LayerIndex) -> None:
+        if self._bar:
+            self._bar.advance(self._task, self._sizes.get(index.layer, 0))
+
+
+def print_warnings(ctx: Context, warnings: list[Any]) -> None:
+    """Warnings go to stderr: a count, or each one with --verbose."""
+    if not warnings:
+        return
+    from ..present.safe import display_text
+
+    if ctx.verbose:
+        for w in warnings:
+            sys.stderr.write(f"inspectr: warning[{w.code}]: {display_text(w.message)}\n")
+    else:
+        codes: dict[str, int] = {}
+        for w in warnings:
+            codes[w.code] = codes.get(w.code, 0) + 1
+        summary = ", ".join(f"{c} x{n}" for c, n in sorted(codes.items()))
+        sys.stderr.write(f"inspectr: {len(warnings)} warning(s): {summary} (use -v for details)\n")

@@ -1,0 +1,49 @@
+"""`inspectr export IMAGE DIR|-`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import UsageError
+from ..fs.build import build_tree
+from ..fs.export import ExportOptions, export_dir, export_tar
+from ..present.safe import display_text
+from .common import Context, Progress, image_options, load_image, print_warnings
+
+
+@click.command("export")
+@click.argument("image")
+@click.argument("dest")
+@click.option("--keep-special-bits", is_flag=True, help="Keep setuid/setgid bits (stripped by default).")
+@click.option("--xattrs", is_flag=True, help="Set extended attributes (never trusted.* or system.*).")
+@image_options
+@click.pass_obj
+def command(ctx: Context, image: str, dest: str, keep_special_bits: bool, xattrs: bool, platform: str | None,
+            limit_scale: int, strict: bool) -> None:
+    """Materialise the merged filesystem of IMAGE into DEST, a new or empty directory, or as a
+    flat tar on stdout when DEST is `-`.
+
+    Every write is relative to a directory fd and never follows a symlink, so nothing is written
+    outside DEST. Ownership and device nodes need root; without it they degrade with a warning.
+    Example: `inspectr export fixtures/oci-busybox /tmp/rootfs`.
+    """
+    img = load_image(image, platform, limit_scale)
+    if dest == "-" and sys.stdout.isatty():
+        raise UsageError("refusing to write a tar to a terminal; redirect stdout or give a directory")
+    with Progress(ctx, img) as progress:
+        tree = build_tree(img, strict=strict, on_done=progress.layer_done)
+    print_warnings(ctx, tree.warnings)
+    if dest == "-":
+        report = export_tar(img, tree, sys.stdout.buffer)
+    else:
+        report = export_dir(img, tree, dest, ExportOptions(keep_special_bits=keep_special_bits, xattrs=xattrs))
+    for warning in report.warnings[:20]:
+        sys.stderr.write(f"inspectr: warning: {display_text(warning)}\n")
+    if len(report.warnings) > 20:
+        sys.stderr.write(f"inspectr: ... and {len(report.warnings) - 20} more warnings\n")
+    sys.stderr.write(
+        f"inspectr: exported {report.files} files, {report.dirs} dirs, {report.symlinks} symlinks, "
+        f"{report.hardlinks} hardlinks, {report.devices} special files, {report.bytes} bytes\n"
+    )

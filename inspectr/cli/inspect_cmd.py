@@ -1,0 +1,34 @@
+"""`inspectr inspect IMAGE`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..fs.build import index_layers
+from ..present.json import dump_document
+from ..present.text import render_summary
+from ..summary import summarise_image
+from .common import Context, Progress, format_option, image_options, load_image
+
+
+@click.command("inspect")
+@click.argument("image")
+@image_options
+@format_option("text", "json")
+@click.pass_obj
+def command(ctx: Context, image: str, platform: str | None, limit_scale: int, strict: bool, fmt: str) -> None:
+    """Show format, digests, platforms, config and layers of IMAGE.
+
+    Every layer is streamed once and verified (digest, size, diff_id) to count its entries and
+    uncompressed size. Example: `inspectr inspect fixtures/oci-busybox`.
+    """
+    img = load_image(image, platform, limit_scale)
+    with Progress(ctx, img) as progress:
+        indexes = index_layers(img, on_done=progress.layer_done)
+    summary = summarise_image(img, indexes)
+    if fmt == "json":
+        dump_document("inspect", summary.to_json(), sys.stdout)
+    else:
+        render_summary(summary, ctx.console())

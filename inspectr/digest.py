@@ -1,0 +1,110 @@
+"""Digest values and the verifying stream every blob is read through (R22)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from .errors import DigestMismatch, MalformedImage, SizeMismatch
+
+__all__ = ["Digest", "VerifyingReader", "sha256_digest"]
+
+_HEX = {"sha256": 64, "sha512": 128}
+_DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """An OCI digest `algorithm:encoded`. Only sha256 and sha512 can be verified."""
+
+    algorithm: str
+    encoded: str
+
+    @classmethod
+    def parse(cls, value: object, what: str = "digest") -> "Digest":
+        """Parse and validate; raises MalformedImage on anything but the spec's grammar."""
+        if not isinstance(value, str) or len(value) > 256 or not _DIGEST_RE.match(value):
+            raise MalformedImage(f"{what}: malformed digest {value!r}")
+        algorithm, encoded = value.split(":", 1)
+        want = _HEX.get(algorithm)
+        if want is not None and (len(encoded) != want or not re.fullmatch(r"[0-9a-f]+", encoded)):
+            raise MalformedImage(f"{what}: malformed {algorithm} digest {value!r}")
+        return cls(algorithm, encoded)
+
+    @property
+    def verifiable(self) -> bool:
+        return self.algorithm in _HEX
+
+    def hasher(self) -> "hashlib._Hash":
+        if not self.verifiable:
+            raise MalformedImage(f"unsupported digest algorithm {self.algorithm!r} in {self}")
+        return hashlib.new(self.algorithm)
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.encoded}"
+
+
+def sha256_digest(data: bytes) -> Digest:
+    return Digest("sha256", hashlib.sha256(data).hexdigest())
+
+
+class VerifyingReader:
+    """Reads a blob, hashing it and counting bytes; checks digest and exact size at EOF.
+
+    Reading more than `size` bytes fails at once, so an overlong blob never feeds a parser
+    past its declared end. `expected_size=None` means the size is unknown (legacy archives).
+    """
+
+    def __init__(self, fp: BinaryIO, digest: Digest | None, expected_size: int | None, what: str) -> None:
+        self._fp = fp
+        self._digest = digest
+        self._hasher = digest.hasher() if digest is not None else None
+        self._size = expected_size
+        self._what = what
+        self.count = 0
+        self.verified = False
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = 1 << 20
+        if self._size is not None:
+            # Ask for one byte past the end so an overlong blob is caught, not truncated.
+            n = min(n, self._size - self.count + 1)
+        data = self._fp.read(n) if n > 0 else b""
+        if data:
+            self.count += len(data)
+            if self._hasher is not None:
+                self._hasher.update(data)
+            if self._size is not None and self.count > self._size:
+                raise SizeMismatch(
+                    f"{self._what}: size mismatch: descriptor says {self._size} bytes, blob is longer",
+                    hint="the archive is corrupt or was modified after it was written",
+                )
+        elif not self.verified:
+            self._finish()
+        return data
+
+    def drain(self) -> None:
+        """Read to EOF so the digest and size are checked."""
+        while self.read(1 << 20):
+            pass
+
+    def _finish(self) -> None:
+        if self._size is not None and self.count != self._size:
+            raise SizeMismatch(
+                f"{self._what}: size mismatch: descriptor says {self._size} bytes, blob has {self.count}",
+                hint="the archive is corrupt or truncated",
+            )
+        if self._hasher is not None and self._digest is not None:
+            got = self._hasher.hexdigest()
+            if got != self._digest.encoded:
+                raise DigestMismatch(
+                    f"{self._what}: digest mismatch: expected {self._digest}, got {self._digest.algorithm}:{got}",
+                    hint="the archive is corrupt or was modified after it was written",
+                )
+        self.verified = True
+
+    def close(self) -> None:
+        self._fp.close()

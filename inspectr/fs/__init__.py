@@ -1,0 +1,1 @@
+"""Layer indexes and the union Tree built from them."""

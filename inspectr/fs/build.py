@@ -1,0 +1,70 @@
+"""Index every layer of an image (in parallel where it pays) and apply them into a Tree."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Callable, Sequence
+
+from ..errors import SizeLimitExceeded
+from ..image import Image, LayerRef
+from ..limits import Limits
+from .layer_index import LayerIndex, index_layer
+from .tree import Tree, apply_layers
+
+__all__ = ["index_layers", "build_tree"]
+
+# Below this many compressed bytes a worker process costs more than it saves.
+_PARALLEL_MIN_BYTES = 16 << 20
+
+
+def _index_one(args: tuple[LayerRef, Limits]) -> LayerIndex:
+    layer, limits = args
+    return index_layer(layer, layer.index, limits)
+
+
+def index_layers(
+    image: Image,
+    jobs: int | None = None,
+    on_done: Callable[[LayerIndex], None] | None = None,
+) -> list[LayerIndex]:
+    """One verified LayerIndex per layer, in layer order. Layers are independent, so they are
+    indexed in worker processes (the work is CPU-bound: inflate, tar walk, sha256)."""
+    layers: Sequence[LayerRef] = image.layers
+    limits = image.limits
+    if jobs is None:
+        jobs = min(len(layers), os.cpu_count() or 1)
+        if sum(layer.blob.length for layer in layers) < _PARALLEL_MIN_BYTES:
+            jobs = 1
+    results: list[LayerIndex] = []
+    if jobs <= 1 or len(layers) <= 1:
+        for layer in layers:
+            index = index_layer(layer, layer.index, limits)
+            if on_done:
+                on_done(index)
+            results.append(index)
+    else:
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            # Largest first keeps both cores busy; results are put back in layer order.
+            order = sorted(layers, key=lambda layer: -layer.blob.length)
+            futures = {layer.index: pool.submit(_index_one, (layer, limits)) for layer in order}
+            for i in range(len(layers)):
+                index = futures[i].result()
+                if on_done:
+                    on_done(index)
+                results.append(index)
+    total = sum(index.uncompressed_size for index in results)
+    if total > limits.max_total_bytes:
+        raise SizeLimitExceeded(f"{image.reference}: {total} uncompressed bytes exceeds max_total_bytes={limits.max_total_bytes}")
+    return results
+
+
+def build_tree(image: Image, jobs: int | None = None, strict: bool = False,
+               on_done: Callable[[LayerIndex], None] | None = None) -> Tree:
+    """The verified union tree of an image. Raises InspectrError subclasses on any failure."""
+    tree = apply_layers(index_layers(image, jobs, on_done), image.limits, strict)
+    for notice in image.notices:
+        tree.warnings.append(notice)
+    return tree

@@ -1,0 +1,249 @@
+"""LayerIndex: one verified streaming pass over a layer blob (DESIGN.md decision 1).
+
+The pass hashes the compressed bytes (digest + exact size), decompresses by media type or magic,
+hashes the uncompressed stream (diff_id, trailing bytes included), walks the tar headers and
+hashes each regular file. Nothing is returned unless all three checks pass (R22).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+from typing import BinaryIO, Callable, Iterator, Protocol
+
+from ..digest import Digest, VerifyingReader
+from ..errors import DecompressError, DiffIdMismatch, InvalidHardlink, InvalidName, InvalidWhiteout, UnsupportedMediaType
+from ..limits import Limits
+from ..mediatypes import layer_compression
+from ..untrusted.decompress import Compression, PeekReader, open_decompressed, sniff
+from ..untrusted.paths import decode_name, join_path, normalise_name, split_path
+from ..untrusted.tar import CHAR, DIRECTORY, FIFO, HARDLINK, REGULAR, SYMLINK, BLOCKDEV, Member, StreamBlocks, TarWalker
+from .entry import Entry, EntryKind, Notice
+
+__all__ = ["LayerSource", "LayerIndex", "index_layer", "index_tar_bytes", "iter_layer_members"]
+
+_KINDS = {
+    REGULAR: EntryKind.FILE,
+    HARDLINK: EntryKind.HARDLINK,
+    SYMLINK: EntryKind.SYMLINK,
+    CHAR: EntryKind.CHAR,
+    BLOCKDEV: EntryKind.BLOCK,
+    DIRECTORY: EntryKind.DIR,
+    FIFO: EntryKind.FIFO,
+}
+OPAQUE_MARKER = ".wh..wh..opq"
+
+
+class LayerSource(Protocol):
+    """What a source adapter hands over for one layer; `open()` gives the raw blob bytes."""
+
+    @property
+    def media_type(self) -> str | None: ...
+    @property
+    def digest(self) -> Digest | None: ...
+    @property
+    def size(self) -> int | None: ...
+    @property
+    def diff_id(self) -> Digest | None: ...
+    @property
+    def label(self) -> str: ...
+    def open(self) -> BinaryIO: ...
+
+
+@dataclass(slots=True)
+class LayerIndex:
+    """The entries of one layer in stream order, with the verified facts about its blob."""
+
+    layer: int
+    entries: list[Entry]
+    notices: list[Notice] = field(default_factory=list)
+    digest: str | None = None
+    diff_id: str | None = None
+    compressed_size: int | None = None
+    uncompressed_size: int = 0
+    compression: str = "none"
+    media_type: str | None = None
+
+
+class _Counter:
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        self.n += len(data)
+
+
+def _choose_compression(source: LayerSource, head: bytes) -> Compression:
+    try:
+        declared = layer_compression(source.media_type)
+    except KeyError:
+        raise UnsupportedMediaType(f"{source.label}: unsupported layer media type {source.media_type!r}") from None
+    found = sniff(head)
+    if isinstance(found, str):
+        raise DecompressError(f"{source.label}: {found}-compressed layers are not supported")
+    if declared is not None and found is not declared and head:
+        raise DecompressError(
+            f"{source.label}: media type {source.media_type} says {declared.value} but the bytes are {found.value}"
+        )
+    return found if declared is None else declared
+
+
+def _open_tar_stream(
+    source: LayerSource, limits: Limits, notes: Callable[[str, str], None]
+) -> tuple[VerifyingReader, object, Compression, hashlib._Hash, _Counter]:
+    verifier = VerifyingReader(source.open(), source.digest, source.size, source.label)
+    peek = PeekReader(verifier)
+    compression = _choose_compression(source, peek.peek(8))
+    stream = open_decompressed(peek, compression, source.label, notes)
+    return verifier, stream, compression, hashlib.sha256(), _Counter()
+
+
+def iter_layer_members(
+    source: LayerSource, limits: Limits, notes: Callable[[str, str], None] | None = None
+) -> Iterator[tuple[TarWalker, Member]]:
+    """Re-stream a layer for content reads (`cat`, `export`): yields (walker, member) pairs.
+
+    Each blob is re-verified at the end; callers check each file against its indexed sha256.
+    """
+    warn = notes or (lambda code, message: None)
+    verifier, stream, _, diff_hasher, counter = _open_tar_stream(source, limits, warn)
+    try:
+        blocks = StreamBlocks(stream, [diff_hasher, counter], limits.max_layer_bytes, source.label)
+        walker = TarWalker(blocks, limits, source.label, warn)
+        for member in walker:
+            yield walker, member
+        _finish(source, verifier, stream, diff_hasher)
+    finally:
+        verifier.close()
+
+
+def _finish(source: LayerSource, verifier: VerifyingReader, stream: object, diff_hasher: "hashlib._Hash") -> None:
+    # The tar walker drained the decompressed stream; drain the blob so size+digest get checked.
+    while stream.read(1 << 20):  # type: ignore[attr-defined]
+        pass
+    verifier.drain()
+    if source.diff_id is not None and source.diff_id.algorithm == "sha256":
+        got = diff_hasher.hexdigest()
+        if got != source.diff_id.encoded:
+            raise DiffIdMismatch(
+                f"{source.label}: diff_id mismatch: config says {source.diff_id}, uncompressed layer is sha256:{got}",
+                hint="the layer or the config was modified after the image was written",
+            )
+
+
+def index_layer(source: LayerSource, layer: int, limits: Limits) -> LayerIndex:
+    """Index one layer blob in a single verified pass. Raises InspectrError subclasses."""
+    notices: list[Notice] = []
+
+    def warn(code: str, message: str) -> None:
+        notices.append(Notice(code, "", layer, message))
+
+    verifier, stream, compression, diff_hasher, counter = _open_tar_stream(source, limits, warn)
+    try:
+        blocks = StreamBlocks(stream, [diff_hasher, counter], limits.max_layer_bytes, source.label)
+        entries = _index_members(TarWalker(blocks, limits, source.label, warn), layer, limits, notices)
+        _finish(source, verifier, stream, diff_hasher)
+    finally:
+        verifier.close()
+    return LayerIndex(
+        layer=layer,
+        entries=entries,
+        notices=notices,
+        digest=str(source.digest) if source.digest else None,
+        diff_id=f"sha256:{diff_hasher.hexdigest()}",
+        compressed_size=verifier.count,
+        uncompressed_size=counter.n,
+        compression=compression.value,
+        media_type=source.media_type,
+    )
+
+
+def index_tar_bytes(data: bytes, layer: int = 0, limits: Limits = Limits()) -> LayerIndex:
+    """Index an in-memory uncompressed tar (for tests and tools); no digests to check."""
+    notices: list[Notice] = []
+
+    def warn(code: str, message: str) -> None:
+        notices.append(Notice(code, "", layer, message))
+
+    diff_hasher = hashlib.sha256()
+    blocks = StreamBlocks(io.BytesIO(data), [diff_hasher], limits.max_layer_bytes, f"layer {layer}")
+    entries = _index_members(TarWalker(blocks, limits, f"layer {layer}", warn), layer, limits, notices)
+    return LayerIndex(layer, entries, notices, None, f"sha256:{diff_hasher.hexdigest()}", len(data), len(data))
+
+
+def _index_members(walker: TarWalker, layer: int, limits: Limits, notices: list[Notice]) -> list[Entry]:
+    entries: list[Entry] = []
+    append = entries.append
+    sha256 = hashlib.sha256
+    what = f"layer {layer}"
+    for member in walker:
+        raw = member.raw_name
+        path, _absolute = normalise_name(raw, limits, f"{what}: entry name")
+        decoded = decode_name(raw)
+        raw_name = None if decoded == path else decoded
+        kind = _KINDS[member.typeflag]
+        parent, base = split_path(path)
+        if base.startswith(".wh."):
+            entry = _whiteout(path, parent, base, member, layer, notices, raw_name)
+            if entry is not None:
+                append(entry)
+                continue
+        if "/.wh." in "/" + parent:
+            notices.append(Notice("wh-prefixed-directory", path, layer, f"{what}: {path!r} has a '.wh.'-prefixed directory component"))
+        if b"..\\" in raw:
+            notices.append(Notice("backslash-dotdot", path, layer, f"{what}: {decoded!r} contains '..\\' (a Windows-style escape)"))
+        digest: bytes | None = None
+        linkname = ""
+        if kind is EntryKind.FILE:
+            hasher = sha256()
+            walker.consume(member, hasher)
+            digest = hasher.digest()
+        elif kind is EntryKind.HARDLINK:
+            if not member.raw_linkname:
+                raise InvalidHardlink(f"{what}: hardlink {path!r} has an empty target")
+            linkname, _ = normalise_name(member.raw_linkname, limits, f"{what}: hardlink {path!r} target")
+        elif kind is EntryKind.SYMLINK:
+            if b"\x00" in member.raw_linkname:
+                raise InvalidName(f"{what}: symlink {path!r}: target contains a NUL byte")
+            linkname = decode_name(member.raw_linkname)
+            if not linkname:
+                notices.append(Notice("empty-symlink", path, layer, f"{what}: symlink {path!r} has an empty target"))
+        append(
+            Entry(
+                path,
+                kind,
+                member.mode,
+                member.uid,
+                member.gid,
+                member.size,
+                member.mtime_ns,
+                linkname,
+                digest,
+                member.offset,
+                member.xattrs,
+                member.devmajor,
+                member.devminor,
+                raw_name,
+            )
+        )
+    return entries
+
+
+def _whiteout(
+    path: str, parent: str, base: str, member: Member, layer: int, notices: list[Notice], raw_name: str | None
+) -> Entry | None:
+    """Classify `.wh.*` names (R5, R7, R9). None means: treat the entry literally."""
+    what = f"layer {layer}"
+    if base == OPAQUE_MARKER:
+        return Entry(parent, EntryKind.OPAQUE, 0, 0, 0, 0, member.mtime_ns, "", None, member.offset, raw_name=raw_name)
+    if base.startswith(".wh..wh."):
+        # AUFS metadata (.wh..wh.plnk, .wh..wh.aufs): containerd and umoci keep it literally.
+        notices.append(Notice("aufs-metadata", path, layer, f"{what}: AUFS metadata entry {path!r} kept literally"))
+        return None
+    target = base[4:]
+    if target in ("", ".", ".."):
+        raise InvalidWhiteout(f"{what}: whiteout {path!r} names no sibling (it would delete {'the parent' if target != '..' else 'the grandparent'})")
+    return Entry(join_path(parent, target), EntryKind.WHITEOUT, 0, 0, 0, 0, member.mtime_ns, "", None, member.offset, raw_name=raw_name)

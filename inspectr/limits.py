@@ -1,0 +1,35 @@
+"""All resource caps in one value (R24). Units are in the names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Limits"]
+
+GiB = 1 << 30
+MiB = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Caps applied while reading untrusted images. Defaults are safe for multi-GB images."""
+
+    max_layer_bytes: int = 64 * GiB  # uncompressed bytes per layer (bombs cost time, never memory)
+    max_total_bytes: int = 256 * GiB  # uncompressed bytes over all layers of an image
+    max_member_bytes: int = 32 * GiB  # one tar member's content
+    max_entries_per_layer: int = 2_000_000
+    max_entries_total: int = 5_000_000
+    max_path_bytes: int = 4096  # PATH_MAX
+    max_path_depth: int = 256
+    max_pax_bytes: int = 1 * MiB  # one PAX/GNU long-name header (Go CVE-2022-2879)
+    max_json_bytes: int = 16 * MiB  # index, manifest, config
+    max_symlink_hops: int = 40  # the kernel's MAXSYMLINKS
+    max_layers: int = 1000
+    max_sparse_segments: int = 100_000
+    max_blob_bytes: int = 1 << 40
+
+    def scaled(self, factor: int) -> "Limits":
+        """Every byte and count cap multiplied by `factor` (for `--limit-scale`)."""
+        from dataclasses import fields, replace
+
+        return replace(self, **{f.name: getattr(self, f.name) * factor for f in fields(self)})

@@ -1,0 +1,1 @@
+"""Presenters: turn results into terminal text (rich) or versioned JSON. No engine logic here."""

@@ -1,0 +1,32 @@
+"""Make text from an image safe for a terminal: control characters (ESC included), surrogate
+escapes of non-UTF-8 bytes and rich markup are all shown escaped, never interpreted."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["display_path", "display_text"]
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\udc80-\udcff\\]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group(0)
+    if ch == "\\":
+        return "\\\\"
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # a raw byte that was not UTF-8
+        return f"\\x{code - 0xDC00:02x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}"
+
+
+def display_text(text: str) -> str:
+    """Escape control and bidi characters; plain text, no markup."""
+    return _UNSAFE.sub(_escape, text)
+
+
+def display_path(path: str) -> str:
+    """A path from an image, escaped for a terminal (no markup: use with rich `Text`)."""
+    return display_text(path)

@@ -1,0 +1,295 @@
+"""What every source shares: blob stores, verified document reads, index narrowing, Image assembly."""
+
+from __future__ import annotations
+
+import hashlib
+import platform as host_platform
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..digest import Digest
+from ..errors import (
+    BlobNotFound,
+    DiffIdMismatch,
+    DigestMismatch,
+    EntryLimitExceeded,
+    MalformedImage,
+    ReferenceError_,
+    SizeLimitExceeded,
+    SizeMismatch,
+    UnsupportedMediaType,
+)
+from ..image import Image, LayerRef
+from ..limits import Limits
+from ..mediatypes import CONFIG_TYPES, DOCKER_V1_MANIFESTS, INDEX_TYPES, MANIFEST_TYPES, layer_compression
+from ..model import Descriptor, ImageConfig, Index, Manifest, Platform
+from ..untrusted.jsonload import load_json
+from .blobs import ArchiveIndex, FileSlice, open_dir_file
+
+__all__ = [
+    "BlobStore",
+    "DirStore",
+    "ArchiveStore",
+    "read_descriptor",
+    "select_manifest",
+    "assemble_image",
+    "host_platform_default",
+]
+
+REF_NAME = "org.opencontainers.image.ref.name"
+CONTAINERD_NAME = "io.containerd.image.name"
+
+
+class BlobStore(Protocol):
+    label: str
+
+    def blob(self, digest: Digest, what: str) -> FileSlice: ...
+    def doc(self, name: str, what: str) -> bytes: ...
+    def has_doc(self, name: str) -> bool: ...
+
+
+class DirStore:
+    """An OCI layout dir (`blobs/<alg>/<hex>`) or skopeo dir: (`<hex>`)."""
+
+    def __init__(self, root: Path, limits: Limits, flat: bool = False) -> None:
+        self.root = root
+        self.label = str(root)
+        self._limits = limits
+        self._flat = flat
+
+    def blob(self, digest: Digest, what: str) -> FileSlice:
+        rel = digest.encoded if self._flat else f"blobs/{digest.algorithm}/{digest.encoded}"
+        return open_dir_file(self.root, rel, what)
+
+    def doc(self, name: str, what: str) -> bytes:
+        blob = open_dir_file(self.root, name, what)
+        if blob.length > self._limits.max_json_bytes:
+            raise SizeLimitExceeded(f"{self.root}: {what}: {name} is {blob.length} bytes, over max_json_bytes")
+        with blob.open() as fp:
+            return fp.read()
+
+    def has_doc(self, name: str) -> bool:
+        return (self.root / name).is_file() and not (self.root / name).is_symlink()
+
+
+class ArchiveStore:
+    """An OCI layout inside a tar (oci-archive, Docker 25+ docker-archive)."""
+
+    def __init__(self, archive: ArchiveIndex, limits: Limits) -> None:
+        self.archive = archive
+        self.label = str(archive.path)
+        self._limits = limits
+
+    def blob(self, digest: Digest, what: str) -> FileSlice:
+        return self.archive.blob(f"blobs/{digest.algorithm}/{digest.encoded}", what)
+
+    def doc(self, name: str, what: str) -> bytes:
+        return self.archive.read_small(name, what, self._limits)
+
+    def has_doc(self, name: str) -> bool:
+        return name in self.archive
+
+
+def read_descriptor(store: BlobStore, desc: Descriptor, what: str, limits: Limits) -> tuple[bytes, Any]:
+    """Read a small blob (index, manifest, config), verify size and digest, parse JSON."""
+    blob = store.blob(desc.digest, what)
+    if blob.length != desc.size:
+        raise SizeMismatch(
+            f"{store.label}: {what} {desc.digest}: size mismatch: descriptor says {desc.size} bytes, blob has {blob.length}",
+            hint="the archive is corrupt or was modified after it was written",
+        )
+    if desc.size > limits.max_json_bytes:
+        raise SizeLimitExceeded(f"{store.label}: {what} {desc.digest}: {desc.size} bytes exceeds max_json_bytes")
+    with blob.open() as fp:
+        data = fp.read()
+    got = hashlib.new(desc.digest.hasher().name, data).hexdigest()
+    if got != desc.digest.encoded:
+        raise DigestMismatch(
+            f"{store.label}: {what} digest mismatch: expected {desc.digest}, got {desc.digest.algorithm}:{got}",
+            hint="the archive is corrupt or was modified after it was written",
+        )
+    return data, load_json(data, f"{store.label}: {what} {desc.digest}", limits)
+
+
+def host_platform_default() -> Platform:
+    machine = host_platform.machine().lower()
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm",
+            "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64", "i686": "386"}.get(machine, machine)
+    return Platform("linux", arch)
+
+
+def _names(desc: Descriptor) -> list[str]:
+    return [v for k, v in sorted(desc.annotations.items()) if k in (REF_NAME, CONTAINERD_NAME)]
+
+
+def _name_matches(ref: str, names: list[str]) -> bool:
+    for name in names:
+        if name == ref:
+            return True
+        # io.containerd.image.name is a full reference: docker.io/library/busybox:latest
+        short = name
+        for prefix in ("docker.io/library/", "docker.io/"):
+            if short.startswith(prefix):
+                short = short[len(prefix) :]
+                break
+        if short == ref or (":" not in ref and short == f"{ref}:latest"):
+            return True
+        if ":" in name and name.rsplit(":", 1)[1] == ref and "/" not in ref:
+            return True
+    return False
+
+
+def _is_attestation(desc: Descriptor) -> bool:
+    if desc.annotations.get("vnd.docker.reference.type") == "attestation-manifest":
+        return True
+    return desc.platform is not None and desc.platform.os == "unknown" and desc.platform.architecture == "unknown"
+
+
+def _choose_platform(cands: list[Descriptor], want: Platform | None, where: str) -> tuple[Descriptor, list[str]]:
+    images = [d for d in cands if not _is_attestation(d)]
+    available = sorted({str(d.platform) for d in images if d.platform})
+    if want is not None:
+        hits = [d for d in images if d.platform is not None and d.platform.matches(want)]
+        if not hits:
+            raise ReferenceError_(f"{where}: no image for platform {want}; available: {', '.join(available) or 'none'}")
+        return hits[0], available
+    if len(images) == 1:
+        return images[0], available
+    host = host_platform_default()
+    hits = [d for d in images if d.platform is not None and d.platform.matches(host)]
+    if hits:
+        return hits[0], available
+    raise ReferenceError_(
+        f"{where}: index has several platforms and none is the host's ({host}); use --platform with one of: {', '.join(available)}"
+    )
+
+
+def select_manifest(
+    store: BlobStore,
+    index: Index,
+    ref: str | None,
+    want: Platform | None,
+    limits: Limits,
+    extra_names: dict[str, list[str]] | None = None,
+) -> tuple[Descriptor, bytes, Manifest, list[str], list[str]]:
+    """Narrow an index to one image manifest: by reference, then by platform (recursing into
+    nested indexes). Returns (descriptor, manifest bytes, manifest, platforms, names)."""
+    where = store.label
+    extra_names = extra_names or {}
+    cands = [d for d in index.manifests if d.media_type in INDEX_TYPES or d.media_type in MANIFEST_TYPES]
+    unknown = [d for d in index.manifests if d not in cands and d.media_type in DOCKER_V1_MANIFESTS]
+    if not cands:
+        if unknown:
+            raise UnsupportedMediaType(f"{where}: Docker schema 1 manifests are not supported")
+        types = sorted({d.media_type for d in index.manifests})
+        raise UnsupportedMediaType(f"{where}: index lists no image manifests (media types: {', '.join(types) or 'none'})")
+
+    def names_of(d: Descriptor) -> list[str]:
+        return _names(d) + extra_names.get(str(d.digest), [])
+
+    if ref is not None:
+        hits = [d for d in cands if _name_matches(ref, names_of(d))]
+        if not hits and ref.startswith("@") and ref[1:].isdigit():
+            i = int(ref[1:])
+            hits = [cands[i]] if i < len(cands) else []
+        if not hits:
+            listed = sorted({n for d in cands for n in names_of(d)})
+            raise ReferenceError_(f"{where}: no image named {ref!r}; available: {', '.join(listed) or '(no names)'}")
+        cands = hits
+    platforms: list[str] = []
+    if len({str(d.digest) for d in cands}) > 1:
+        distinct_platforms = all(d.platform is not None for d in cands) and len({str(d.platform) for d in cands}) == len(cands)
+        if not distinct_platforms:
+            listed = sorted({n for d in cands for n in names_of(d)})
+            raise ReferenceError_(
+                f"{where}: holds {len(cands)} images; give a reference, one of: {', '.join(listed) or '(unnamed) @0..@' + str(len(cands) - 1)}"
+            )
+        chosen, platforms = _choose_platform(cands, want, where)
+    else:
+        chosen = cands[0]
+    names = names_of(chosen)
+    depth = 0
+    while chosen.media_type in INDEX_TYPES:
+        depth += 1
+        if depth > 4:
+            raise MalformedImage(f"{where}: indexes nested more than 4 deep")
+        _, doc = read_descriptor(store, chosen, "index", limits)
+        nested = Index.from_json(doc, f"{where}: index {chosen.digest}")
+        subs = [d for d in nested.manifests if d.media_type in MANIFEST_TYPES or d.media_type in INDEX_TYPES]
+        if not subs:
+            raise UnsupportedMediaType(f"{where}: index {chosen.digest} lists no image manifests")
+        chosen, platforms = _choose_platform(subs, want, f"{where}: index {chosen.digest}")
+    data, doc = read_descriptor(store, chosen, "manifest", limits)
+    manifest = Manifest.from_json(doc, f"{where}: manifest {chosen.digest}")
+    if manifest.media_type is not None and manifest.media_type not in MANIFEST_TYPES:
+        raise UnsupportedMediaType(f"{where}: manifest {chosen.digest} has media type {manifest.media_type!r}")
+    return chosen, data, manifest, platforms, names
+
+
+def check_layer_count(where: str, count: int, config: ImageConfig, limits: Limits) -> None:
+    """R22: one diff_id per layer; and the layer-count cap (R24)."""
+    if count > limits.max_layers:
+        raise EntryLimitExceeded(f"{where}: {count} layers exceeds max_layers={limits.max_layers}")
+    if len(config.diff_ids) != count:
+        raise DiffIdMismatch(
+            f"{where}: diff_id count mismatch: manifest has {count} layers, config lists {len(config.diff_ids)} diff_ids"
+        )
+
+
+def assemble_image(
+    *,
+    store: BlobStore,
+    reference: str,
+    transport: str,
+    path: str,
+    fmt: str,
+    manifest: Manifest,
+    manifest_digest: Digest | None,
+    manifest_bytes: bytes | None,
+    limits: Limits,
+    index: Index | None = None,
+    index_digest: Digest | None = None,
+    platforms: list[str] | None = None,
+    names: list[str] | None = None,
+) -> Image:
+    """Read and verify the config, check diff_id counts and media types, and build the Image."""
+    where = store.label
+    if manifest.config.media_type not in CONFIG_TYPES:
+        raise UnsupportedMediaType(f"{where}: config media type {manifest.config.media_type!r} is not an image config")
+    config_bytes, doc = read_descriptor(store, manifest.config, "config", limits)
+    config = ImageConfig.from_json(doc, f"{where}: config {manifest.config.digest}")
+    check_layer_count(where, len(manifest.layers), config, limits)
+    history = config.layer_history()
+    layers: list[LayerRef] = []
+    for i, desc in enumerate(manifest.layers):
+        try:
+            layer_compression(desc.media_type)
+        except KeyError:
+            raise UnsupportedMediaType(f"{where}: layer {i} has unsupported media type {desc.media_type!r}") from None
+        try:
+            blob = store.blob(desc.digest, f"layer {i}")
+        except BlobNotFound as err:
+            if desc.urls:
+                raise BlobNotFound(
+                    f"{err.message} (a foreign layer with urls; inspectr never fetches urls)"
+                ) from None
+            raise
+        layers.append(LayerRef(i, desc.media_type, desc.digest, desc.size, config.diff_ids[i], blob, history[i]))
+    return Image(
+        reference=reference,
+        transport=transport,
+        path=path,
+        format=fmt,
+        manifest=manifest,
+        manifest_digest=manifest_digest,
+        manifest_bytes=manifest_bytes,
+        config=config,
+        config_digest=manifest.config.digest,
+        config_bytes=config_bytes,
+        layers=layers,
+        limits=limits,
+        index=index,
+        index_digest=index_digest,
+        platforms=platforms or [],
+        names=names or [],
+    )

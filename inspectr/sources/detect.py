@@ -1,0 +1,102 @@
+"""Image references (containers-transports style) and format detection for bare paths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import ImageNotFound, MalformedImage, UsageError
+from ..image import Image
+from ..limits import Limits
+from ..model import Platform
+from .blobs import ArchiveIndex
+from .dir_transport import open_dir
+from .docker_archive import open_docker_archive
+from .oci_layout import open_oci_archive, open_oci_dir
+
+__all__ = ["open_image", "parse_reference"]
+
+TRANSPORTS = ("docker-archive", "oci-archive", "oci", "dir")
+
+
+def _split_path_ref(rest: str) -> tuple[str, str | None]:
+    """`PATH[:REF]`: the longest prefix that exists on disk is the path (paths may hold ':')."""
+    if os.path.lexists(rest):
+        return rest, None
+    i = len(rest)
+    while True:
+        i = rest.rfind(":", 0, i)
+        if i <= 0:
+            return rest, None
+        if os.path.lexists(rest[:i]):
+            return rest[:i], rest[i + 1 :] or None
+
+
+def parse_reference(reference: str) -> tuple[str | None, str, str | None]:
+    """(transport or None for auto-detect, path, ref)."""
+    if reference.startswith("docker://"):
+        raise UsageError(f"{reference}: registry references are not supported yet; save the image first (skopeo copy)")
+    for transport in TRANSPORTS:
+        if reference.startswith(transport + ":"):
+            path, ref = _split_path_ref(reference[len(transport) + 1 :])
+            return transport, path, ref
+    return None, reference, None
+
+
+def _sniff_tar(path: Path, limits: Limits) -> tuple[str, ArchiveIndex]:
+    with open(path, "rb") as fp:
+        head = fp.read(512)
+    if head[:2] == b"\x1f\x8b" or head[:4] == b"\x28\xb5\x2f\xfd":
+        raise MalformedImage(f"{path}: compressed archive; decompress it first (e.g. gunzip), then inspect the .tar")
+    if len(head) < 512 or head[257:262] != b"ustar":
+        raise ImageNotFound(f"{path}: not a tar archive, OCI layout or dir: image")
+    archive = ArchiveIndex(path, limits)
+    if "manifest.json" in archive:
+        return "docker-archive", archive
+    if "oci-layout" in archive and "index.json" in archive:
+        return "oci-archive", archive
+    raise ImageNotFound(f"{path}: tar archive holds neither manifest.json (docker-archive) nor oci-layout + index.json (oci-archive)")
+
+
+def open_image(reference: str | os.PathLike[str], platform: str | Platform | None = None, limits: Limits = Limits()) -> Image:
+    """Open an image by reference or path. Reads and verifies index, manifest and config;
+    layers are read later (build_tree). Raises InspectrError subclasses."""
+    reference = os.fspath(reference)
+    want = Platform.parse(platform) if isinstance(platform, str) else platform
+    transport, raw_path, ref = parse_reference(reference)
+    path = Path(raw_path)
+    if not os.path.lexists(path):
+        raise ImageNotFound(f"{raw_path}: no such file or directory")
+    if transport is None:
+        if path.is_dir():
+            if (path / "oci-layout").is_file():
+                transport = "oci"
+            elif (path / "manifest.json").is_file():
+                transport = "dir"
+            else:
+                raise ImageNotFound(f"{raw_path}: directory is neither an OCI layout (oci-layout) nor a dir: image (manifest.json)")
+        else:
+            transport, archive = _sniff_tar(path, limits)
+            if transport == "docker-archive":
+                return open_docker_archive(path, None, want, limits, reference, archive)
+            return open_oci_archive(path, None, want, limits, reference, archive)
+    match transport:
+        case "oci":
+            if not path.is_dir():
+                raise ImageNotFound(f"{raw_path}: oci: needs a layout directory")
+            return open_oci_dir(path, ref, want, limits, reference)
+        case "dir":
+            if not path.is_dir():
+                raise ImageNotFound(f"{raw_path}: dir: needs a directory")
+            if ref is not None:
+                raise UsageError(f"{reference}: dir: takes no reference")
+            return open_dir(path, want, limits, reference)
+        case "oci-archive":
+            if not path.is_file():
+                raise ImageNotFound(f"{raw_path}: oci-archive: needs a tar file")
+            return open_oci_archive(path, ref, want, limits, reference)
+        case "docker-archive":
+            if not path.is_file():
+                raise ImageNotFound(f"{raw_path}: docker-archive: needs a tar file")
+            return open_docker_archive(path, ref, want, limits, reference)
+    raise UsageError(f"{reference}: unknown transport")
