@@ -44,6 +44,8 @@ __all__ = [
     "apply_stack",
     "normalise",
     "KINDS",
+    "lexical_errors",
+    "without_lexical_errors",
 ]
 
 WH = ".wh."
@@ -192,8 +194,9 @@ class _Applier:
     def resolve(self, comps: list[str], layer: int | None, *, create: bool) -> list[str]:
         """Resolve parent components through symlinks (chroot semantics, R12).
 
-        With `create`, missing components become implied directories of `layer` (R13);
-        without, a missing component raises ModelError('invalid-hardlink').
+        With `create` (entry parents), missing components become implied directories of
+        `layer` (R13) and a non-directory is `parent-not-directory`; without (hardlink
+        targets), either means the target does not exist: `invalid-hardlink`.
         Returns the resolved physical components.
         """
         stack: list[tuple[str, bool]] = [(c, False) for c in comps]
@@ -210,12 +213,13 @@ class _Applier:
             path = _join(resolved + [comp])
             rec = self.m.nodes.get(path)
             if rec is None:
+                if not create:
+                    # a hardlink target below a missing directory does not exist (R11 d)
+                    raise ModelError("invalid-hardlink", path)
                 if from_link or any(c == ".." for c, _ in stack):
                     # A dangling symlink used as a parent: appliers fail (MkdirAll
                     # EEXIST), an in-root view could create the target: unspecified.
                     raise Unspecified("dangling symlink in a parent path")
-                if not create:
-                    raise ModelError("invalid-hardlink", path)
                 self.m.nodes[path] = Rec(Inode("dir", 0o755, 0, 0), layer=layer or 0, implied=True)
                 resolved.append(comp)
                 continue
@@ -232,7 +236,9 @@ class _Applier:
                     resolved = []
                 stack = [(c, True) for c in target.split("/")] + stack
                 continue
-            raise ModelError("parent-not-directory", path)
+            # R13 for entries; for a hardlink target, a non-directory parent means the
+            # target does not exist (R11 d)
+            raise ModelError("parent-not-directory" if create else "invalid-hardlink", path)
         return resolved
 
     # -- removal ------------------------------------------------------------------
@@ -359,8 +365,6 @@ class _Applier:
             if not tcomps:
                 raise ModelError("invalid-hardlink", e.linkname)
             lexical_target = _join(tcomps)
-            if _is_under(lexical_target, _join(comps)) or _is_under(path, lexical_target):
-                raise Unspecified("hardlink to itself, an ancestor or a descendant")
             try:
                 tparent = self.resolve(tcomps[:-1], None, create=False)
             except ModelError as err:
@@ -371,6 +375,8 @@ class _Applier:
             target = self.m.nodes.get(target_path)
             if target is None or target.inode.kind == "dir":
                 raise ModelError("invalid-hardlink", e.linkname)
+            if _is_under(lexical_target, _join(comps)) or _is_under(path, lexical_target):
+                raise Unspecified("hardlink to itself, an ancestor or a descendant")
             if _is_under(target_path, path) or _is_under(path, target_path):
                 raise Unspecified("resolved hardlink target overlaps the link path")
             if existing is not None:
@@ -411,6 +417,27 @@ def apply_stack(layers: list[list[E]], *, strict: bool = False, max_hops: int = 
     for index, entries in enumerate(layers):
         applier.apply_layer(entries, index)
     return model
+
+
+def _lexically_bad(e: E) -> bool:
+    try:
+        comps = normalise(e.name)
+        if e.kind == "hardlink" and not normalise(e.linkname):
+            return True
+    except (ModelError, Unspecified):
+        return True
+    if not comps and e.kind != "dir":
+        return True
+    return bool(comps and comps[-1].startswith(WH) and comps[-1][len(WH):] in ("", ".", ".."))
+
+
+def without_lexical_errors(layers: list[list[E]]) -> list[list[E]]:
+    """The stack with every entry dropped whose name alone is an error.
+
+    Applying it tells which semantic error a stream-order implementation may hit
+    *before* it reaches a lexically bad entry.
+    """
+    return [[e for e in entries if not _lexically_bad(e)] for entries in layers]
 
 
 def lexical_errors(layers: list[list[E]]) -> set[str]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator, Protocol
 
 from ..digest import Digest, VerifyingReader
-from ..errors import DecompressError, DiffIdMismatch, InvalidHardlink, InvalidName, InvalidWhiteout, UnsupportedMediaType
+from ..errors import DecompressError, DiffIdMismatch, InspectrError, IntegrityError, InvalidHardlink, InvalidName, InvalidWhiteout, UnsupportedMediaType
 from ..limits import Limits
 from ..mediatypes import layer_compression
 from ..untrusted.decompress import Compression, PeekReader, open_decompressed, sniff
@@ -113,11 +113,26 @@ def iter_layer_members(
     try:
         blocks = StreamBlocks(stream, [diff_hasher, counter], limits.max_layer_bytes, source.label)
         walker = TarWalker(blocks, limits, source.label, warn)
-        for member in walker:
-            yield walker, member
+        try:
+            for member in walker:
+                yield walker, member
+        except InspectrError as err:
+            _blame_integrity(verifier, err)
+            raise
         _finish(source, verifier, stream, diff_hasher)
     finally:
         verifier.close()
+
+
+def _blame_integrity(verifier: VerifyingReader, err: InspectrError) -> None:
+    """A parse failure in a blob whose digest is also wrong is reported as the digest failure:
+    the root cause is that the bytes are not the ones the manifest names (R22)."""
+    if isinstance(err, IntegrityError):
+        return
+    try:
+        verifier.drain()
+    except IntegrityError as integrity:
+        raise integrity from err
 
 
 def _finish(source: LayerSource, verifier: VerifyingReader, stream: object, diff_hasher: "hashlib._Hash") -> None:
@@ -144,7 +159,11 @@ def index_layer(source: LayerSource, layer: int, limits: Limits) -> LayerIndex:
     verifier, stream, compression, diff_hasher, counter = _open_tar_stream(source, limits, warn)
     try:
         blocks = StreamBlocks(stream, [diff_hasher, counter], limits.max_layer_bytes, source.label)
-        entries = _index_members(TarWalker(blocks, limits, source.label, warn), layer, limits, notices)
+        try:
+            entries = _index_members(TarWalker(blocks, limits, source.label, warn), layer, limits, notices)
+        except InspectrError as err:
+            _blame_integrity(verifier, err)
+            raise
         _finish(source, verifier, stream, diff_hasher)
     finally:
         verifier.close()
