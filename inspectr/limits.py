@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Limits"]
+__all__ = ["Limits", "parse_limit"]
 
 GiB = 1 << 30
 MiB = 1 << 20
@@ -28,8 +28,34 @@ class Limits:
     max_sparse_segments: int = 100_000
     max_blob_bytes: int = 1 << 40
 
+    def with_overrides(self, overrides: dict[str, int]) -> "Limits":
+        """A copy with some caps replaced; unknown names raise ValueError."""
+        from dataclasses import fields, replace
+
+        known = {f.name for f in fields(self)}
+        for name in overrides:
+            if name not in known:
+                raise ValueError(f"unknown limit {name!r}; known: {', '.join(sorted(known))}")
+        return replace(self, **overrides)
+
     def scaled(self, factor: int) -> "Limits":
         """Every byte and count cap multiplied by `factor` (for `--limit-scale`)."""
         from dataclasses import fields, replace
 
         return replace(self, **{f.name: getattr(self, f.name) * factor for f in fields(self)})
+
+
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_limit(text: str) -> tuple[str, int]:
+    """'max_layer_bytes=100G' -> ('max_layer_bytes', 107374182400). Raises ValueError."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise ValueError(f"{text!r}: expected NAME=VALUE, e.g. max_layer_bytes=100G")
+    value = value.strip().lower().removesuffix("ib").removesuffix("b")
+    unit = value[-1:] if value[-1:] in _UNITS and value[-1:] else ""
+    number = value[: len(value) - len(unit)] if unit else value
+    if not number.isdigit():
+        raise ValueError(f"{text!r}: value must be a whole number with an optional K/M/G/T suffix")
+    return name.strip().replace("-", "_"), int(number) * _UNITS[unit]

@@ -361,6 +361,8 @@ class _Applier:
         existing = self.m.nodes.get(path)
 
         if e.kind == "hardlink":
+            if e.linkname == "":
+                raise ModelError("invalid-hardlink", "empty target")  # a link to nothing
             tcomps = normalise(e.linkname)
             if not tcomps:
                 raise ModelError("invalid-hardlink", e.linkname)
@@ -455,17 +457,22 @@ def lexical_errors(layers: list[list[E]]) -> set[str]:
                 out.add(err.error_class)
                 continue
             except Unspecified:
+                # '/../x': rejecting it as an escape is one of the two readings
+                out.add("path-escape-rejected")
                 continue
             if not comps and e.kind != "dir":
                 out.add("invalid-root-entry")
             if comps and comps[-1].startswith(WH) and comps[-1][len(WH):] in ("", ".", ".."):
                 out.add("invalid-whiteout")
             if e.kind == "hardlink":
+                if e.linkname == "":
+                    out.add("invalid-hardlink")
+                    continue
                 try:
                     if not normalise(e.linkname):
                         out.add("invalid-hardlink")
                 except ModelError as err:
                     out.add(err.error_class)
                 except Unspecified:
-                    pass
+                    out.add("path-escape-rejected")
     return out

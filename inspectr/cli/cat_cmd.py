@@ -20,13 +20,13 @@ from .common import Context, Progress, image_options, load_image
 @click.argument("path")
 @image_options
 @click.pass_obj
-def command(ctx: Context, image: str, path: str, platform: str | None, limit_scale: int, strict: bool) -> None:
+def command(ctx: Context, image: str, path: str, platform: str | None, limit_scale: int, limits: tuple[str, ...], strict: bool) -> None:
     """Write the bytes of the file at PATH in IMAGE to stdout.
 
     Symlinks are followed inside the image root only. The bytes are checked against the
     indexed sha256 before any of them is written. Example: `inspectr cat fixtures/oci-busybox etc/passwd`.
     """
-    img = load_image(image, platform, limit_scale)
+    img = load_image(image, platform, limit_scale, limits)
     with Progress(ctx, img) as progress:
         tree = build_tree(img, strict=strict, on_done=progress.layer_done)
     node = tree.resolve(path)

@@ -12,7 +12,8 @@ from rich.console import Console
 
 from ..fs.layer_index import LayerIndex
 from ..image import Image
-from ..limits import Limits
+from ..errors import UsageError
+from ..limits import Limits, parse_limit
 from ..sources.detect import open_image
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,6 +42,10 @@ def image_options(func: F) -> F:
         "--limit-scale", type=click.IntRange(1, 1 << 20), default=1, show_default=True,
         help="Multiply every resource limit (bytes, entries, path length) by this factor.",
     )(func)
+    func = click.option(
+        "--limit", "limits", multiple=True, metavar="NAME=VALUE",
+        help="Raise (or lower) one resource limit, e.g. --limit max_layer_bytes=200G (see docs/security.md).",
+    )(func)
     func = click.option("--strict", is_flag=True, help="Fail on duplicate entries instead of warning (R3).")(func)
     return func
 
@@ -50,8 +55,13 @@ def format_option(*choices: str) -> Callable[[F], F]:
                         help="Output format.")
 
 
-def load_image(reference: str, platform: str | None, limit_scale: int) -> Image:
+def load_image(reference: str, platform: str | None, limit_scale: int, overrides: tuple[str, ...] = ()) -> Image:
     limits = Limits() if limit_scale == 1 else Limits().scaled(limit_scale)
+    if overrides:
+        try:
+            limits = limits.with_overrides(dict(parse_limit(text) for text in overrides))
+        except ValueError as err:
+            raise UsageError(f"--limit {err}") from None
     return open_image(reference, platform=platform, limits=limits)
 
 

@@ -21,7 +21,7 @@ from .common import Context, Progress, image_options, load_image, print_warnings
 @image_options
 @click.pass_obj
 def command(ctx: Context, image: str, dest: str, keep_special_bits: bool, xattrs: bool, platform: str | None,
-            limit_scale: int, strict: bool) -> None:
+            limit_scale: int, limits: tuple[str, ...], strict: bool) -> None:
     """Materialise the merged filesystem of IMAGE into DEST, a new or empty directory, or as a
     flat tar on stdout when DEST is `-`.
 
@@ -29,7 +29,7 @@ def command(ctx: Context, image: str, dest: str, keep_special_bits: bool, xattrs
     outside DEST. Ownership and device nodes need root; without it they degrade with a warning.
     Example: `inspectr export fixtures/oci-busybox /tmp/rootfs`.
     """
-    img = load_image(image, platform, limit_scale)
+    img = load_image(image, platform, limit_scale, limits)
     if dest == "-" and sys.stdout.isatty():
         raise UsageError("refusing to write a tar to a terminal; redirect stdout or give a directory")
     with Progress(ctx, img) as progress:

@@ -18,13 +18,13 @@ from .common import Context, Progress, format_option, image_options, load_image
 @image_options
 @format_option("text", "json")
 @click.pass_obj
-def command(ctx: Context, image: str, platform: str | None, limit_scale: int, strict: bool, fmt: str) -> None:
+def command(ctx: Context, image: str, platform: str | None, limit_scale: int, limits: tuple[str, ...], strict: bool, fmt: str) -> None:
     """Show format, digests, platforms, config and layers of IMAGE.
 
     Every layer is streamed once and verified (digest, size, diff_id) to count its entries and
     uncompressed size. Example: `inspectr inspect fixtures/oci-busybox`.
     """
-    img = load_image(image, platform, limit_scale)
+    img = load_image(image, platform, limit_scale, limits)
     with Progress(ctx, img) as progress:
         indexes = index_layers(img, on_done=progress.layer_done)
     summary = summarise_image(img, indexes)

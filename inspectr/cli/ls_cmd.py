@@ -76,13 +76,13 @@ def _subtree(tree: Tree, path: str) -> Iterator[Node]:
 @format_option("text", "json")
 @click.pass_obj
 def command(ctx: Context, image: str, path: str, layer: int | None, deleted: bool, platform: str | None,
-            limit_scale: int, strict: bool, fmt: str) -> None:
+            limit_scale: int, limits: tuple[str, ...], strict: bool, fmt: str) -> None:
     """List the merged filesystem of IMAGE (or one layer), with the layer each entry came from.
 
     PATH narrows the listing to that path and what is below it; symlinks in PATH are followed
     inside the image. Example: `inspectr ls fixtures/oci-layered --deleted`.
     """
-    img = load_image(image, platform, limit_scale)
+    img = load_image(image, platform, limit_scale, limits)
     prefix = path.strip("/")
     if layer is not None:
         if deleted:

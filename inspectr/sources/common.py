@@ -266,6 +266,8 @@ def assemble_image(
             layer_compression(desc.media_type)
         except KeyError:
             raise UnsupportedMediaType(f"{where}: layer {i} has unsupported media type {desc.media_type!r}") from None
+        if desc.size > limits.max_blob_bytes:
+            raise SizeLimitExceeded(f"{where}: layer {i}: descriptor size {desc.size} exceeds max_blob_bytes={limits.max_blob_bytes}")
         try:
             blob = store.blob(desc.digest, f"layer {i}")
         except BlobNotFound as err:

@@ -22,6 +22,8 @@ def normalise_name(raw: bytes, limits: Limits, what: str = "entry name") -> tupl
     if b"\x00" in raw:
         shown = decode_name(raw.split(b"\x00", 1)[0])
         raise InvalidName(f"{what} {shown!r}...: contains a NUL byte")
+    if not raw:
+        raise InvalidName(f"{what} is empty")
     if len(raw) > limits.max_path_bytes:
         raise SizeLimitExceeded(
             f"{what} {decode_name(raw[:60])!r}...: {len(raw)} bytes exceeds max_path_bytes={limits.max_path_bytes}"
