@@ -153,39 +153,41 @@ def plan_image(files: int, seed: int) -> list[list[PlanEntry]]:
             touched.add(e.path)
 
         # 1. Upper layers remove things first (whiteouts), so new files can't collide with them.
-        if li >= 3 and live_files:
-            # A whole package directory from a lower layer.
-            victim_dir = pkg_dirs.pop(r.randrange(len(pkg_dirs) // 2))
-            parent, base = victim_dir.rsplit("/", 1)
-            add(PlanEntry(f"{parent}/.wh.{base}", WHITEOUT))
-            removed_here.add(victim_dir)
-            # ~2% of the live files.
-            for path in r.sample(live_files, min(len(live_files) // 50, 600)):
-                if any(path.startswith(d + "/") for d in removed_here):
-                    continue
-                parent, base = path.rsplit("/", 1)
-                add(PlanEntry(f"{parent}/.wh.{base}", WHITEOUT))
-                removed_here.add(path)
-        if li == 4 and pkg_dirs:
+        removed_dirs: list[str] = []
+        if li == 4:
             # An opaque directory: hides everything below it from lower layers, then re-adds a few.
             opq = pkg_dirs.pop(r.randrange(len(pkg_dirs)))
             add(PlanEntry(opq, DIR, mode=0o755))
             add(PlanEntry(f"{opq}/.wh..wh..opq", OPAQUE))
-            removed_here.add(opq)
+            removed_dirs.append(opq)
             for k in range(20):
                 add(PlanEntry(f"{opq}/replaced-{k:02d}.conf", FILE, _small_size(r), TEXT, next_seed()))
-        if removed_here:
-            def gone(path: str) -> bool:
-                return path in removed_here or any(path.startswith(d + "/") for d in removed_here if d in pkg_dirs_all)
+        if li >= 3:
+            # A whole package directory from a lower layer.
+            victim = pkg_dirs.pop(r.randrange(len(pkg_dirs) // 2))
+            parent, base = victim.rsplit("/", 1)
+            add(PlanEntry(f"{parent}/.wh.{base}", WHITEOUT))
+            removed_dirs.append(victim)
 
-            pkg_dirs_all = set(removed_here)
-            live_files = [p for p in live_files if not gone(p) or p in touched]
+        def under_removed(path: str) -> bool:
+            return any(path.startswith(d + "/") for d in removed_dirs)
+
+        if li >= 3:
+            # ~2% of the live files, one whiteout each.
+            for path in r.sample(live_files, min(len(live_files) // 50, 600)):
+                if under_removed(path):
+                    continue
+                parent, base = path.rsplit("/", 1)
+                add(PlanEntry(f"{parent}/.wh.{base}", WHITEOUT))
+                removed_here.add(path)
+        if removed_dirs or removed_here:
+            live_files = [p for p in live_files if p not in removed_here and not under_removed(p)]
             live_set = set(live_files)
 
         # 2. Overwrites of ~1% of the lower files (layers 2-4), with new content and size.
         if li >= 2:
             for path in r.sample(live_files, len(live_files) // 100):
-                if path in touched or any(path.startswith(d + "/") for d in removed_here):
+                if path in touched:
                     continue
                 add(PlanEntry(path, FILE, _small_size(r) * 2, TEXT, next_seed()))
 
@@ -305,7 +307,6 @@ def _tarinfo(e: PlanEntry, size: int) -> tarfile.TarInfo:
         ti.type, ti.linkname = tarfile.LNKTYPE, e.link
     elif e.kind in (WHITEOUT, OPAQUE):
         ti.type, ti.mode = tarfile.REGTYPE, 0
-        ti.name = e.path if e.kind == WHITEOUT else e.path
     else:
         ti.type, ti.size = tarfile.REGTYPE, size
     return ti

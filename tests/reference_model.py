@@ -294,7 +294,12 @@ class _Applier:
                 if j not in idxs and (_is_under(p, path) and p != path or path == ""):
                     raise Unspecified("entries between duplicates touch the path")
                 if e.kind == "hardlink":
-                    raise Unspecified("hardlink between duplicates")
+                    try:
+                        tpath = _join(normalise(e.linkname)) if e.linkname else None
+                    except (ModelError, Unspecified):
+                        tpath = None
+                    if tpath is None or _is_under(tpath, path) or _is_under(path, tpath):
+                        raise Unspecified("hardlink between duplicates")
             for j in idxs[:-1]:
                 e, comps = parsed[j]
                 if e.kind == "hardlink":

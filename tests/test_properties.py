@@ -50,8 +50,9 @@ IDS = [0, 1, 1000]
 
 @st.composite
 def raw_names(draw, hostile: bool = False, whiteouts: bool = True) -> str:
-    depth = draw(st.integers(1, 3))
-    comps = [draw(st.sampled_from(COMPONENTS)) for _ in range(depth)]
+    depth = draw(st.sampled_from([1, 1, 2, 2, 2, 3]))
+    comps = [draw(st.sampled_from(COMPONENTS)) for _ in range(depth - 1)]
+    comps.append(draw(st.sampled_from(COMPONENTS + ["c"])))
     if whiteouts and draw(st.integers(0, 4)) == 0:
         comps[-1] = draw(st.sampled_from(WHITEOUT_LAST))
     name = "/".join(comps)
@@ -67,10 +68,10 @@ def raw_names(draw, hostile: bool = False, whiteouts: bool = True) -> str:
 
 
 @st.composite
-def entries(draw, hostile: bool = False, whiteouts: bool = True) -> E:
+def entries(draw, hostile: bool = False, whiteouts: bool = True, earlier: tuple[str, ...] = ()) -> E:
     name = draw(raw_names(hostile=hostile, whiteouts=whiteouts))
     kind = draw(st.sampled_from(
-        ["file"] * 8 + ["dir"] * 5 + ["symlink"] * 3 + ["hardlink"] * 2 + ["char", "block", "fifo"]
+        ["file"] * 8 + ["dir"] * 5 + ["symlink"] * 3 + ["hardlink"] * 3 + ["char", "block", "fifo"]
     ))
     if name.rstrip("/").split("/")[-1].startswith(".wh.") and kind in ("hardlink", "char", "block"):
         kind = "file"
@@ -85,6 +86,9 @@ def entries(draw, hostile: bool = False, whiteouts: bool = True) -> E:
         return E(name, "symlink", linkname=draw(st.sampled_from(SYMLINK_TARGETS)), mode=0o777, uid=uid, gid=gid)
     if kind == "hardlink":
         targets = HARDLINK_TARGETS + (HOSTILE_HARDLINK_TARGETS if hostile else [])
+        if earlier and draw(st.integers(0, 4)) > 0:
+            # mostly link to a name an earlier entry used (hardlinks to earlier names)
+            targets = list(earlier)
         return E(name, "hardlink", linkname=draw(st.sampled_from(targets)), mode=mode, uid=uid, gid=gid)
     if kind in ("char", "block"):
         return E(name, kind, devmajor=draw(st.integers(0, 9)), devminor=draw(st.integers(0, 9)),
@@ -92,9 +96,19 @@ def entries(draw, hostile: bool = False, whiteouts: bool = True) -> E:
     return E(name, "fifo", mode=mode, uid=uid, gid=gid)
 
 
-def stacks(hostile: bool = False, max_layers: int = 4, max_entries: int = 6, whiteouts: bool = True):
-    layer = st.lists(entries(hostile=hostile, whiteouts=whiteouts), min_size=0, max_size=max_entries)
-    return st.lists(layer, min_size=1, max_size=max_layers)
+@st.composite
+def stacks(draw, hostile: bool = False, max_layers: int = 4, max_entries: int = 6, whiteouts: bool = True):
+    layers: list[list[E]] = []
+    names: list[str] = []
+    for _ in range(draw(st.integers(1, max_layers))):
+        layer = []
+        for _ in range(draw(st.integers(0, max_entries))):
+            e = draw(entries(hostile=hostile, whiteouts=whiteouts, earlier=tuple(names)))
+            if e.kind not in ("dir", "hardlink") and not e.name.rstrip("/").split("/")[-1].startswith(".wh."):
+                names.append(e.name)
+            layer.append(e)
+        layers.append(layer)
+    return layers
 
 
 # -- bridging ---------------------------------------------------------------------------------

@@ -179,7 +179,11 @@ class FileBlocks:
 
 
 def _parse_number(field_: bytes, what: str) -> int:
-    """Octal (NUL/space padded) or GNU base-256 numbers. Negative values are rejected."""
+    """Octal (NUL/space padded) or GNU base-256 numbers. Negative values are rejected.
+
+    Only the digits 0-7 are accepted: Python's int() would also take '0o', '_', '+' and '-',
+    which Go's reader (what runtimes use) rejects, and a parser differential hides files.
+    """
     if field_ and field_[0] & 0x80:
         if field_[0] == 0xFF:
             raise CorruptTar(f"negative base-256 number in {what}")
@@ -190,6 +194,8 @@ def _parse_number(field_: bytes, what: str) -> int:
     text = field_.split(b"\x00", 1)[0].strip(b" ")
     if not text:
         return 0
+    if not text.isdigit():
+        raise CorruptTar(f"invalid number {text[:20]!r} in {what} field")
     try:
         return int(text, 8)
     except ValueError:
@@ -207,10 +213,10 @@ def _parse_pax(data: bytes, offset: int) -> dict[str, bytes]:
         space = data.find(b" ", pos, pos + 21)
         if space < 0:
             raise CorruptTar(f"malformed PAX record at offset {offset}")
-        try:
-            length = int(data[pos:space])
-        except ValueError:
-            raise CorruptTar(f"malformed PAX record length at offset {offset}") from None
+        digits = data[pos:space]
+        if not digits.isdigit():
+            raise CorruptTar(f"malformed PAX record length at offset {offset}")
+        length = int(digits)
         end = pos + length
         if length <= space - pos + 1 or end > n or data[end - 1] != 0x0A:
             raise CorruptTar(f"malformed PAX record at offset {offset}")
@@ -227,24 +233,17 @@ def _pax_int(records: dict[str, bytes], key: str, offset: int) -> int | None:
     value = records.get(key)
     if value is None:
         return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise CorruptTar(f"invalid PAX {key}={value[:20]!r} at offset {offset}") from None
-    if number < 0:
-        raise CorruptTar(f"negative PAX {key} at offset {offset}")
-    return number
+    if not value.isdigit() or len(value) > 20:  # digits only: int() also takes '_', '+', spaces
+        raise CorruptTar(f"invalid PAX {key}={value[:20]!r} at offset {offset}")
+    return int(value)
 
 
 def _pax_time_ns(value: bytes, offset: int) -> int:
-    try:
-        text = value.decode("ascii")
-        sign = -1 if text.startswith("-") else 1
-        whole, _, frac = text.lstrip("-").partition(".")
-        ns = int(whole or "0") * 1_000_000_000 + int((frac + "000000000")[:9] or "0")
-        return sign * ns
-    except ValueError:
-        raise CorruptTar(f"invalid PAX mtime {value[:30]!r} at offset {offset}") from None
+    sign = -1 if value.startswith(b"-") else 1
+    whole, _, frac = value.removeprefix(b"-").partition(b".")
+    if not whole.isdigit() or (frac and not frac.isdigit()) or len(whole) > 20:
+        raise CorruptTar(f"invalid PAX mtime {value[:30]!r} at offset {offset}")
+    return sign * (int(whole) * 1_000_000_000 + int((frac + b"000000000")[:9]))
 
 
 class TarWalker:
