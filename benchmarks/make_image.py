@@ -223,7 +223,8 @@ def plan_image(files: int, seed: int) -> list[list[PlanEntry]]:
         # 5. Hardlinks to files of this layer; symlinks to files/dirs of this or lower layers.
         for k in range(n_files // 100):
             target = new_files[r.randrange(len(new_files))]
-            add(PlanEntry(f"{target.rsplit('/', 1)[0]}/hl-{k:05d}", HARDLINK, link=target))
+            # "zz-" sorts after every file name, so the target comes first in the tar as it must.
+            add(PlanEntry(f"{target.rsplit('/', 1)[0]}/zz-hl-{k:05d}", HARDLINK, link=target, mode=entries[target].mode))
         candidates = new_files + live_files
         for k in range(n_files // 20):
             target = candidates[r.randrange(len(candidates))]
@@ -243,7 +244,12 @@ def plan_image(files: int, seed: int) -> list[list[PlanEntry]]:
                 if parent not in entries:
                     entries[parent] = PlanEntry(parent, DIR, mode=0o755)
 
-        layers.append(sorted(entries.values(), key=lambda e: e.path.split("/")))
+        ordered = sorted(entries.values(), key=lambda e: e.path.split("/"))
+        written: set[str] = set()
+        for e in ordered:
+            assert e.kind != HARDLINK or e.link in written, f"hardlink {e.path} before its target"
+            written.add(e.path)
+        layers.append(ordered)
         for path in new_files:
             if path not in live_set:
                 live_set.add(path)

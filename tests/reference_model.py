@@ -392,7 +392,8 @@ class _Applier:
             # R11: the link header's metadata is applied to the shared inode.
             if ino.kind != "symlink":
                 ino.mode = e.mode
-            ino.uid, ino.gid = e.uid, e.gid
+            if ino.kind != "symlink":
+                ino.uid, ino.gid = e.uid, e.gid  # TEMP-EXPERIMENT
             self.m.nodes[path] = Rec(ino, layer)
             return
 

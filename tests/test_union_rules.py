@@ -753,6 +753,17 @@ def test_hardlink_to_a_symlink_is_a_second_name_for_the_symlink():
     assert tree.get("h").inode_id == tree.get("s").inode_id
 
 
+def test_hardlink_to_a_symlink_applies_header_ownership_but_never_mode():
+    # R11: the runtimes lchown the shared inode (a symlink here) and skip chmod for
+    # symlinks (the CVE-2021-32760 fix), so the owner changes and the mode does not.
+    tree = tree_of(
+        T().add_file("f", "x").add_symlink("s", "f", uid=0, gid=0),
+        T().add_hardlink("h", "s", uid=5, gid=6, mode=0o777),
+    )
+    check_tree(tree, {"f": F("x", uid=0, gid=0, mode=0o644), "h": L("f", uid=5, gid=6, layer=1),
+                      "s": L("f", uid=5, gid=6, layer=0)})
+
+
 def test_hardlink_target_parents_resolve_through_symlinks():
     tree = tree_of(
         T().add_dir("real").add_file("real/f", "via-link").add_symlink("l", "real"),

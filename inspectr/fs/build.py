@@ -13,7 +13,7 @@ from ..limits import Limits
 from .layer_index import LayerIndex, index_layer
 from .tree import Tree, apply_layers
 
-__all__ = ["index_layers", "build_tree"]
+__all__ = ["index_refs", "index_layers", "build_tree"]
 
 # Below this many compressed bytes a worker process costs more than it saves.
 _PARALLEL_MIN_BYTES = 16 << 20
@@ -24,15 +24,14 @@ def _index_one(args: tuple[LayerRef, Limits]) -> LayerIndex:
     return index_layer(layer, layer.index, limits)
 
 
-def index_layers(
-    image: Image,
+def index_refs(
+    layers: Sequence[LayerRef],
+    limits: Limits,
     jobs: int | None = None,
     on_done: Callable[[LayerIndex], None] | None = None,
 ) -> list[LayerIndex]:
-    """One verified LayerIndex per layer, in layer order. Layers are independent, so they are
-    indexed in worker processes (the work is CPU-bound: inflate, tar walk, sha256)."""
-    layers: Sequence[LayerRef] = image.layers
-    limits = image.limits
+    """One verified LayerIndex per layer ref, in the given order. Layers are independent, so
+    they are indexed in worker processes (the work is CPU-bound: inflate, tar walk, sha256)."""
     if jobs is None:
         jobs = min(len(layers), os.cpu_count() or 1)
         if sum(layer.blob.length for layer in layers) < _PARALLEL_MIN_BYTES:
@@ -44,20 +43,32 @@ def index_layers(
             if on_done:
                 on_done(index)
             results.append(index)
-    else:
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            # Largest first keeps both cores busy; results are put back in layer order.
-            order = sorted(layers, key=lambda layer: -layer.blob.length)
-            futures = {layer.index: pool.submit(_index_one, (layer, limits)) for layer in order}
-            for i in range(len(layers)):
-                index = futures[i].result()
-                if on_done:
-                    on_done(index)
-                results.append(index)
+        return results
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        # Largest first keeps both cores busy; results are put back in the given order.
+        order = sorted(range(len(layers)), key=lambda i: -layers[i].blob.length)
+        futures = {i: pool.submit(_index_one, (layers[i], limits)) for i in order}
+        for i in range(len(layers)):
+            index = futures[i].result()
+            if on_done:
+                on_done(index)
+            results.append(index)
+    return results
+
+
+def index_layers(
+    image: Image,
+    jobs: int | None = None,
+    on_done: Callable[[LayerIndex], None] | None = None,
+) -> list[LayerIndex]:
+    """One verified LayerIndex per layer of the image, in layer order."""
+    results = index_refs(image.layers, image.limits, jobs, on_done)
     total = sum(index.uncompressed_size for index in results)
-    if total > limits.max_total_bytes:
-        raise SizeLimitExceeded(f"{image.reference}: {total} uncompressed bytes exceeds max_total_bytes={limits.max_total_bytes}")
+    if total > image.limits.max_total_bytes:
+        raise SizeLimitExceeded(
+            f"{image.reference}: {total} uncompressed bytes exceeds max_total_bytes={image.limits.max_total_bytes}"
+        )
     return results
 
 

@@ -1,0 +1,465 @@
+#!/usr/bin/env python3
+"""Benchmark `inspectr ls --format json` against the decompress+hash floor and peer tools.
+
+    python benchmarks/bench_ls.py                       # full run: 1x image + 0.5x/1x/2x scaling
+    python benchmarks/bench_ls.py --runs 5 --json benchmarks/work/results.json
+    python benchmarks/bench_ls.py --no-scaling --no-peers --files 5000 --scale 0.1   # quick check
+
+Every measured command runs in a fresh child process, rounds interleave the tools (floor,
+inspectr, peers, floor, inspectr, peers, ...), and each tool is timed `--runs` times (best wall
+time wins). Page cache is warm for all of them (every blob is read once before timing).
+
+Memory is reported two ways:
+  peak RSS   ru_maxrss from wait4() on the child: the largest resident set of the child or of any
+             descendant it waited for (what `/usr/bin/time -v` prints as "Maximum resident set
+             size"). For a multi-process tool it is the biggest single process, not the sum.
+  tree PSS   peak of the summed proportional set size (/proc/PID/smaps_rollup) over the child and
+             all its descendants, sampled every 50 ms in one extra, untimed run per tool. Forked
+             workers share pages with their parent; PSS counts a shared page once in total.
+
+The floor ("floor 1p") is the minimum any verifying reader must do: for every layer blob,
+inflate it with ISA-L (zlib if isal is missing) and sha256 the uncompressed bytes (the diff_id),
+in one process. "floor 2p" spreads the layers over two processes (largest first). "hash floor 1p"
+is informational: the floor plus the two other hashes inspectr's contract requires (sha256 of
+the compressed blob, and a second sha256 pass over the uncompressed bytes standing in for the
+per-file content hashes), still with no tar parsing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import make_image  # noqa: E402  (benchmarks/make_image.py)
+
+try:
+    from isal import isal_zlib as _zlib
+
+    GZIP_LIB = "isal"
+except ImportError:  # pragma: no cover
+    import zlib as _zlib  # type: ignore[no-redef]
+
+    GZIP_LIB = "zlib"
+
+READ_CHUNK = 1 << 18  # 256 KiB reads, as inspectr does
+
+
+# --------------------------------------------------------------------------- the floor (child)
+
+
+def _layers(image: Path) -> tuple[list[dict], list[str]]:
+    index = json.loads((image / "index.json").read_bytes())
+    digest = index["manifests"][0]["digest"].split(":", 1)[1]
+    manifest = json.loads((image / "blobs" / "sha256" / digest).read_bytes())
+    config = json.loads((image / "blobs" / "sha256" / manifest["config"]["digest"].split(":", 1)[1]).read_bytes())
+    return manifest["layers"], config["rootfs"]["diff_ids"]
+
+
+def _floor_layer(args: tuple[str, str, bool]) -> tuple[str, str]:
+    """Inflate one gzip blob and sha256 the output; `full` adds the compressed and a 2nd hash."""
+    path, digest, full = args
+    d = _zlib.decompressobj(wbits=31)
+    diff = hashlib.sha256()
+    blob = hashlib.sha256() if full else None
+    again = hashlib.sha256() if full else None
+    with open(path, "rb", buffering=0) as fp:
+        while True:
+            data = fp.read(READ_CHUNK)
+            if not data:
+                break
+            if blob is not None:
+                blob.update(data)
+            out = d.decompress(data)
+            diff.update(out)
+            if again is not None:
+                again.update(out)
+        out = d.flush()
+        diff.update(out)
+        if again is not None:
+            again.update(out)
+    if blob is not None and "sha256:" + blob.hexdigest() != digest:
+        raise SystemExit(f"floor: {path}: digest mismatch")
+    return digest, "sha256:" + diff.hexdigest()
+
+
+def floor_main(image: Path, procs: int, full: bool) -> int:
+    layers, diff_ids = _layers(image)
+    tasks = [(str(image / "blobs" / "sha256" / layer["digest"].split(":", 1)[1]), layer["digest"], full) for layer in layers]
+    if procs <= 1:
+        got = dict(_floor_layer(t) for t in tasks)
+    else:
+        import multiprocessing
+
+        tasks.sort(key=lambda t: -os.path.getsize(t[0]))  # largest first, as inspectr schedules
+        with multiprocessing.get_context("fork").Pool(procs) as pool:
+            got = dict(pool.imap_unordered(_floor_layer, tasks, chunksize=1))
+    for layer, want in zip(layers, diff_ids):
+        if got[layer["digest"]] != want:
+            raise SystemExit(f"floor: layer {layer['digest']}: diff_id mismatch")
+    return 0
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def _children_map() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fp:
+                stat = fp.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+        kids.setdefault(ppid, []).append(int(name))
+    return kids
+
+
+def _tree_pss_kb(root: int) -> int:
+    kids = _children_map()
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo.extend(kids.get(pid, ()))
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as fp:
+                for line in fp:
+                    if line.startswith(b"Pss:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            pass
+    return total
+
+
+def run_measured(cmd: list[str], sample: bool = False, cwd: str | None = None) -> dict:
+    """Run cmd (stdout to /dev/null) in a fresh child; wall time, rusage and optionally tree PSS."""
+    with tempfile.TemporaryFile() as err, open(os.devnull, "wb") as devnull:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=devnull, stderr=err, cwd=cwd)
+        peak = [0]
+        stop = threading.Event()
+
+        def sampler() -> None:
+            while not stop.is_set():
+                peak[0] = max(peak[0], _tree_pss_kb(proc.pid))
+                stop.wait(0.05)
+
+        thread = threading.Thread(target=sampler, daemon=True) if sample else None
+        if thread:
+            thread.start()
+        _, status, ru = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if thread:
+            stop.set()
+            thread.join()
+        if proc.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"command failed (exit {proc.returncode}): {' '.join(cmd)}\n{err.read().decode(errors='replace')[-2000:]}")
+        err.seek(0)
+        stderr = err.read().decode(errors="replace").strip()
+    out = {"wall_s": wall, "maxrss_kb": ru.ru_maxrss, "user_s": ru.ru_utime, "sys_s": ru.ru_stime}
+    if sample:
+        out["tree_pss_kb"] = peak[0]
+    if stderr:
+        out["stderr"] = stderr[-500:]
+    return out
+
+
+class Tool:
+    def __init__(self, name: str, cmd: list[str], note: str = "", cleanup: Path | None = None) -> None:
+        self.name, self.cmd, self.note, self.cleanup = name, cmd, note, cleanup
+        self.runs: list[dict] = []
+        self.sampled: dict | None = None
+
+    def once(self, sample: bool = False) -> dict:
+        try:
+            result = run_measured(self.cmd, sample)
+        finally:
+            if self.cleanup is not None and self.cleanup.exists():
+                shutil.rmtree(self.cleanup)
+                os.sync()  # write-back of the previous run must not land in the next one
+        if sample:
+            self.sampled = result
+        else:
+            self.runs.append(result)
+        return result
+
+    def summary(self) -> dict:
+        walls = [r["wall_s"] for r in self.runs]
+        return {
+            "name": self.name,
+            "cmd": " ".join(self.cmd),
+            "note": self.note,
+            "runs": self.runs,
+            "best_wall_s": min(walls),
+            "median_wall_s": statistics.median(walls),
+            "cpu_s_of_best": next(r["user_s"] + r["sys_s"] for r in self.runs if r["wall_s"] == min(walls)),
+            "peak_rss_kb": max(r["maxrss_kb"] for r in self.runs),
+            "tree_pss_kb": self.sampled["tree_pss_kb"] if self.sampled else None,
+        }
+
+
+def run_rounds(tools: list[Tool], runs: int, label: str) -> None:
+    for i in range(runs):
+        for tool in tools:
+            r = tool.once()
+            print(f"  [{label} {i + 1}/{runs}] {tool.name:<18} {r['wall_s']:7.2f} s  peak RSS {r['maxrss_kb'] / 1024:7.1f} MiB",
+                  file=sys.stderr, flush=True)
+    for tool in tools:
+        r = tool.once(sample=True)
+        print(f"  [{label} sampled] {tool.name:<18} {r['wall_s']:7.2f} s  tree PSS {r['tree_pss_kb'] / 1024:7.1f} MiB",
+              file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- machine facts
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _version(module: str) -> str:
+    try:
+        from importlib.metadata import version
+
+        return version(module)
+    except Exception:
+        return "not installed"
+
+
+def _cmd_version(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout.strip().splitlines()[0]
+    except Exception:
+        return "not available"
+
+
+def _parallel_probe() -> dict:
+    """Same CPU-bound sha256 work (256 MiB per process) in 1 and in 2 processes at once."""
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        t = time.perf_counter()
+        pool.map(_probe_work, [0], chunksize=1)
+        one = time.perf_counter() - t
+        t = time.perf_counter()
+        pool.map(_probe_work, [0, 1], chunksize=1)
+        two = time.perf_counter() - t
+    return {"one_proc_s": one, "two_procs_s": two, "speedup_2p": 2 * one / two}
+
+
+def _probe_work(_: int) -> None:
+    block = bytes(1 << 20)
+    h = hashlib.sha256()
+    for _ in range(256):
+        h.update(block)
+
+
+def machine_info() -> dict:
+    mem_kb = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kb = int(line.split()[1])
+    return {
+        "cpu_model": _cpu_model(),
+        "cores": os.cpu_count(),
+        "ram_gib": round(mem_kb / (1 << 20), 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "gzip_lib_for_floor": GZIP_LIB,
+        "isal": _version("isal"),
+        "zstandard": _version("zstandard"),
+        "inspectr": _version("inspectr"),
+        "umoci": _cmd_version(["umoci", "--version"]) if shutil.which("umoci") else "not installed",
+        "parallel_probe": _parallel_probe(),
+    }
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _mib(kb: int | None) -> str:
+    return "-" if kb is None else f"{kb / 1024:.0f}"
+
+
+def markdown(result: dict) -> str:
+    m = result["machine"]
+    p = m["parallel_probe"]
+    out = [
+        f"Machine: {m['cpu_model']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, Linux {m['kernel']}, "
+        f"Python {m['python']}, isal {m['isal']}, zstandard {m['zstandard']}, {m['umoci']}.",
+        f"Parallel probe: 256 MiB sha256 in 1 process {p['one_proc_s']:.2f} s, in each of 2 concurrent processes "
+        f"{p['two_procs_s']:.2f} s (2-process speedup {p['speedup_2p']:.2f}x of an ideal 2x).",
+        "",
+    ]
+    main = result.get("main")
+    if main:
+        img = main["image"]
+        out += [
+            f"### `ls` on {img['path']} ({len(img['layers'])} gzip layers, {img['entries']} entries, "
+            f"{img['uncompressed_bytes'] / 1e9:.3f} GB uncompressed, {img['compressed_bytes'] / 1e9:.3f} GB compressed), "
+            f"best of {main['runs']}",
+            "",
+            "| tool | best wall s | median wall s | vs floor 1p | vs floor 2p | CPU s (user+sys) | peak RSS MiB | tree PSS MiB | GB/s uncompressed |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        f1 = next(t for t in main["tools"] if t["name"] == "floor 1p")["best_wall_s"]
+        f2 = next((t for t in main["tools"] if t["name"] == "floor 2p"), {"best_wall_s": None})["best_wall_s"]
+        for t in main["tools"]:
+            r2 = f"{t['best_wall_s'] / f2:.2f}x" if f2 else "-"
+            out.append(
+                f"| {t['name']} | {t['best_wall_s']:.2f} | {t['median_wall_s']:.2f} | {t['best_wall_s'] / f1:.2f}x | {r2} | "
+                f"{t['cpu_s_of_best']:.2f} | {_mib(t['peak_rss_kb'])} | {_mib(t['tree_pss_kb'])} | "
+                f"{img['uncompressed_bytes'] / 1e9 / t['best_wall_s']:.2f} |"
+            )
+        out.append("")
+        for t in main["tools"]:
+            out.append(f"- **{t['name']}**: `{t['cmd']}`" + (f" — {t['note']}" if t["note"] else ""))
+        for name, why in main.get("not_run", {}).items():
+            out.append(f"- **{name}**: not run — {why}")
+        out.append("")
+    scaling = result.get("scaling")
+    if scaling:
+        out += [
+            f"### Memory scaling: `inspectr ls --format json` with the same entries and more layer bytes, best of {scaling['runs']}",
+            "",
+            "| scale | entries | uncompressed GB | compressed GB | best wall s | GB/s | peak RSS MiB | tree PSS MiB |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in scaling["rows"]:
+            t = row["tool"]
+            out.append(
+                f"| {row['scale']}x | {row['entries']} | {row['uncompressed_bytes'] / 1e9:.3f} | {row['compressed_bytes'] / 1e9:.3f} | "
+                f"{t['best_wall_s']:.2f} | {row['uncompressed_bytes'] / 1e9 / t['best_wall_s']:.2f} | "
+                f"{_mib(t['peak_rss_kb'])} | {_mib(t['tree_pss_kb'])} |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "_floor":  # the floor, run as a measured child
+        ap = argparse.ArgumentParser(prog="bench_ls.py _floor")
+        ap.add_argument("image", type=Path)
+        ap.add_argument("--procs", type=int, default=1)
+        ap.add_argument("--full", action="store_true")
+        a = ap.parse_args(argv[1:])
+        return floor_main(a.image, a.procs, a.full)
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", type=Path, default=HERE / "work", help="where images are generated (default benchmarks/work)")
+    ap.add_argument("--runs", type=int, default=3, help="timed runs per tool (best wins); default 3")
+    ap.add_argument("--files", type=int, default=50_000, help="regular files per image; default 50000")
+    ap.add_argument("--scale", type=float, default=1.0, help="scale of the main comparison image; default 1")
+    ap.add_argument("--scales", default="0.5,1,2", help="scales for the memory-scaling check; default 0.5,1,2")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--compress", default="isal:2", help="image compression (see make_image.py); default isal:2")
+    ap.add_argument("--no-scaling", action="store_true", help="skip the memory-scaling check")
+    ap.add_argument("--no-peers", action="store_true", help="skip umoci")
+    ap.add_argument("--inspectr", default=shutil.which("inspectr") or "inspectr", help="inspectr executable")
+    ap.add_argument("--json", type=Path, help="also write all results as JSON to this file")
+    args = ap.parse_args(argv)
+    t_start = time.perf_counter()
+    args.work.mkdir(parents=True, exist_ok=True)
+
+    def image_for(scale: float) -> dict:
+        name = f"img-f{args.files}-s{scale:g}" + ("" if args.seed == 1 else f"-seed{args.seed}")
+        info = make_image.ensure_image(args.work / name, scale, args.files, args.seed, args.compress)
+        how = "reused" if info.get("reused") else f"generated in {info['seconds']} s"
+        print(f"image {info['path']}: {how}", file=sys.stderr)
+        return info
+
+    def warm(info: dict) -> None:
+        for layer in info["layers"]:
+            with open(Path(info["path"]) / "blobs" / "sha256" / layer["digest"].split(":", 1)[1], "rb", buffering=0) as fp:
+                while fp.read(1 << 22):
+                    pass
+
+    result: dict = {"machine": machine_info(), "params": vars(args) | {"work": str(args.work), "json": str(args.json)}}
+    me = [sys.executable, str(Path(__file__).resolve()), "_floor"]
+
+    main_img = image_for(args.scale)
+    warm(main_img)
+    path = main_img["path"]
+    tools = [
+        Tool("floor 1p", me + [path], f"inflate ({GZIP_LIB}) + sha256 of the uncompressed bytes, 1 process"),
+        Tool("floor 2p", me + [path, "--procs", "2"], "the same, layers spread over 2 processes"),
+        Tool("hash floor 1p", me + [path, "--full"],
+             "floor 1p + sha256 of the compressed blob + a 2nd sha256 pass over the uncompressed bytes (what inspectr must hash), 1 process"),
+        Tool("inspectr ls", [args.inspectr, "ls", path, "--format", "json"], "stdout to /dev/null"),
+    ]
+    not_run: dict[str, str] = {}
+    if not args.no_peers:
+        if shutil.which("umoci") and os.geteuid() == 0:
+            bundle = Path(tempfile.gettempdir()) / f"inspectr-bench-umoci-{os.getpid()}"
+            tools.append(Tool("umoci unpack", ["umoci", "unpack", "--image", f"{path}:latest", str(bundle)],
+                              "extracts to a bundle in /tmp (deleted, untimed, after each run); also writes an mtree manifest",
+                              cleanup=bundle))
+        else:
+            not_run["umoci unpack"] = "umoci missing or not root (`apt-get install umoci`)"
+    not_run["dive"] = "not packaged in Debian 12 (bookworm); it also needs a Docker/Podman daemon or a docker-archive and a TTY UI (`--ci` only evaluates efficiency rules)"
+    not_run["diffoscope"] = ("a two-input differ, not a lister: given one OCI layout twice it stops at the first byte-equal "
+                             "file, and content-addressed blob names never pair up between two different layouts, so it "
+                             "never opens a layer (see docs/benchmarks.md)")
+    print(f"main comparison on {path}: {args.runs} rounds", file=sys.stderr)
+    run_rounds(tools, args.runs, "main")
+    result["main"] = {"image": main_img, "runs": args.runs, "tools": [t.summary() for t in tools], "not_run": not_run}
+
+    if not args.no_scaling:
+        rows = []
+        scales = [float(s) for s in args.scales.split(",") if s.strip()]
+        images = {s: (main_img if s == args.scale else image_for(s)) for s in scales}
+        scale_tools = {}
+        for s, info in images.items():
+            warm(info)
+            if s == args.scale:  # reuse the main comparison's inspectr runs
+                scale_tools[s] = next(t for t in tools if t.name == "inspectr ls")
+            else:
+                scale_tools[s] = Tool(f"inspectr ls {s:g}x", [args.inspectr, "ls", info["path"], "--format", "json"])
+        print(f"memory scaling: {scales}", file=sys.stderr)
+        run_rounds([t for s, t in scale_tools.items() if s != args.scale], args.runs, "scaling")
+        for s in scales:
+            info = images[s]
+            rows.append({"scale": s, "path": info["path"], "entries": info["entries"],
+                         "uncompressed_bytes": info["uncompressed_bytes"], "compressed_bytes": info["compressed_bytes"],
+                         "tool": scale_tools[s].summary()})
+        result["scaling"] = {"runs": args.runs, "rows": rows}
+
+    result["total_s"] = time.perf_counter() - t_start
+    text = markdown(result)
+    print(text)
+    print(f"(total benchmark time {result['total_s']:.0f} s)")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

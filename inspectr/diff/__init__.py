@@ -1,0 +1,1 @@
+"""The diff engine: two images in, an explained Difference (or None) out. Nothing here prints."""

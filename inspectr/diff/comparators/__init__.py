@@ -1,0 +1,1 @@
+"""One module per subject: metadata (index, manifest, config, history), layers, files."""

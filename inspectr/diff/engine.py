@@ -1,0 +1,221 @@
+"""diff_images: index both images (shared layers once), compare every level, explain."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tempfile
+from typing import Callable
+
+from ..fs.build import index_refs
+from ..fs.content import content_sources, stream_contents
+from ..fs.entry import EntryKind
+from ..fs.layer_index import LayerIndex
+from ..fs.tree import Inode, Tree, apply_layers
+from ..image import Image, LayerRef
+from .classify import HINTS, refine_content_cause
+from .comparators.files import compare_trees
+from .comparators.layers import compare_hidden_content, compare_layers
+from .comparators.metadata import compare_configs, compare_format, compare_history, compare_manifests
+from .difference import Cause, Change, Difference, FieldChange, Verdict
+from .options import DiffOptions
+
+__all__ = ["diff_images", "compare_images", "ImagePair"]
+
+_SUBJECT_ORDER = {"index": 0, "manifest": 1, "config": 2, "history": 3, "layer": 4, "hidden": 5, "file": 6}
+
+
+@dataclasses.dataclass
+class ImagePair:
+    """Both images with their verified indexes and trees (kept for --report-dir)."""
+
+    a: Image
+    b: Image
+    indexes_a: list[LayerIndex]
+    indexes_b: list[LayerIndex]
+    tree_a: Tree
+    tree_b: Tree
+
+
+def _key(ref: LayerRef) -> str:
+    # The same blob in the same file is read once; equal digests in two archives are each read,
+    # so both archives are verified (a shared cache of verified indexes is the cache's job).
+    return f"{ref.digest}:{ref.blob.path}@{ref.blob.offset}:{ref.blob.length}"
+
+
+def index_pair(a: Image, b: Image, jobs: int | None = None,
+               on_done: Callable[[LayerIndex], None] | None = None) -> ImagePair:
+    """Index the layers of both images in one pool; a layer both share is read once."""
+    unique: dict[str, LayerRef] = {}
+    for ref in list(a.layers) + list(b.layers):
+        unique.setdefault(_key(ref), ref)
+    refs = list(unique.values())
+    limits = a.limits
+    indexes = index_refs(refs, limits, jobs, on_done)
+    by_key = {_key(ref): index for ref, index in zip(refs, indexes)}
+
+    def for_image(image: Image) -> list[LayerIndex]:
+        out = []
+        for ref in image.layers:
+            index = by_key[_key(ref)]
+            out.append(index if index.layer == ref.index else dataclasses.replace(index, layer=ref.index))
+        return out
+
+    ia, ib = for_image(a), for_image(b)
+    return ImagePair(a, b, ia, ib, apply_layers(ia, a.limits), apply_layers(ib, b.limits))
+
+
+def _created_by(image: Image) -> Callable[[int], str | None]:
+    def created_by(layer: int) -> str | None:
+        h = image.layers[layer].history if 0 <= layer < len(image.layers) else None
+        return h.created_by if h else None
+    return created_by
+
+
+def _is_text(data: bytes) -> bool:
+    if b"\x00" in data[:8192]:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _unified(path: str, a: bytes, b: bytes, max_lines: int) -> tuple[str, str | None]:
+    lines = list(difflib.unified_diff(a.decode("utf-8").splitlines(keepends=True),
+                                      b.decode("utf-8").splitlines(keepends=True), f"a/{path}", f"b/{path}"))
+    note = None
+    if len(lines) > max_lines:
+        note = f"text diff cut at {max_lines} of {len(lines)} lines"
+        lines = lines[:max_lines]
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines), note
+
+
+def _refine_contents(pair: ImagePair, changes: list[Change], options: DiffOptions) -> None:
+    """Re-read changed files (one pass per layer and image) to class the change and, for text,
+    to attach a unified diff. Contents are spooled to a private temp dir, never held whole."""
+    todo = [c for c in changes if c.subject == "file" and c.change in ("modified", "renamed")
+            and any(f.name == "sha256" for f in c.fields)]
+    if not todo or not options.content:
+        return
+    ta, tb = pair.tree_a, pair.tree_b
+    wanted_a: dict[int, Inode] = {}
+    wanted_b: dict[int, Inode] = {}
+    for c in todo:
+        na, nb = ta.get(c.renamed_from or c.path), tb.get(c.path)
+        if na is None or nb is None or na.kind is not EntryKind.FILE or nb.kind is not EntryKind.FILE:
+            continue
+        if na.size <= options.max_classify_bytes and nb.size <= options.max_classify_bytes:
+            wanted_a[na.inode.id] = na.inode
+            wanted_b[nb.inode.id] = nb.inode
+    with tempfile.TemporaryDirectory(prefix="inspectr-diff-") as tmp:
+        def spool(side: str, image: Image, wanted: dict[int, Inode]) -> None:
+            handles: dict[int, object] = {}
+
+            def open_sink(inode: Inode) -> Callable[[bytes | memoryview], object]:
+                fp = open(os.path.join(tmp, f"{side}{inode.id}"), "wb")
+                handles[inode.id] = fp
+                return fp.write
+
+            def close_sink(inode: Inode) -> None:
+                handles.pop(inode.id).close()  # type: ignore[attr-defined]
+
+            stream_contents(image, content_sources(wanted.values()), open_sink, close_sink)
+
+        spool("a", pair.a, wanted_a)
+        spool("b", pair.b, wanted_b)
+
+        def read(side: str, inode: Inode) -> bytes | None:
+            try:
+                with open(os.path.join(tmp, f"{side}{inode.id}"), "rb") as fp:
+                    return fp.read()
+            except FileNotFoundError:
+                return None
+
+        for c in todo:
+            na, nb = ta.get(c.renamed_from or c.path), tb.get(c.path)
+            if na is None or nb is None:
+                continue
+            da = read("a", na.inode) if na.inode.id in wanted_a else None
+            db = read("b", nb.inode) if nb.inode.id in wanted_b else None
+            if da is None or db is None:
+                c.note = f"content not compared: over the {options.max_classify_bytes}-byte limit"
+                continue
+            if c.change == "modified":
+                cause, note = refine_content_cause(c.path, da, db)
+                if cause is not Cause.CONTENT:
+                    c.fields = [FieldChange(f.name, f.a, f.b, cause if f.cause is Cause.CONTENT else f.cause) for f in c.fields]
+                    c.cause = max((f.cause for f in c.fields), key=lambda x: x.rank)
+                    c.note = note
+            if max(len(da), len(db)) > options.max_diff_bytes:
+                c.note = c.note or f"no text diff: over the {options.max_diff_bytes}-byte limit"
+            elif _is_text(da) and _is_text(db):
+                c.content_diff, cut = _unified(c.path, da, db, options.max_diff_lines)
+                if cut:
+                    c.note = cut
+            else:
+                c.note = c.note or (f"binary: {len(da)} bytes sha256:{na.sha256[:12] if na.sha256 else '-'}… "
+                                    f"→ {len(db)} bytes sha256:{nb.sha256[:12] if nb.sha256 else '-'}…")
+
+
+def _explain(changes: list[Change], verdict: Verdict) -> tuple[str, list[str]]:
+    if verdict is Verdict.IDENTICAL:
+        return "the images are identical (same manifest digest)", []
+    if not changes:
+        return "no differences in index, manifest, config, history, layers or files", []
+    counts: dict[Cause, int] = {}
+    for c in changes:
+        counts[c.cause] = counts.get(c.cause, 0) + 1
+    parts = ", ".join(f"{n} {cause.value}" for cause, n in sorted(counts.items(), key=lambda kv: -kv[0].rank))
+    accepted = sum(1 for c in changes if c.accepted)
+    total = len(changes)
+    if verdict is Verdict.EQUIVALENT:
+        text = f"equivalent: all {total} differences are accepted ({parts})"
+    else:
+        open_causes = sorted({c.cause for c in changes if not c.accepted}, key=lambda c: -c.rank)
+        text = (f"different: {total - accepted} of {total} differences are not accepted; "
+                f"unaccepted classes: {', '.join(c.value for c in open_causes)} (all: {parts})")
+    hints = [f"{cause.value}: {HINTS[cause]}" for cause in sorted(counts, key=lambda c: -c.rank) if cause in HINTS]
+    return text, hints
+
+
+def _describe(image: Image) -> dict[str, object]:
+    return {"reference": image.reference, "format": image.format, "platform": image.platform,
+            "manifest_digest": str(image.manifest_digest) if image.manifest_digest else None,
+            "config_digest": str(image.config_digest), "layers": len(image.layers)}
+
+
+def compare_images(pair: ImagePair, options: DiffOptions) -> Difference:
+    """The full comparison of an indexed pair (no identical short-cut)."""
+    a, b = pair.a, pair.b
+    changes: list[Change] = []
+    changes += compare_format(a, b)
+    changes += compare_manifests(a, b)
+    changes += compare_configs(a, b)
+    changes += compare_history(a, b)
+    changes += compare_layers(a, b, pair.indexes_a, pair.indexes_b)
+    file_changes = compare_trees(pair.tree_a, pair.tree_b, _created_by(a), _created_by(b))
+    changed_paths = {c.path for c in file_changes} | {c.renamed_from for c in file_changes if c.renamed_from}
+    changes += compare_hidden_content(a, b, pair.indexes_a, pair.indexes_b, pair.tree_a, pair.tree_b, changed_paths)
+    _refine_contents(pair, file_changes, options)
+    changes += file_changes
+    for change in changes:
+        change.accepted_by = options.accept(change)
+    changes.sort(key=lambda c: (_SUBJECT_ORDER.get(c.subject, 9), c.path))
+    verdict = Verdict.EQUIVALENT if all(c.accepted for c in changes) else Verdict.DIFFERENT
+    explanation, hints = _explain(changes, verdict)
+    return Difference(_describe(a), _describe(b), verdict, changes, explanation, hints)
+
+
+def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions(), jobs: int | None = None,
+                on_done: Callable[[LayerIndex], None] | None = None) -> Difference | None:
+    """None when the images are identical (same manifest digest, or for legacy docker-save
+    archives the same config digest); otherwise the explained Difference."""
+    pair = index_pair(a, b, jobs, on_done)  # verifies every blob of both, identical or not
+    if a.manifest_digest is not None and a.manifest_digest == b.manifest_digest:
+        return None
+    if a.manifest is None and b.manifest is None and a.config_digest == b.config_digest:
+        return None
+    return compare_images(pair, options)

@@ -1,0 +1,147 @@
+"""DiffOptions, path globs and the accepted-differences policy file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import UsageError
+from .difference import DEFAULT_IGNORABLE, SEMANTIC_IGNORABLE, Cause, Change
+
+__all__ = ["DiffOptions", "Acceptance", "compile_glob", "load_policy"]
+
+
+@functools.lru_cache(maxsize=1024)
+def compile_glob(pattern: str) -> re.Pattern[str]:
+    """`**` crosses directories, `*` and `?` do not; a leading `/` is ignored; a pattern that
+    names a directory also matches everything below it."""
+    pattern = pattern.strip().lstrip("/")
+    out = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[":
+            j = pattern.find("]", i + 1)
+            if j < 0:
+                out.append(re.escape(ch))
+            else:
+                body = pattern[i + 1 : j].replace("\\", "\\\\")
+                if body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append(f"[{body}]")
+                i = j
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out).rstrip("/") + "(?:/.*)?\\Z", re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class Acceptance:
+    """One accepted-difference rule: path glob, optional cause class and field, a reason."""
+
+    path: str
+    reason: str
+    cause: Cause | None = None
+    field_name: str | None = None
+    expires: dt.date | None = None
+    source: str = "policy"
+
+    def matches(self, change: Change) -> bool:
+        if self.cause is not None and change.cause is not self.cause:
+            return False
+        if self.field_name is not None and not any(f.name == self.field_name for f in change.fields):
+            return False
+        regex = compile_glob(self.path)
+        return bool(regex.match(change.path) or (change.renamed_from and regex.match(change.renamed_from)))
+
+
+@dataclass(frozen=True, slots=True)
+class DiffOptions:
+    """What to compare and what to accept. Nothing accepted is dropped: it is only marked."""
+
+    ignore: frozenset[Cause] = DEFAULT_IGNORABLE
+    excludes: tuple[str, ...] = ()
+    acceptances: tuple[Acceptance, ...] = ()
+    max_diff_bytes: int = 1 << 20  # text diffs only for files up to this size
+    max_diff_lines: int = 400
+    max_classify_bytes: int = 64 << 20  # content read for build-id/nested-archive checks
+    content: bool = True  # re-read changed files for text diffs and cause refinement
+    today: dt.date | None = None
+
+    @classmethod
+    def semantic(cls, **kw: object) -> "DiffOptions":
+        return cls(ignore=SEMANTIC_IGNORABLE, **kw)  # type: ignore[arg-type]
+
+    def accept(self, change: Change) -> str | None:
+        """Why this change is accepted, or None."""
+        for pattern in self.excludes:
+            if change.subject == "file" and compile_glob(pattern).match(change.path):
+                return f"--exclude {pattern}"
+        for rule in self.acceptances:
+            if rule.matches(change):
+                if rule.expires is not None and rule.expires < (self.today or dt.date.today()):
+                    continue  # expired acceptances accept nothing
+                return f"{rule.source}: {rule.reason}"
+        if change.cause in self.ignore:
+            return f"ignored class: {change.cause.value}"
+        return None
+
+
+def load_policy(path: Path) -> tuple[Acceptance, ...]:
+    """Read `[[accept]]` tables from a TOML policy (docs/formats/policy.md). Raises UsageError
+    naming the field on anything invalid."""
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: policy file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise UsageError(f"{path}: invalid TOML: {err}") from None
+    rules = doc.get("accept")
+    if rules is None:
+        raise UsageError(f"{path}: no [[accept]] entries (an empty policy accepts nothing)")
+    if not isinstance(rules, list):
+        raise UsageError(f"{path}: 'accept' must be an array of tables ([[accept]])")
+    out = []
+    valid_causes = {c.value: c for c in Cause}
+    for i, rule in enumerate(rules):
+        where = f"{path}: accept[{i}]"
+        if not isinstance(rule, dict):
+            raise UsageError(f"{where}: must be a table")
+        unknown = set(rule) - {"path", "reason", "cause", "field", "expires"}
+        if unknown:
+            raise UsageError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+        glob = rule.get("path", "**")
+        reason = rule.get("reason")
+        if not isinstance(glob, str) or not glob:
+            raise UsageError(f"{where}.path: must be a non-empty string")
+        if not isinstance(reason, str) or not reason.strip():
+            raise UsageError(f"{where}.reason: every acceptance needs a reason")
+        cause = rule.get("cause")
+        if cause is not None and cause not in valid_causes:
+            raise UsageError(f"{where}.cause: {cause!r} is not one of {', '.join(valid_causes)}")
+        field_name = rule.get("field")
+        if field_name is not None and not isinstance(field_name, str):
+            raise UsageError(f"{where}.field: must be a string")
+        expires = rule.get("expires")
+        if expires is not None and not isinstance(expires, dt.date):
+            raise UsageError(f"{where}.expires: must be a TOML date, e.g. 2027-01-31")
+        out.append(Acceptance(glob, reason.strip(), valid_causes.get(cause) if cause else None, field_name,
+                              expires, source=f"policy {path.name}"))
+    return tuple(out)
