@@ -62,6 +62,8 @@ class Platform:
 
     @classmethod
     def parse(cls, text: str) -> "Platform":
+        if text == "*":
+            return cls("*", "*")
         parts = text.split("/")
         if len(parts) not in (2, 3) or not all(parts):
             raise MalformedImage(f"platform {text!r}: expected os/arch[/variant]")

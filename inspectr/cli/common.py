@@ -31,7 +31,7 @@ class Context:
             force_terminal=force,
             no_color=self.color == "never" or "NO_COLOR" in os.environ,
             highlight=False,
-            soft_wrap=False,
+            soft_wrap=True,  # long digests and paths stay on one line, also when piped
         )
 
 

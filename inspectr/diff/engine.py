@@ -21,7 +21,7 @@ from .comparators.metadata import compare_configs, compare_format, compare_histo
 from .difference import Cause, Change, Difference, FieldChange, Verdict
 from .options import DiffOptions
 
-__all__ = ["diff_images", "compare_images", "ImagePair"]
+__all__ = ["diff_images", "compare_images", "index_pair", "explain", "ImagePair"]
 
 _SUBJECT_ORDER = {"index": 0, "manifest": 1, "config": 2, "history": 3, "layer": 4, "hidden": 5, "file": 6}
 
@@ -160,7 +160,7 @@ def _refine_contents(pair: ImagePair, changes: list[Change], options: DiffOption
                                     f"→ {len(db)} bytes sha256:{nb.sha256[:12] if nb.sha256 else '-'}…")
 
 
-def _explain(changes: list[Change], verdict: Verdict) -> tuple[str, list[str]]:
+def explain(changes: list[Change], verdict: Verdict) -> tuple[str, list[str]]:
     if verdict is Verdict.IDENTICAL:
         return "the images are identical (same manifest digest)", []
     if not changes:
@@ -205,7 +205,7 @@ def compare_images(pair: ImagePair, options: DiffOptions) -> Difference:
         change.accepted_by = options.accept(change)
     changes.sort(key=lambda c: (_SUBJECT_ORDER.get(c.subject, 9), c.path))
     verdict = Verdict.EQUIVALENT if all(c.accepted for c in changes) else Verdict.DIFFERENT
-    explanation, hints = _explain(changes, verdict)
+    explanation, hints = explain(changes, verdict)
     return Difference(_describe(a), _describe(b), verdict, changes, explanation, hints)
 
 

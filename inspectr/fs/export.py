@@ -71,8 +71,21 @@ def _split(path: str) -> tuple[str, str]:
     return parent, name
 
 
-def export_dir(image: Image, tree: Tree, target: str, options: ExportOptions = ExportOptions()) -> ExportReport:
-    """Write the tree into `target` (created if missing; must be empty). Raises ExportError."""
+def _selected(tree: Tree, only: set[str] | None) -> list[Node]:
+    if only is None:
+        return list(tree.walk())
+    keep = set()
+    for path in only:
+        while path:
+            keep.add(path)
+            path = path.rpartition("/")[0]
+    return [n for n in tree.walk() if n.path in keep]
+
+
+def export_dir(image: Image, tree: Tree, target: str, options: ExportOptions = ExportOptions(),
+               only: set[str] | None = None) -> ExportReport:
+    """Write the tree (or only the paths in `only` and their parents) into `target`, created
+    if missing and required to be empty. Raises ExportError."""
     report = ExportReport()
     is_root = os.geteuid() == 0
     own = is_root if options.ownership is None else options.ownership
@@ -90,7 +103,7 @@ def export_dir(image: Image, tree: Tree, target: str, options: ExportOptions = E
     dirs = _Dirs(root_fd)
     first_name: dict[int, str] = {}
     try:
-        nodes = list(tree.walk())
+        nodes = _selected(tree, only)
         for node in nodes:  # parents come before children
             _create(node, dirs, report, is_root, first_name)
         open_files: dict[int, int] = {}
@@ -112,7 +125,7 @@ def export_dir(image: Image, tree: Tree, target: str, options: ExportOptions = E
         def close_sink(inode: Inode) -> None:
             os.close(open_files.pop(inode.id))
 
-        wanted = content_sources(tree.root_inodes() if hasattr(tree, "root_inodes") else {n.inode.id: n.inode for n in nodes}.values())
+        wanted = content_sources({n.inode.id: n.inode for n in nodes}.values())
         stream_contents(image, wanted, open_sink, close_sink)
         # Metadata last, children before parents so directory modes cannot block writes.
         special = 0

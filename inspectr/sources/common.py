@@ -148,6 +148,9 @@ def _is_attestation(desc: Descriptor) -> bool:
 def _choose_platform(cands: list[Descriptor], want: Platform | None, where: str) -> tuple[Descriptor, list[str]]:
     images = [d for d in cands if not _is_attestation(d)]
     available = sorted({str(d.platform) for d in images if d.platform})
+    if want is not None and want.os == "*":  # any platform: the first, for listing the others
+        ordered = sorted(images, key=lambda d: str(d.platform))
+        return ordered[0], available
     if want is not None:
         hits = [d for d in images if d.platform is not None and d.platform.matches(want)]
         if not hits:

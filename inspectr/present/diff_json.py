@@ -1,0 +1,84 @@
+"""The diff as versioned JSON (docs/formats/diff.md), and back."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from ..diff.difference import Cause, Change, Difference, FieldChange, Side, Verdict
+from .json import FORMAT_VERSION
+
+__all__ = ["difference_to_json", "dump_difference", "load_difference", "identical_to_json"]
+
+
+def _side(side: Side | None) -> dict[str, Any] | None:
+    return None if side is None else {"layer": side.layer, "created_by": side.created_by}
+
+
+def change_to_json(c: Change) -> dict[str, Any]:
+    return {
+        "subject": c.subject,
+        "path": c.path,
+        "change": c.change,
+        "cause": c.cause.value,
+        "accepted_by": c.accepted_by,
+        "fields": [{"name": f.name, "a": f.a, "b": f.b, "cause": f.cause.value} for f in c.fields],
+        "a": _side(c.a),
+        "b": _side(c.b),
+        "renamed_from": c.renamed_from,
+        "content_diff": c.content_diff,
+        "note": c.note,
+        "platform": c.platform,
+    }
+
+
+def difference_to_json(d: Difference) -> dict[str, Any]:
+    accepted = sum(1 for c in d.changes if c.accepted)
+    return {
+        "format_version": FORMAT_VERSION,
+        "kind": "diff",
+        "verdict": d.verdict.value,
+        "a": d.a,
+        "b": d.b,
+        "counts": d.counts(),
+        "accepted_counts": d.counts(accepted=True),
+        "unaccepted_counts": d.counts(accepted=False),
+        "total": len(d.changes),
+        "accepted": accepted,
+        "explanation": d.explanation,
+        "hints": d.hints,
+        "changes": [change_to_json(c) for c in d.changes],
+    }
+
+
+def identical_to_json(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    return {"format_version": FORMAT_VERSION, "kind": "diff", "verdict": Verdict.IDENTICAL.value, "a": a, "b": b,
+            "counts": {}, "accepted_counts": {}, "unaccepted_counts": {}, "total": 0, "accepted": 0,
+            "explanation": "the images are identical (same manifest digest)", "hints": [], "changes": []}
+
+
+def dump_difference(d: Difference, fp: TextIO) -> None:
+    json.dump(difference_to_json(d), fp, indent=2, ensure_ascii=True)
+    fp.write("\n")
+
+
+def _load_side(value: dict[str, Any] | None) -> Side | None:
+    return None if value is None else Side(value["layer"], value["created_by"])
+
+
+def load_difference(doc: dict[str, Any]) -> Difference | None:
+    """The inverse of difference_to_json; None for an `identical` document."""
+    if doc.get("kind") != "diff" or doc.get("format_version") != FORMAT_VERSION:
+        raise ValueError("not an inspectr diff document of a supported format_version")
+    if doc["verdict"] == Verdict.IDENTICAL.value:
+        return None
+    changes = [
+        Change(
+            subject=c["subject"], path=c["path"], change=c["change"], cause=Cause(c["cause"]),
+            fields=[FieldChange(f["name"], f["a"], f["b"], Cause(f["cause"])) for f in c["fields"]],
+            a=_load_side(c["a"]), b=_load_side(c["b"]), renamed_from=c["renamed_from"],
+            content_diff=c["content_diff"], note=c["note"], accepted_by=c["accepted_by"], platform=c["platform"],
+        )
+        for c in doc["changes"]
+    ]
+    return Difference(doc["a"], doc["b"], Verdict(doc["verdict"]), changes, doc["explanation"], list(doc["hints"]))

@@ -1,0 +1,122 @@
+"""The diff for a terminal (rich) and as Markdown for a PR comment."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections import defaultdict
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.text import Text
+
+from ..diff.difference import Change, Difference, Verdict
+from .safe import display_text
+
+__all__ = ["render_difference", "render_identical", "markdown_difference"]
+
+_VERDICT_STYLE = {Verdict.IDENTICAL: "bold green", Verdict.EQUIVALENT: "bold green", Verdict.DIFFERENT: "bold red"}
+_MARK = {"added": "+", "removed": "-", "modified": "~", "renamed": ">"}
+
+
+def _value(name: str, value: Any) -> str:
+    if value is None:
+        return "∅"
+    if name == "mode" and isinstance(value, int):
+        return f"{value:04o} {stat.filemode(value)[1:]}"
+    if name == "mtime" and isinstance(value, int):
+        return f"{value / 1e9:.9g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def _field_lines(c: Change) -> list[str]:
+    out = []
+    for f in c.fields:
+        if c.change in ("added", "removed"):
+            out.append(f"{f.name}: {_value(f.name, f.a if f.a is not None else f.b)}")
+        else:
+            out.append(f"{f.name}: {_value(f.name, f.a)} → {_value(f.name, f.b)}  [{f.cause.value}]")
+    return out
+
+
+def _provenance(c: Change) -> str:
+    parts = []
+    for label, side in (("A", c.a), ("B", c.b)):
+        if side is not None and side.layer is not None and side.layer >= 0:
+            by = f" ({' '.join((side.created_by or '').split())[:60]})" if side.created_by else ""
+            parts.append(f"{label}: layer {side.layer}{by}")
+    return "; ".join(parts)
+
+
+def render_identical(a: dict[str, Any], console: Console) -> None:
+    console.print(Text("identical", style="bold green"), Text(f"  manifest {a.get('manifest_digest') or a.get('config_digest')}"))
+
+
+def render_difference(d: Difference, console: Console, verbose: bool = False) -> None:
+    console.print(Text(d.verdict.value, style=_VERDICT_STYLE[d.verdict]),
+                  Text(f"  A: {display_text(str(d.a['reference']))} ({d.a['format']})  B: {display_text(str(d.b['reference']))} ({d.b['format']})"))
+    counts, accepted = d.counts(), d.counts(accepted=True)
+    line = "  ".join(f"{cause}: {n}" + (f" ({accepted[cause]} accepted)" if accepted.get(cause) else "") for cause, n in counts.items())
+    console.print(Text(f"{len(d.changes)} differences  " + line))
+    groups: dict[tuple[str, str], list[Change]] = defaultdict(list)
+    for c in d.changes:
+        where = c.subject if c.subject != "file" else (c.path.rsplit("/", 1)[0] if "/" in c.path else "/")
+        groups[(where, c.cause.value)].append(c)
+    for (where, cause), items in groups.items():
+        console.print()
+        console.print(Text(f"{display_text(where)}  [{cause}]", style="bold"))
+        for c in items:
+            style = "dim" if c.accepted else ("green" if c.change == "added" else "red" if c.change == "removed" else "yellow")
+            label = display_text(c.path if not c.renamed_from else f"{c.renamed_from} → {c.path}")
+            head = Text(f"  {_MARK.get(c.change, '?')} {label}", style=style)
+            if c.accepted:
+                head.append(f"  (accepted: {display_text(c.accepted_by or '')})", style="dim")
+            console.print(head)
+            prov = _provenance(c)
+            if prov:
+                console.print(Text(f"      {display_text(prov)}", style="dim"))
+            shown = _field_lines(c)
+            for text in shown if (verbose or len(shown) <= 6) else shown[:6] + [f"… {len(shown) - 6} more fields"]:
+                console.print(Text(f"      {display_text(text)}"))
+            if c.note:
+                console.print(Text(f"      note: {display_text(c.note)}", style="italic"))
+            if c.content_diff and not c.accepted:
+                for dl in c.content_diff.splitlines()[: (None if verbose else 40)]:
+                    st = "green" if dl.startswith("+") else "red" if dl.startswith("-") else "cyan" if dl.startswith("@@") else ""
+                    console.print(Text(f"      {display_text(dl)}", style=st))
+    console.print()
+    console.print(Text(display_text(d.explanation), style=_VERDICT_STYLE[d.verdict]))
+    for hint in d.hints:
+        console.print(Text(f"hint: {display_text(hint)}"))
+
+
+def _md(text: str) -> str:
+    return display_text(text).replace("|", "\\|").replace("`", "'")
+
+
+def markdown_difference(d: Difference | None, a: dict[str, Any], b: dict[str, Any], fp: TextIO) -> None:
+    verdict = "identical" if d is None else d.verdict.value
+    icon = {"identical": "✅", "equivalent": "✅", "different": "❌"}[verdict]
+    fp.write(f"### {icon} inspectr diff: **{verdict}**\n\n")
+    fp.write(f"- A: `{_md(str(a['reference']))}` ({_md(str(a['format']))})\n- B: `{_md(str(b['reference']))}` ({_md(str(b['format']))})\n\n")
+    if d is None:
+        return
+    fp.write(f"{_md(d.explanation)}\n\n| class | differences | accepted |\n|---|---:|---:|\n")
+    accepted = d.counts(accepted=True)
+    for cause, n in d.counts().items():
+        fp.write(f"| {cause} | {n} | {accepted.get(cause, 0)} |\n")
+    open_changes = d.unaccepted
+    if open_changes:
+        fp.write("\n<details><summary>Unaccepted differences</summary>\n\n| | path | class | fields | provenance |\n|---|---|---|---|---|\n")
+        for c in open_changes[:500]:
+            fields = "; ".join(_field_lines(c))[:300]
+            fp.write(f"| {_MARK.get(c.change, '?')} | `{_md(c.path)}` | {c.cause.value} | {_md(fields)} | {_md(_provenance(c))} |\n")
+        if len(open_changes) > 500:
+            fp.write(f"\n… and {len(open_changes) - 500} more (see the JSON report)\n")
+        fp.write("\n</details>\n")
+    if d.hints:
+        fp.write("\n" + "".join(f"- {_md(h)}\n" for h in d.hints))
