@@ -441,9 +441,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             not_run["umoci unpack"] = "umoci missing or not root (`apt-get install umoci`)"
     not_run["dive"] = "not packaged in Debian 12 (bookworm); it also needs a Docker/Podman daemon or a docker-archive and a TTY UI (`--ci` only evaluates efficiency rules)"
-    not_run["diffoscope"] = ("a two-input differ, not a lister: given one OCI layout twice it stops at the first byte-equal "
-                             "file, and content-addressed blob names never pair up between two different layouts, so it "
-                             "never opens a layer (see docs/benchmarks.md)")
+    not_run["diffoscope"] = ("a two-input differ, not a lister: given the same OCI layout twice it only finds the files "
+                             "byte-equal, and between two different layouts the content-addressed blob names never pair up, "
+                             "so it reports the file lists and never opens a layer (see docs/benchmarks.md)")
     print(f"main comparison on {path}: {args.runs} rounds", file=sys.stderr)
     run_rounds(tools, args.runs, "main")
     result["main"] = {"image": main_img, "runs": args.runs, "tools": [t.summary() for t in tools], "not_run": not_run}
