@@ -401,8 +401,9 @@ def test_whiteout_position_within_a_layer_does_not_change_the_view(case):
     a = run(lower + [original])
     b = run(lower + [permuted])
     if a[0] == "error" or b[0] == "error":
+        # Both must fail. The class may differ: with two bad entries in one layer, which
+        # one is met first depends on the order, and the invariant is about the view.
         assert a[0] == b[0] == "error", (a[1:] if a[0] == "error" else "tree", b[1:] if b[0] == "error" else "tree")
-        assert a[1] == b[1]
         return
     assert listing(a[1]) == listing(b[1])
     assert link_groups(a[1]) == link_groups(b[1])

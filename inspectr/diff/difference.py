@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,9 +87,15 @@ class Change:
     def mirrored(self) -> "Change":
         """The same change seen from the other side (for diff(b, a))."""
         flip = {"added": "removed", "removed": "added"}.get(self.change, self.change)
+        path = self.renamed_from if self.change == "renamed" and self.renamed_from else self.path
+        if self.subject == "history":  # history[a:I,b:J] names positions on each side
+            path = re.sub(r"\b([ab]):", lambda m: {"a": "b:", "b": "a:"}[m.group(1)], path)
+            parts = re.findall(r"[ab]:\d+", path)
+            if len(parts) == 2:
+                path = f"history[{sorted(parts)[0]},{sorted(parts)[1]}]"
         return Change(
             subject=self.subject,
-            path=self.renamed_from if self.change == "renamed" and self.renamed_from else self.path,
+            path=path,
             change=flip,
             cause=self.cause,
             fields=[FieldChange(f.name, f.b, f.a, f.cause) for f in self.fields],

@@ -92,7 +92,7 @@ class DiffOptions:
     def accept(self, change: Change) -> str | None:
         """Why this change is accepted, or None."""
         for pattern in self.excludes:
-            if change.subject == "file" and compile_glob(pattern).match(change.path):
+            if change.subject in ("file", "hidden") and compile_glob(pattern).match(change.path):
                 return f"--exclude {pattern}"
         for rule in self.acceptances:
             if rule.matches(change):

@@ -150,14 +150,14 @@ def compare_history(a: Image, b: Image) -> list[Change]:
                     fields.append(FieldChange("empty_layer", x.empty_layer, y.empty_layer, Cause.HISTORY))
                 if fields:
                     cause = max((f.cause for f in fields), key=lambda c: c.rank)
-                    out.append(Change("history", f"history[{j}]", "modified", cause, fields))
+                    out.append(Change("history", f"history[a:{i},b:{j}]", "modified", cause, fields))
             continue
         pairs = list(zip(range(i1, i2), range(j1, j2)))
         for i, j in pairs:
-            out.append(Change("history", f"history[{j}]", "modified", Cause.HISTORY,
+            out.append(Change("history", f"history[a:{i},b:{j}]", "modified", Cause.HISTORY,
                               [FieldChange("created_by", ha[i].created_by, hb[j].created_by, Cause.HISTORY)]))
         for i in range(i1 + len(pairs), i2):
             out.append(Change("history", f"history[a:{i}]", "removed", Cause.HISTORY, [FieldChange("item", _hist_json(ha[i]), None, Cause.HISTORY)]))
         for j in range(j1 + len(pairs), j2):
-            out.append(Change("history", f"history[{j}]", "added", Cause.HISTORY, [FieldChange("item", None, _hist_json(hb[j]), Cause.HISTORY)]))
+            out.append(Change("history", f"history[b:{j}]", "added", Cause.HISTORY, [FieldChange("item", None, _hist_json(hb[j]), Cause.HISTORY)]))
     return out

@@ -1,0 +1,103 @@
+"""Laws of the diff engine (hypothesis): self-diff is empty, A/B mirror, JSON round-trips,
+excluding every path accepts every file difference."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from builders import TarBuilder, write_oci_layout
+from inspectr import open_image
+from inspectr.diff.difference import Verdict
+from inspectr.diff.engine import compare_images, index_pair
+from inspectr.diff.options import DiffOptions
+from inspectr.present.diff_json import difference_to_json, load_difference
+
+NAMES = ["a", "b", "c", "d/e", "d/f", "g/h/i"]
+
+files = st.dictionaries(
+    st.sampled_from(NAMES),
+    st.tuples(st.sampled_from([b"one", b"two", b"three\n", b""]), st.sampled_from([0o644, 0o755, 0o4755]),
+              st.sampled_from([0, 1000]), st.sampled_from([0, 1700000000])),
+    min_size=1,
+)
+stacks = st.lists(st.tuples(files, st.lists(st.sampled_from(NAMES), max_size=2)), min_size=1, max_size=3)
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _layers(stack: list[tuple[dict[str, tuple[bytes, int, int, int]], list[str]]]) -> list[bytes]:
+    out = []
+    for i, (entries, whiteouts) in enumerate(stack):
+        tb = TarBuilder()
+        if i:
+            for name in whiteouts:
+                tb.add_whiteout(name)
+        for name, (data, mode, uid, mtime) in sorted(entries.items()):
+            if "/" in name:
+                parent = name.rsplit("/", 1)[0]
+                if parent not in entries:
+                    tb.add_dir(parent, mtime=mtime)
+            tb.add_file(name, data, mode=mode, uid=uid, mtime=mtime)
+        out.append(tb.finish())
+    return out
+
+
+def _pair(tmp: Path, stack_a, stack_b):  # type: ignore[no-untyped-def]
+    a = open_image(write_oci_layout(tmp / "a", _layers(stack_a)).path)
+    b = open_image(write_oci_layout(tmp / "b", _layers(stack_b)).path)
+    return a, b
+
+
+def _key(change) -> tuple:  # type: ignore[no-untyped-def]
+    return (change.subject, change.path, change.change, change.cause,
+            tuple((f.name, repr(f.a), repr(f.b)) for f in change.fields))
+
+
+@SETTINGS
+@given(stacks)
+def test_an_image_compared_with_itself_has_no_differences(stack) -> None:  # type: ignore[no-untyped-def]
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b = _pair(Path(tmp), stack, stack)
+        assert a.manifest_digest == b.manifest_digest
+        assert compare_images(index_pair(a, b), DiffOptions()).changes == []
+
+
+@SETTINGS
+@given(stacks, stacks)
+def test_diff_of_b_and_a_mirrors_diff_of_a_and_b(stack_a, stack_b) -> None:  # type: ignore[no-untyped-def]
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b = _pair(Path(tmp), stack_a, stack_b)
+        ab = compare_images(index_pair(a, b), DiffOptions())
+        ba = compare_images(index_pair(b, a), DiffOptions())
+        assert sorted(map(_key, (c.mirrored() for c in ab.changes))) == sorted(map(_key, ba.changes))
+        assert ab.verdict == ba.verdict
+
+
+@SETTINGS
+@given(stacks, stacks)
+def test_json_round_trips(stack_a, stack_b) -> None:  # type: ignore[no-untyped-def]
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b = _pair(Path(tmp), stack_a, stack_b)
+        d = compare_images(index_pair(a, b), DiffOptions())
+        assert difference_to_json(load_difference(difference_to_json(d))) == difference_to_json(d)
+
+
+@SETTINGS
+@given(stacks, st.data())
+def test_excluding_every_path_gives_equivalent_with_every_difference_counted(stack_a, data) -> None:  # type: ignore[no-untyped-def]
+    # B keeps A's layer structure and order, and changes contents, modes, owners and mtimes.
+    stack_b = [
+        ({name: data.draw(st.tuples(st.sampled_from([b"one", b"x"]), st.sampled_from([0o644, 0o600]),
+                                    st.sampled_from([0, 7]), st.sampled_from([0, 5]))) for name in entries}, whiteouts)
+        for entries, whiteouts in stack_a
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b = _pair(Path(tmp), stack_a, stack_b)
+        d = compare_images(index_pair(a, b), DiffOptions(excludes=("**",)))
+        assert d.verdict is Verdict.EQUIVALENT
+        assert all(c.accepted for c in d.changes)
+        assert sum(d.counts(accepted=True).values()) == len(d.changes)
