@@ -8,3 +8,23 @@ import sys
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
+
+# Under CI (CI=true, as root), tests that need root or umoci must run: a skip there would hide a
+# missing install step or a broken environment, so it fails the session.
+_GUARDED = ("needs_root", "needs_umoci")
+
+
+def pytest_runtest_logreport(report):  # type: ignore[no-untyped-def]
+    if report.skipped and os.environ.get("CI") and any(k in report.keywords for k in _GUARDED):
+        _SKIPPED_GUARDED.append(report.nodeid)
+
+
+_SKIPPED_GUARDED: list[str] = []
+
+
+def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
+    if _SKIPPED_GUARDED:
+        print(f"\nCI: {len(_SKIPPED_GUARDED)} test(s) that must run under CI were skipped:")
+        for nodeid in _SKIPPED_GUARDED:
+            print(f"  {nodeid}")
+        session.exitstatus = 1
