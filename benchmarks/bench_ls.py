@@ -148,6 +148,30 @@ def _tree_pss_kb(root: int) -> int:
 
 
 GNU_TIME = "/usr/bin/time"
+_HZ = os.sysconf("SC_CLK_TCK")
+
+
+def busy_cpu_s() -> float:
+    """CPU seconds all processes on the machine spent busy so far (/proc/stat, all CPUs)."""
+    with open("/proc/stat") as fp:
+        fields = [int(x) for x in fp.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / _HZ
+
+
+def wait_for_quiet(max_wait_s: float, threshold_cores: float) -> float:
+    """Wait (up to max_wait_s) until other processes use less than threshold_cores over 1 s.
+
+    Returns the background load (cores) of the last 1 s window. The benchmark shares the
+    machine with whatever else runs there; this keeps runs out of the busiest moments.
+    """
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        before = busy_cpu_s()
+        time.sleep(1.0)
+        load = busy_cpu_s() - before
+        if load < threshold_cores or time.monotonic() >= deadline:
+            return load
 
 
 def run_measured(cmd: list[str], sample: bool = False, cwd: str | None = None) -> dict:
@@ -161,6 +185,7 @@ def run_measured(cmd: list[str], sample: bool = False, cwd: str | None = None) -
     with tempfile.NamedTemporaryFile("r", prefix="bench-time-") as rus, tempfile.TemporaryFile() as err, \
             open(os.devnull, "wb") as devnull:
         full = [GNU_TIME, "-f", "%M %U %S", "-o", rus.name, *cmd]
+        busy0 = busy_cpu_s()
         t0 = time.perf_counter()
         proc = subprocess.Popen(full, stdout=devnull, stderr=err, cwd=cwd)
         peak = [0]
@@ -176,6 +201,7 @@ def run_measured(cmd: list[str], sample: bool = False, cwd: str | None = None) -
             thread.start()
         proc.wait()
         wall = time.perf_counter() - t0
+        busy = busy_cpu_s() - busy0
         if thread:
             stop.set()
             thread.join()
@@ -185,6 +211,8 @@ def run_measured(cmd: list[str], sample: bool = False, cwd: str | None = None) -
             raise SystemExit(f"command failed (exit {proc.returncode}): {' '.join(cmd)}\n{stderr[-2000:]}")
         maxrss, user, system = rus.read().split()[-3:]
     out = {"wall_s": wall, "maxrss_kb": int(maxrss), "user_s": float(user), "sys_s": float(system)}
+    # CPU used by everything else on the machine meanwhile, in cores (the sampler thread included).
+    out["background_cores"] = max(0.0, (busy - out["user_s"] - out["sys_s"]) / wall)
     if sample:
         out["tree_pss_kb"] = peak[0]
     if stderr:
@@ -198,7 +226,9 @@ class Tool:
         self.runs: list[dict] = []
         self.sampled: dict | None = None
 
-    def once(self, sample: bool = False) -> dict:
+    def once(self, sample: bool = False, quiet: tuple[float, float] = (0.0, 1.0)) -> dict:
+        if quiet[0] > 0:
+            wait_for_quiet(*quiet)
         try:
             result = run_measured(self.cmd, sample)
         finally:
@@ -213,6 +243,7 @@ class Tool:
 
     def summary(self) -> dict:
         walls = [r["wall_s"] for r in self.runs]
+        best = next(r for r in self.runs if r["wall_s"] == min(walls))
         return {
             "name": self.name,
             "cmd": " ".join(self.cmd),
@@ -220,20 +251,23 @@ class Tool:
             "runs": self.runs,
             "best_wall_s": min(walls),
             "median_wall_s": statistics.median(walls),
-            "cpu_s_of_best": next(r["user_s"] + r["sys_s"] for r in self.runs if r["wall_s"] == min(walls)),
+            "cpu_s_of_best": best["user_s"] + best["sys_s"],
+            "min_cpu_s": min(r["user_s"] + r["sys_s"] for r in self.runs),
+            "background_cores_of_best": best["background_cores"],
             "peak_rss_kb": max(r["maxrss_kb"] for r in self.runs),
             "tree_pss_kb": self.sampled["tree_pss_kb"] if self.sampled else None,
         }
 
 
-def run_rounds(tools: list[Tool], runs: int, label: str) -> None:
+def run_rounds(tools: list[Tool], runs: int, label: str, quiet: tuple[float, float]) -> None:
     for i in range(runs):
         for tool in tools:
-            r = tool.once()
-            print(f"  [{label} {i + 1}/{runs}] {tool.name:<18} {r['wall_s']:7.2f} s  peak RSS {r['maxrss_kb'] / 1024:7.1f} MiB",
+            r = tool.once(quiet=quiet)
+            print(f"  [{label} {i + 1}/{runs}] {tool.name:<18} {r['wall_s']:7.2f} s  peak RSS {r['maxrss_kb'] / 1024:7.1f} MiB"
+                  f"  CPU {r['user_s'] + r['sys_s']:6.2f} s  background {r['background_cores']:.2f} cores",
                   file=sys.stderr, flush=True)
     for tool in tools:
-        r = tool.once(sample=True)
+        r = tool.once(sample=True, quiet=quiet)
         print(f"  [{label} sampled] {tool.name:<18} {r['wall_s']:7.2f} s  tree PSS {r['tree_pss_kb'] / 1024:7.1f} MiB",
               file=sys.stderr, flush=True)
 
@@ -294,6 +328,21 @@ def _probe_work(_: int) -> None:
         h.update(block)
 
 
+def _git_state() -> str:
+    """Commit of the inspectr checkout, and the inspectr/ files modified in the work tree."""
+    try:
+        import inspectr
+
+        repo = Path(inspectr.__file__).resolve().parent.parent
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "inspectr"],
+                               capture_output=True, text=True).stdout.split("\n")
+        files = [line[3:] for line in dirty if line.strip()]
+        return head + (f" + uncommitted changes in {', '.join(files)}" if files else "")
+    except Exception:
+        return "unknown"
+
+
 def machine_info() -> dict:
     mem_kb = 0
     for line in Path("/proc/meminfo").read_text().splitlines():
@@ -310,6 +359,7 @@ def machine_info() -> dict:
         "zstandard": _version("zstandard"),
         "inspectr": _version("inspectr"),
         "umoci": _cmd_version(["umoci", "--version"]) if shutil.which("umoci") else "not installed",
+        "inspectr_git": _git_state(),
         "parallel_probe": _parallel_probe(),
     }
 
@@ -326,7 +376,7 @@ def markdown(result: dict) -> str:
     p = m["parallel_probe"]
     out = [
         f"Machine: {m['cpu_model']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, Linux {m['kernel']}, "
-        f"Python {m['python']}, isal {m['isal']}, zstandard {m['zstandard']}, {m['umoci']}.",
+        f"Python {m['python']}, isal {m['isal']}, zstandard {m['zstandard']}, {m['umoci']}. inspectr {m['inspectr_git']}.",
         f"Parallel probe: 1 GiB sha256 in 1 process {p['one_proc_s']:.2f} s, in each of 2 concurrent processes "
         f"{p['two_procs_s']:.2f} s (2-process speedup {p['speedup_2p']:.2f}x of an ideal 2x).",
         "",
@@ -339,17 +389,18 @@ def markdown(result: dict) -> str:
             f"{img['uncompressed_bytes'] / 1e9:.3f} GB uncompressed, {img['compressed_bytes'] / 1e9:.3f} GB compressed), "
             f"best of {main['runs']}",
             "",
-            "| tool | best wall s | median wall s | vs floor 1p | vs floor 2p | CPU s (user+sys) | peak RSS MiB | tree PSS MiB | GB/s uncompressed |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| tool | best wall s | median wall s | vs floor 1p | vs floor 2p | CPU s (best run) | CPU vs floor 1p | peak RSS MiB | tree PSS MiB | GB/s | background cores |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         f1 = next(t for t in main["tools"] if t["name"] == "floor 1p")["best_wall_s"]
+        c1 = next(t for t in main["tools"] if t["name"] == "floor 1p")["min_cpu_s"]
         f2 = next((t for t in main["tools"] if t["name"] == "floor 2p"), {"best_wall_s": None})["best_wall_s"]
         for t in main["tools"]:
             r2 = f"{t['best_wall_s'] / f2:.2f}x" if f2 else "-"
             out.append(
                 f"| {t['name']} | {t['best_wall_s']:.2f} | {t['median_wall_s']:.2f} | {t['best_wall_s'] / f1:.2f}x | {r2} | "
-                f"{t['cpu_s_of_best']:.2f} | {_mib(t['peak_rss_kb'])} | {_mib(t['tree_pss_kb'])} | "
-                f"{img['uncompressed_bytes'] / 1e9 / t['best_wall_s']:.2f} |"
+                f"{t['cpu_s_of_best']:.2f} | {t['min_cpu_s'] / c1:.2f}x | {_mib(t['peak_rss_kb'])} | {_mib(t['tree_pss_kb'])} | "
+                f"{img['uncompressed_bytes'] / 1e9 / t['best_wall_s']:.2f} | {t['background_cores_of_best']:.2f} |"
             )
         out.append("")
         for t in main["tools"]:
@@ -362,15 +413,15 @@ def markdown(result: dict) -> str:
         out += [
             f"### Memory scaling: `inspectr ls --format json` with the same entries and more layer bytes, best of {scaling['runs']}",
             "",
-            "| scale | entries | uncompressed GB | compressed GB | best wall s | GB/s | peak RSS MiB | tree PSS MiB |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| scale | entries | uncompressed GB | compressed GB | best wall s | CPU s (best run) | GB/s | peak RSS MiB | tree PSS MiB | background cores |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for row in scaling["rows"]:
             t = row["tool"]
             out.append(
                 f"| {row['scale']}x | {row['entries']} | {row['uncompressed_bytes'] / 1e9:.3f} | {row['compressed_bytes'] / 1e9:.3f} | "
-                f"{t['best_wall_s']:.2f} | {row['uncompressed_bytes'] / 1e9 / t['best_wall_s']:.2f} | "
-                f"{_mib(t['peak_rss_kb'])} | {_mib(t['tree_pss_kb'])} |"
+                f"{t['best_wall_s']:.2f} | {t['cpu_s_of_best']:.2f} | {row['uncompressed_bytes'] / 1e9 / t['best_wall_s']:.2f} | "
+                f"{_mib(t['peak_rss_kb'])} | {_mib(t['tree_pss_kb'])} | {t['background_cores_of_best']:.2f} |"
             )
         out.append("")
     return "\n".join(out)
@@ -400,6 +451,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-scaling", action="store_true", help="skip the memory-scaling check")
     ap.add_argument("--no-peers", action="store_true", help="skip umoci")
     ap.add_argument("--inspectr", default=shutil.which("inspectr") or "inspectr", help="inspectr executable")
+    ap.add_argument("--idle-wait", type=float, default=30.0,
+                    help="before each run wait up to this many seconds for the machine to be quiet (0: don't); default 30")
+    ap.add_argument("--idle-threshold", type=float, default=0.25,
+                    help="'quiet' = other processes use fewer than this many cores over 1 s; default 0.25")
     ap.add_argument("--json", type=Path, help="also write all results as JSON to this file")
     args = ap.parse_args(argv)
     t_start = time.perf_counter()
@@ -445,7 +500,8 @@ def main(argv: list[str] | None = None) -> int:
                              "byte-equal, and between two different layouts the content-addressed blob names never pair up, "
                              "so it reports the file lists and never opens a layer (see docs/benchmarks.md)")
     print(f"main comparison on {path}: {args.runs} rounds", file=sys.stderr)
-    run_rounds(tools, args.runs, "main")
+    quiet = (args.idle_wait, args.idle_threshold)
+    run_rounds(tools, args.runs, "main", quiet)
     result["main"] = {"image": main_img, "runs": args.runs, "tools": [t.summary() for t in tools], "not_run": not_run}
 
     if not args.no_scaling:
@@ -460,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 scale_tools[s] = Tool(f"inspectr ls {s:g}x", [args.inspectr, "ls", info["path"], "--format", "json"])
         print(f"memory scaling: {scales}", file=sys.stderr)
-        run_rounds([t for s, t in scale_tools.items() if s != args.scale], args.runs, "scaling")
+        run_rounds([t for s, t in scale_tools.items() if s != args.scale], args.runs, "scaling", quiet)
         for s in scales:
             info = images[s]
             rows.append({"scale": s, "path": info["path"], "entries": info["entries"],

@@ -392,8 +392,7 @@ class _Applier:
             # R11: the link header's metadata is applied to the shared inode.
             if ino.kind != "symlink":
                 ino.mode = e.mode
-            if ino.kind != "symlink":
-                ino.uid, ino.gid = e.uid, e.gid  # TEMP-EXPERIMENT
+            ino.uid, ino.gid = e.uid, e.gid
             self.m.nodes[path] = Rec(ino, layer)
             return
 

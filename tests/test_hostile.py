@@ -328,17 +328,19 @@ def test_evil_unsupported_typeflag_is_rejected(typeflag, name):
 
 def test_huge_pax_header_is_over_the_limit():
     records = {"comment": "A" * 200_000}
-    layers_error([T().add_file("f", "x", pax=records)], "size-limit-exceeded", limits=Limits(max_pax_bytes=64 * 1024))
+    layers_error([T().add_file("f", "x", pax=records)], "size-limit-exceeded", "max_pax_bytes",
+                 limits=Limits(max_pax_bytes=64 * 1024))
 
 
 def test_huge_gnu_long_name_is_over_the_limit():
     name = "n" * 100_000
-    layers_error([T().add_file(name, "x", long_names="gnu")], "size-limit-exceeded",
+    layers_error([T().add_file(name, "x", long_names="gnu")], "size-limit-exceeded", "max_pax_bytes",
                  limits=Limits(max_pax_bytes=16 * 1024))
 
 
 def test_member_larger_than_max_member_bytes_is_over_the_limit():
     layers_error([T().add_file("large-member", b"z" * 20_000)], "size-limit-exceeded", "large-member",
+                 "max_member_bytes",
                  limits=Limits(max_member_bytes=10_000))
 
 
@@ -346,14 +348,14 @@ def test_layer_larger_than_max_layer_bytes_is_over_the_limit():
     t = T()
     for i in range(20):
         t.add_file(f"f{i}", b"z" * 1000)
-    layers_error([t], "size-limit-exceeded", limits=Limits(max_layer_bytes=8_000))
+    layers_error([t], "size-limit-exceeded", "max_layer_bytes", limits=Limits(max_layer_bytes=8_000))
 
 
 def test_too_many_entries_in_one_layer_is_over_the_limit():
     t = T()
     for i in range(2000):
         t.add_file(f"f{i:05d}", "")
-    layers_error([t], "entry-limit-exceeded", limits=Limits(max_entries_per_layer=1000))
+    layers_error([t], "entry-limit-exceeded", "max_entries_per_layer", limits=Limits(max_entries_per_layer=1000))
 
 
 def test_too_many_entries_over_all_layers_is_over_the_limit():
@@ -363,12 +365,35 @@ def test_too_many_entries_over_all_layers_is_over_the_limit():
         for i in range(400):
             t.add_file(f"l{layer}/f{i:04d}", "")
         layers.append(t)
-    layers_error(layers, "entry-limit-exceeded", limits=Limits(max_entries_total=1000, max_entries_per_layer=1000))
+    layers_error(layers, "entry-limit-exceeded", "max_entries_total",
+                 limits=Limits(max_entries_total=1000, max_entries_per_layer=1000))
 
 
 def test_path_deeper_than_max_path_depth_is_over_the_limit():
     name = "/".join(["d"] * 40) + "/leaf"
-    layers_error([T().add_file(name, "x")], "entry-limit-exceeded", limits=Limits(max_path_depth=16))
+    layers_error([T().add_file(name, "x")], "entry-limit-exceeded", "max_path_depth", limits=Limits(max_path_depth=16))
+
+
+def test_name_longer_than_max_path_bytes_is_over_the_limit():
+    layers_error([T().add_file("p" * 300, "x")], "size-limit-exceeded", "max_path_bytes",
+                 limits=Limits(max_path_bytes=100))
+
+
+def test_sparse_map_with_too_many_segments_is_over_the_limit():
+    segments = [(i * 10, b"x") for i in range(100)]
+    layers_error([T().add_sparse("sparse-bomb", segments, 2000)], "size-limit-exceeded", "sparse-bomb",
+                 limits=Limits(max_sparse_segments=10))
+
+
+def test_image_with_more_layers_than_max_layers_is_over_the_limit(tmp_path):
+    layers = [T().add_file(f"f{i}", "x").finish() for i in range(3)]
+    written = write_oci_layout(tmp_path / "img", layers)
+    image_error(written.ref, "entry-limit-exceeded", "max_layers", limits=Limits(max_layers=2))
+
+
+def test_oversized_json_is_over_the_limit(tmp_path):
+    written = write_oci_layout(tmp_path / "img", [BASIC])
+    image_error(written.ref, "size-limit-exceeded", "max_json_bytes", limits=Limits(max_json_bytes=100))
 
 
 def _bomb_layer(mib: int) -> bytes:
@@ -380,13 +405,13 @@ def test_evil_decompression_bomb_is_stopped_by_the_layer_limit(tmp_path, compres
     layer = _bomb_layer(48)
     written = write_oci_layout(tmp_path / "img", [layer], compression=compression)
     assert written.layer_sizes[0] < 2 << 20
-    image_error(written.ref, "size-limit-exceeded", limits=Limits(max_layer_bytes=4 << 20))
+    image_error(written.ref, "size-limit-exceeded", "max_layer_bytes", limits=Limits(max_layer_bytes=4 << 20))
 
 
 def test_evil_decompression_bomb_is_stopped_by_the_total_limit(tmp_path):
     layers = [T().add_file(f"part{i}", b"\0" * (3 << 20)).finish() for i in range(3)]
     written = write_oci_layout(tmp_path / "img", layers, compression="zstd")
-    image_error(written.ref, "size-limit-exceeded", limits=Limits(max_total_bytes=6 << 20))
+    image_error(written.ref, "size-limit-exceeded", "max_total_bytes", limits=Limits(max_total_bytes=6 << 20))
 
 
 def test_bomb_within_the_limits_gives_a_tree(tmp_path):

@@ -94,11 +94,17 @@ def _choose_compression(source: LayerSource, head: bytes) -> Compression:
 def _open_tar_stream(
     source: LayerSource, limits: Limits, notes: Callable[[str, str], None]
 ) -> tuple[VerifyingReader, object, Compression, hashlib._Hash, _Counter]:
+    # The diff_id's own algorithm (sha256 or sha512); anything else cannot be verified.
+    diff_hasher = source.diff_id.hasher() if source.diff_id is not None else hashlib.sha256()
     verifier = VerifyingReader(source.open(), source.digest, source.size, source.label)
     peek = PeekReader(verifier)
-    compression = _choose_compression(source, peek.peek(8))
+    head = peek.peek(8)
+    compression = _choose_compression(source, head)
+    if not head:
+        # A 0-byte blob is an empty changeset whatever its media type says (Go readers agree).
+        return verifier, peek, Compression.NONE, diff_hasher, _Counter()
     stream = open_decompressed(peek, compression, source.label, notes)
-    return verifier, stream, compression, hashlib.sha256(), _Counter()
+    return verifier, stream, compression, diff_hasher, _Counter()
 
 
 def iter_layer_members(
@@ -140,11 +146,11 @@ def _finish(source: LayerSource, verifier: VerifyingReader, stream: object, diff
     while stream.read(1 << 20):  # type: ignore[attr-defined]
         pass
     verifier.drain()
-    if source.diff_id is not None and source.diff_id.algorithm == "sha256":
+    if source.diff_id is not None:
         got = diff_hasher.hexdigest()
         if got != source.diff_id.encoded:
             raise DiffIdMismatch(
-                f"{source.label}: diff_id mismatch: config says {source.diff_id}, uncompressed layer is sha256:{got}",
+                f"{source.label}: diff_id mismatch: config says {source.diff_id}, uncompressed layer is {source.diff_id.algorithm}:{got}",
                 hint="the layer or the config was modified after the image was written",
             )
 
@@ -172,7 +178,7 @@ def index_layer(source: LayerSource, layer: int, limits: Limits) -> LayerIndex:
         entries=entries,
         notices=notices,
         digest=str(source.digest) if source.digest else None,
-        diff_id=f"sha256:{diff_hasher.hexdigest()}",
+        diff_id=f"{diff_hasher.name}:{diff_hasher.hexdigest()}",
         compressed_size=verifier.count,
         uncompressed_size=counter.n,
         compression=compression.value,

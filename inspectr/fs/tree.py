@@ -207,11 +207,19 @@ class Tree:
         for notice in index.notices:
             self.warnings.append(notice)
         entries = index.entries
+        # Every whiteout and opaque marker is resolved against the lower state first, then all
+        # are removed: the result cannot depend on the markers' order (invariant 12).
+        victims: list[tuple[Node, str]] = []
         for entry in entries:
             if entry.kind is EntryKind.WHITEOUT:
-                self._whiteout(entry, k)
+                victim = self._whiteout_target(entry, k)
+                if victim is not None:
+                    victims.append((victim, "whiteout"))
             elif entry.kind is EntryKind.OPAQUE:
-                self._opaque(entry, k)
+                victims += [(child, "opaque") for child in self._opaque_targets(entry, k)]
+        for victim, reason in victims:
+            if self._index.get(victim.path) is victim:  # not already gone with a removed parent
+                self._remove(victim, k, reason)
         seen: set[str] = set()
         for entry in entries:
             if entry.kind is not EntryKind.WHITEOUT and entry.kind is not EntryKind.OPAQUE:
@@ -289,21 +297,18 @@ class Tree:
             if cur.children:
                 stack.extend(cur.children.values())
 
-    def _whiteout(self, entry: Entry, layer: int) -> None:
+    def _whiteout_target(self, entry: Entry, layer: int) -> Node | None:
         parent_path, name = split_path(entry.path)
         parent = self._resolve_dir(parent_path, create=False, layer=layer)
         if parent is None or parent.children is None:
-            return  # R8: nothing to delete, and nothing is created
-        victim = parent.children.get(name)
-        if victim is not None:
-            self._remove(victim, layer, "whiteout")
+            return None  # R8: nothing to delete, and nothing is created
+        return parent.children.get(name)
 
-    def _opaque(self, entry: Entry, layer: int) -> None:
+    def _opaque_targets(self, entry: Entry, layer: int) -> list[Node]:
         directory = self._resolve_dir(entry.path, create=False, layer=layer)
         if directory is None or not directory.children:
-            return
-        for child in list(directory.children.values()):
-            self._remove(child, layer, "opaque")
+            return []
+        return list(directory.children.values())
 
     def _add(self, entry: Entry, layer: int, seen: set[str]) -> None:
         if entry.path == "":
@@ -331,16 +336,19 @@ class Tree:
                 self._note("hardlink-self", path, layer, f"layer {layer}: hardlink {path!r} points at itself")
                 return
             inode = target.inode
-            if inode.kind is not EntryKind.SYMLINK and (entry.mode, entry.uid, entry.gid) != (inode.mode, inode.uid, inode.gid):
-                # Runtimes chmod/chown the shared inode (R11): a later layer can change a lower file.
+            # Runtimes lchown (and, but for symlinks, chmod) the shared inode (R11): a later layer
+            # can change a lower file's owner or mode without shipping it again. Never chmod a
+            # symlink (CVE-2021-32760: chmod through a link reached a host file).
+            new_mode = inode.mode if inode.kind is EntryKind.SYMLINK else entry.mode
+            if (new_mode, entry.uid, entry.gid) != (inode.mode, inode.uid, inode.gid):
                 self._note(
                     "hardlink-metadata",
                     path,
                     layer,
                     f"layer {layer}: hardlink {path!r} changes mode/owner of {target.path!r} "
-                    f"from {inode.mode:o} {inode.uid}:{inode.gid} to {entry.mode:o} {entry.uid}:{entry.gid}",
+                    f"from {inode.mode:o} {inode.uid}:{inode.gid} to {new_mode:o} {entry.uid}:{entry.gid}",
                 )
-                inode.mode, inode.uid, inode.gid = entry.mode, entry.uid, entry.gid
+                inode.mode, inode.uid, inode.gid = new_mode, entry.uid, entry.gid
             if existing is not None:
                 self._remove(existing, layer, "duplicate" if duplicate else "replaced")
             node = self._insert(parent, name, inode, layer)

@@ -21,6 +21,8 @@ BLOCK = 512
 _ZERO_BLOCK = bytes(BLOCK)
 _READ_CHUNK = 1 << 20
 _ZEROS = bytes(1 << 20)
+_MAX_ID = 0xFFFFFFFF
+_MAX_NS = (1 << 63) - 1
 
 # Typeflags a runtime applies (R18); 'x', 'g', 'L', 'K' are metadata handled here.
 REGULAR, HARDLINK, SYMLINK, CHAR, BLOCKDEV, DIRECTORY, FIFO = "0", "1", "2", "3", "4", "5", "6"
@@ -299,6 +301,8 @@ class TarWalker:
                     raise self._err("truncated header block", offset)
                 if pax is not None or long_name is not None or long_link is not None:
                     raise self._err("archive ends after an extended header", offset)
+                if offset == 0:
+                    return  # an empty stream is an empty changeset (R19)
                 # No end-of-archive marker: Go's reader accepts this; note it.
                 self._warn("tar-no-end-marker", f"{self._what}: archive has no end-of-archive marker")
                 return
@@ -428,6 +432,12 @@ class TarWalker:
         else:
             # Go's reader treats these types as header-only whatever their size field says.
             stored = real_size = 0
+        # Linux ids and device numbers are 32-bit; times must fit in int64 nanoseconds. Larger
+        # values are no real file, and would overflow the calls that apply them.
+        if uid > _MAX_ID or gid > _MAX_ID or devmajor > _MAX_ID or devminor > _MAX_ID:
+            raise CorruptTar(f"{self._what}: entry {name.decode('utf-8', 'replace')!r}: uid, gid or device number out of range (at offset {offset})")
+        if not -_MAX_NS <= mtime_ns <= _MAX_NS:
+            raise CorruptTar(f"{self._what}: entry {name.decode('utf-8', 'replace')!r}: mtime out of range (at offset {offset})")
         if real_size > self._limits.max_member_bytes:
             raise SizeLimitExceeded(
                 f"{self._what}: entry {name.decode('utf-8', 'replace')!r}: {real_size} bytes exceeds max_member_bytes={self._limits.max_member_bytes}"

@@ -106,20 +106,32 @@ def compare_trees(ta: Tree, tb: Tree, created_by_a: Callable[[int], str | None],
             fields = _fields(na, nb, groups_a.get(na.inode.id, []), groups_b.get(nb.inode.id, []))
             if fields:
                 changes.append(Change("file", path, "modified", _cause(path, fields), fields, side_a(na), side_b(nb)))
-    # Renames: a removed and an added regular file with the same non-empty content.
-    by_sha: dict[str | None, list[Node]] = {}
-    for node in removed:
-        if node.kind is EntryKind.FILE and node.size > 0:
-            by_sha.setdefault(node.sha256, []).append(node)
-    renamed_from: set[str] = set()
+    # Renames: a removed and an added regular file with the same non-empty content. Pairs must
+    # be unique from both sides (so diff(b, a) mirrors diff(a, b)): one of each per content, or
+    # one of each per content and basename.
+    def by_content(nodes: list[Node]) -> dict[str | None, list[Node]]:
+        out: dict[str | None, list[Node]] = {}
+        for node in nodes:
+            if node.kind is EntryKind.FILE and node.size > 0:
+                out.setdefault(node.sha256, []).append(node)
+        return out
+
+    rem_by, add_by = by_content(removed), by_content(added)
+    pairs: dict[str, Node] = {}  # added path -> removed node
+    for sha, adds in add_by.items():
+        rems = rem_by.get(sha, [])
+        if len(rems) == 1 and len(adds) == 1:
+            pairs[adds[0].path] = rems[0]
+            continue
+        for name in {n.name for n in adds}:
+            a_named = [n for n in adds if n.name == name]
+            r_named = [n for n in rems if n.name == name]
+            if len(a_named) == 1 and len(r_named) == 1:
+                pairs[a_named[0].path] = r_named[0]
+    renamed_from = {n.path for n in pairs.values()}
     for nb in added:
-        cands = [n for n in by_sha.get(nb.sha256, []) if n.path not in renamed_from] if nb.kind is EntryKind.FILE and nb.size > 0 else []
-        if len(cands) > 1:
-            same_name = [n for n in cands if n.name == nb.name]
-            cands = same_name if len(same_name) == 1 else []
-        if len(cands) == 1:
-            na = cands[0]
-            renamed_from.add(na.path)
+        na = pairs.get(nb.path)
+        if na is not None:
             fields = [f for f in _fields(na, nb, groups_a.get(na.inode.id, []), groups_b.get(nb.inode.id, []))
                       if f.name not in ("hardlinks",)]
             fields.insert(0, FieldChange("path", na.path, nb.path, Cause.CONTENT))
