@@ -150,7 +150,7 @@ def test_a_flipped_layer_byte_fails_with_digest_mismatch_and_no_output(tmp_path:
 
 def test_export_dir_matches_ls(tmp_path: Path) -> None:
     dest = tmp_path / "rootfs"
-    result = run("export", BUSYBOX, str(dest))
+    result = run("export", BUSYBOX, str(dest), *(["--same-owner"] if os.geteuid() == 0 else []))
     assert result.exit_code == 0, result.output
     records = json.loads(run("ls", BUSYBOX, "--format", "json").stdout)
     for r in records:
@@ -165,6 +165,16 @@ def test_export_dir_matches_ls(tmp_path: Path) -> None:
         if os.geteuid() == 0:
             st = os.lstat(p)
             assert (st.st_uid, st.st_gid) == (r["uid"], r["gid"]), r["path"]
+
+
+def test_export_strips_setuid_and_skips_owners_and_devices_unless_asked(tmp_path: Path) -> None:
+    dest = tmp_path / "rootfs"
+    result = run("export", LAYERED, str(dest))
+    assert result.exit_code == 0
+    assert not os.path.lexists(dest / "dev/null") and not os.path.lexists(dest / "dev/loop0")
+    assert "device node not created" in result.stderr and "stripped setuid/setgid" in result.stderr
+    assert all(os.lstat(p).st_uid == os.geteuid() for p in dest.rglob("*"))
+    assert all(not os.lstat(p).st_mode & 0o6000 for p in dest.rglob("*") if not p.is_symlink())
 
 
 def test_export_refuses_a_non_empty_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = _json_requested(args)
     verbose = "-v" in args or "--verbose" in args
+    if verbose:  # accepted anywhere on the line, as users type it
+        args = ["--verbose"] + [a for a in args if a not in ("-v", "--verbose")]
     try:
         code = cli.main(args=args, prog_name="inspectr", standalone_mode=False)
         sys.exit(code or 0)
@@ -74,6 +76,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(err.exit_code)
     except click.exceptions.Exit as err:
         sys.exit(err.exit_code)
+    except click.exceptions.NoArgsIsHelpError as err:
+        # `inspectr` alone: the help, as a normal page, with the usage exit code.
+        sys.stdout.write(err.format_message() + "\n")
+        sys.exit(2)
     except click.ClickException as err:
         report_error("usage", err.format_message(), as_json)
         sys.exit(2)

@@ -17,16 +17,21 @@ from .common import Context, Progress, image_options, load_image, print_warnings
 @click.argument("image")
 @click.argument("dest")
 @click.option("--keep-special-bits", is_flag=True, help="Keep setuid/setgid bits (stripped by default).")
-@click.option("--xattrs", is_flag=True, help="Set extended attributes (never trusted.* or system.*).")
+@click.option("--xattrs", is_flag=True,
+              help="Set extended attributes: user.*, and security.* with --keep-special-bits; never trusted.*/system.*.")
+@click.option("--same-owner", is_flag=True, help="Restore the image's uid/gid on every entry (needs root).")
+@click.option("--devices", is_flag=True, help="Create char and block device nodes (needs root); skipped by default.")
 @image_options
 @click.pass_obj
-def command(ctx: Context, image: str, dest: str, keep_special_bits: bool, xattrs: bool, platform: str | None,
+def command(ctx: Context, image: str, dest: str, keep_special_bits: bool, xattrs: bool, same_owner: bool, devices: bool,
+            platform: str | None,
             limit_scale: int, limits: tuple[str, ...], strict: bool) -> None:
     """Materialise the merged filesystem of IMAGE into DEST, a new or empty directory, or as a
     flat tar on stdout when DEST is `-`.
 
     Every write is relative to a directory fd and never follows a symlink, so nothing is written
-    outside DEST. Ownership and device nodes need root; without it they degrade with a warning.
+    outside DEST. What would give the files power on the host is opt-in: setuid/setgid bits,
+    file capabilities, ownership and device nodes; skipped ones are reported as warnings.
     Example: `inspectr export fixtures/oci-busybox /tmp/rootfs`.
     """
     img = load_image(image, platform, limit_scale, limits)
@@ -38,7 +43,8 @@ def command(ctx: Context, image: str, dest: str, keep_special_bits: bool, xattrs
     if dest == "-":
         report = export_tar(img, tree, sys.stdout.buffer)
     else:
-        report = export_dir(img, tree, dest, ExportOptions(keep_special_bits=keep_special_bits, xattrs=xattrs))
+        report = export_dir(img, tree, dest, ExportOptions(keep_special_bits=keep_special_bits, xattrs=xattrs,
+                                                           ownership=same_owner, devices=devices))
     for warning in report.warnings[:20]:
         sys.stderr.write(f"inspectr: warning: {display_text(warning)}\n")
     if len(report.warnings) > 20:

@@ -10,7 +10,8 @@ from ..fs.build import index_layers
 from ..present.json import dump_document
 from ..present.text import render_summary
 from ..summary import summarise_image
-from .common import Context, Progress, format_option, image_options, load_image
+from ..fs.tree import apply_layers
+from .common import Context, Progress, format_option, image_options, load_image, print_warnings
 
 
 @click.command("inspect")
@@ -27,8 +28,10 @@ def command(ctx: Context, image: str, platform: str | None, limit_scale: int, li
     img = load_image(image, platform, limit_scale, limits)
     with Progress(ctx, img) as progress:
         indexes = index_layers(img, on_done=progress.layer_done)
+    tree = apply_layers(indexes, img.limits, strict)  # an image that cannot be merged is an error
     summary = summarise_image(img, indexes)
     if fmt == "json":
         dump_document("inspect", summary.to_json(), sys.stdout)
     else:
         render_summary(summary, ctx.console())
+    print_warnings(ctx, tree.warnings)

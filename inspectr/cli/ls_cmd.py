@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import sys
 from typing import Any, Iterator
 
@@ -38,8 +39,6 @@ def entry_record(e: Entry, layer: int) -> dict[str, Any]:
     if e.kind in (EntryKind.CHAR, EntryKind.BLOCK):
         out["devmajor"], out["devminor"] = e.devmajor, e.devminor
     if e.xattrs:
-        import base64
-
         out["xattrs"] = {k: base64.b64encode(v).decode("ascii") for k, v in sorted(e.xattrs.items())}
     if e.raw_name is not None:
         out["raw_name"] = e.raw_name
@@ -55,15 +54,17 @@ def removed_record(r: Removed) -> dict[str, Any]:
 
 
 def _subtree(tree: Tree, path: str) -> Iterator[Node]:
+    """Resolved before anything is written, so an error never leaves partial output."""
     if not path:
-        yield from tree.walk()
-        return
+        return tree.walk()
     node = tree.resolve(path)
     if node is None:
+        node = tree.resolve(path, follow_last=False)  # a dangling symlink is still listable
+    if node is None:
         raise PathNotFound(f"{path}: no such path in the image")
-    yield node
-    if node.children:
-        yield from (n for n in tree.walk(node) if n is not node)
+    if not node.children:
+        return iter([node])
+    return tree.walk(node, include_start=True)
 
 
 @click.command("ls")

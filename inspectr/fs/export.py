@@ -27,9 +27,12 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 @dataclass(frozen=True, slots=True)
 class ExportOptions:
-    keep_special_bits: bool = False  # setuid/setgid are stripped unless asked (unionfs.md §4)
-    xattrs: bool = False  # never set trusted.*; security.* and user.* only when asked
-    ownership: bool | None = None  # None: only when running as root
+    """Everything that gives the exported files power on the host is opt-in (unionfs.md §4)."""
+
+    keep_special_bits: bool = False  # setuid/setgid (and security.capability) stripped unless asked
+    xattrs: bool = False  # user.* (and security.* with keep_special_bits); never trusted.*/system.*
+    ownership: bool = False  # lchown to the image's ids (needs root)
+    devices: bool = False  # mknod char/block devices (needs root)
 
 
 @dataclass(slots=True)
@@ -88,7 +91,10 @@ def export_dir(image: Image, tree: Tree, target: str, options: ExportOptions = E
     if missing and required to be empty. Raises ExportError."""
     report = ExportReport()
     is_root = os.geteuid() == 0
-    own = is_root if options.ownership is None else options.ownership
+    if (options.ownership or options.devices) and not is_root:
+        report.warnings.append("not running as root: ownership and device nodes cannot be restored")
+    own = options.ownership and is_root
+    devices = options.devices and is_root
     try:
         os.mkdir(target, 0o700)
     except FileExistsError:
@@ -105,7 +111,7 @@ def export_dir(image: Image, tree: Tree, target: str, options: ExportOptions = E
     try:
         nodes = _selected(tree, only)
         for node in nodes:  # parents come before children
-            _create(node, dirs, report, is_root, first_name)
+            _create(node, dirs, report, devices, first_name)
         open_files: dict[int, int] = {}
 
         def open_sink(inode: Inode) -> Callable[[bytes | memoryview], object]:
@@ -135,16 +141,18 @@ def export_dir(image: Image, tree: Tree, target: str, options: ExportOptions = E
         if special:
             report.warnings.append(f"stripped setuid/setgid bits from {special} file(s); use --keep-special-bits to keep them")
         if not own and any(n.uid or n.gid for n in nodes):
-            report.warnings.append("not running as root: file ownership was not restored")
+            report.warnings.append("file ownership was not restored (use --same-owner, as root)")
     except OSError as err:
         raise ExportError(f"{target}: export failed: {err.strerror} ({err.filename or ''})") from None
+    except OverflowError as err:
+        raise ExportError(f"{target}: export failed: a value from the image is out of range ({err})") from None
     finally:
         dirs.close()
         os.close(root_fd)
     return report
 
 
-def _create(node: Node, dirs: _Dirs, report: ExportReport, is_root: bool, first_name: dict[int, str]) -> None:
+def _create(node: Node, dirs: _Dirs, report: ExportReport, devices: bool, first_name: dict[int, str]) -> None:
     parent, name = _split(node.path)
     pfd = dirs.get(parent)
     inode = node.inode
@@ -172,8 +180,8 @@ def _create(node: Node, dirs: _Dirs, report: ExportReport, is_root: bool, first_
         first_name[inode.id] = node.path
         report.symlinks += 1
     elif kind in (EntryKind.CHAR, EntryKind.BLOCK, EntryKind.FIFO):
-        if kind is not EntryKind.FIFO and not is_root:
-            report.warnings.append(f"{node.path}: device node not created (needs root)")
+        if kind is not EntryKind.FIFO and not devices:
+            report.warnings.append(f"{node.path}: device node not created (use --devices, as root)")
             return
         if inode.id in first_name:
             p2, n2 = _split(first_name[inode.id])
@@ -207,30 +215,43 @@ def _finish(node: Node, dirs: _Dirs, options: ExportOptions, own: bool, report: 
     if inode.kind is not EntryKind.SYMLINK:
         mode, was_stripped = _mode(inode, options)
         stripped = int(was_stripped)
-        os.chmod(name, mode, dir_fd=pfd, follow_symlinks=True if inode.kind is EntryKind.DIR else _chmod_nofollow_ok(name, pfd))
+        _chmod(name, pfd, inode.kind, mode)
         if options.xattrs and inode.xattrs:
-            _set_xattrs(node, dirs, report)
+            _set_xattrs(node, dirs, report, options)
     mtime = inode.mtime_ns
     os.utime(name, ns=(mtime, mtime), dir_fd=pfd, follow_symlinks=False)
     return stripped
 
 
-def _chmod_nofollow_ok(name: str, pfd: int) -> bool:
-    # The name was created by us as a non-symlink; verify before chmod follows it.
+def _chmod(name: str, pfd: int, kind: EntryKind, mode: int) -> None:
+    """chmod without following a symlink: through an O_NOFOLLOW fd for files and dirs; device
+    nodes are never opened (opening one can act on hardware), so they are lstat-checked."""
+    if kind in (EntryKind.FILE, EntryKind.DIR):
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | (os.O_DIRECTORY if kind is EntryKind.DIR else 0)
+        fd = os.open(name, flags, dir_fd=pfd)
+        try:
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        return
     st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
     if stat.S_ISLNK(st.st_mode):
         raise ExportError(f"{name}: changed into a symlink during export")
-    return True
+    os.chmod(name, mode, dir_fd=pfd)
 
 
-def _set_xattrs(node: Node, dirs: _Dirs, report: ExportReport) -> None:
+def _set_xattrs(node: Node, dirs: _Dirs, report: ExportReport, options: ExportOptions) -> None:
     parent, name = _split(node.path)
-    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_DIRECTORY if node.kind is EntryKind.DIR else 0),
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | (os.O_DIRECTORY if node.kind is EntryKind.DIR else 0),
                  dir_fd=dirs.get(parent))
     try:
         for key, value in (node.inode.xattrs or {}).items():
-            if key.startswith("trusted.") or key.startswith("system."):
+            if key.startswith(("trusted.", "system.")):
                 report.warnings.append(f"{node.path}: xattr {key} not set (never applied from images)")
+                continue
+            if key.startswith("security.") and not options.keep_special_bits:
+                # security.capability is setuid-equivalent: it goes with --keep-special-bits.
+                report.warnings.append(f"{node.path}: xattr {key} not set (use --keep-special-bits)")
                 continue
             try:
                 os.setxattr(fd, key, value)
@@ -271,7 +292,9 @@ def export_tar(image: Image, tree: Tree, out: BinaryIO) -> ExportReport:
         info.linkname = link
         info.devmajor, info.devminor = inode.devmajor, inode.devminor
         if inode.xattrs:
-            info.pax_headers = {f"SCHILY.xattr.{k}": v.decode("utf-8", "surrogateescape") for k, v in inode.xattrs.items()}
+            # trusted.* would be applied by a root extractor (R16): never passed on.
+            info.pax_headers = {f"SCHILY.xattr.{k}": v.decode("utf-8", "surrogateescape")
+                                for k, v in inode.xattrs.items() if not k.startswith("trusted.")}
         return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
     for node in nodes:

@@ -219,7 +219,7 @@ def _index_members(walker: TarWalker, layer: int, limits: Limits, notices: list[
         if "/.wh." in "/" + parent:
             notices.append(Notice("wh-prefixed-directory", path, layer, f"{what}: {path!r} has a '.wh.'-prefixed directory component"))
         if b"..\\" in raw:
-            notices.append(Notice("backslash-dotdot", path, layer, f"{what}: {decoded!r} contains '..\\' (a Windows-style escape)"))
+            notices.append(Notice("backslash-dotdot", path, layer, f"{what}: {path} contains a Windows-style '..' escape (backslash)"))
         digest: bytes | None = None
         linkname = ""
         if kind is EntryKind.FILE:
@@ -236,6 +236,15 @@ def _index_members(walker: TarWalker, layer: int, limits: Limits, notices: list[
             linkname = decode_name(member.raw_linkname)
             if not linkname:
                 notices.append(Notice("empty-symlink", path, layer, f"{what}: symlink {path!r} has an empty target"))
+            elif _climbs_out(parent, linkname):
+                # Resolved in-root it is harmless here; extracted naively it is a tar-slip (R12).
+                notices.append(Notice("symlink-escape", path, layer, f"{what}: symlink {path!r} -> {linkname!r} points above the image root"))
+        elif kind is EntryKind.CHAR and member.devmajor == 0 and member.devminor == 0:
+            notices.append(Notice("overlay-whiteout", path, layer,
+                                  f"{what}: {path!r} is a 0:0 char device (an overlayfs whiteout): kept as data (R9)"))
+        if member.xattrs and any(k.startswith("trusted.overlay.") for k in member.xattrs):
+            notices.append(Notice("overlay-xattr", path, layer,
+                                  f"{what}: {path!r} carries trusted.overlay.* xattrs: kept as data, never applied (R9, R16)"))
         append(
             Entry(
                 path,
@@ -255,6 +264,21 @@ def _index_members(walker: TarWalker, layer: int, limits: Limits, notices: list[
             )
         )
     return entries
+
+
+def _climbs_out(parent: str, target: str) -> bool:
+    """True when a relative target climbs above the root from `parent` (lexically)."""
+    if target.startswith("/"):
+        return False
+    depth = parent.count("/") + 1 if parent else 0
+    for part in target.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part not in ("", "."):
+            depth += 1
+    return False
 
 
 def _whiteout(

@@ -104,7 +104,7 @@ class Node:
     def xattrs(self) -> dict[str, bytes]:
         return dict(self.inode.xattrs) if self.inode.xattrs else {}
 
-    def to_json(self, created_by: str | None = None) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         """The `ls --format json` record (docs/formats/ls.md)."""
         inode = self.inode
         out: dict[str, Any] = {
@@ -130,9 +130,18 @@ class Node:
             out["inode"] = inode.id
         if self.implied:
             out["implied"] = True
-        if created_by is not None:
-            out["created_by"] = created_by
         return out
+
+    def snapshot(self) -> "Node":
+        """A detached copy with the inode's state as it is now (for deletion records)."""
+        copy = Node.__new__(Node)
+        inode = Inode.__new__(Inode)
+        for slot in Inode.__slots__:
+            setattr(inode, slot, getattr(self.inode, slot))
+        inode.nlink = max(inode.nlink, 1)
+        copy.name, copy.path, copy.parent, copy.inode = self.name, self.path, None, inode
+        copy.layer, copy.implied, copy.children, copy.shadowed = self.layer, self.implied, None, self.shadowed
+        return copy
 
     def __repr__(self) -> str:
         return f"Node({self.path!r}, {self.inode.kind.value}, layer={self.layer})"
@@ -157,6 +166,7 @@ class Tree:
         self.strict = strict
         self.root = Node("", "", None, Inode(None, -1), -1)
         self._index: dict[str, Node] = {"": self.root}
+        self._resolved: dict[str, Node] = {}  # paths reached through symlinks (see _resolve_dir)
         self.deleted: list[Removed] = []
         self.warnings: list[Notice] = []
         self.layers: list[LayerIndex] = []
@@ -170,15 +180,15 @@ class Tree:
     def __len__(self) -> int:
         return len(self._index) - 1
 
-    def walk(self, start: Node | None = None) -> Iterator[Node]:
-        """Visible nodes below `start` (default: root), parents first, sorted by name."""
-        stack: list[Node] = [start or self.root]
-        first = True
+    def walk(self, start: Node | None = None, include_start: bool = False) -> Iterator[Node]:
+        """Visible nodes below `start` (default: root; itself only with include_start), depth
+        first, parents before children, siblings sorted by name."""
+        start = start or self.root
+        stack: list[Node] = [start]
         while stack:
             node = stack.pop()
-            if not first or node is not self.root:
+            if node is not start or (include_start and node is not self.root):
                 yield node
-            first = False
             if node.children:
                 stack.extend(node.children[name] for name in sorted(node.children, reverse=True))
 
@@ -224,6 +234,11 @@ class Tree:
         for entry in entries:
             if entry.kind is not EntryKind.WHITEOUT and entry.kind is not EntryKind.OPAQUE:
                 self._add(entry, k, seen)
+        for entry in entries:
+            if entry.kind is EntryKind.WHITEOUT and entry.path in seen:
+                # R6: a whiteout hides only lower layers; the layer's own entry stays.
+                self._note("whiteout-same-layer", entry.path, k,
+                           f"layer {k}: whiteout of {entry.path!r}, which the same layer also writes; the entry stays (R6)")
 
     def _note(self, code: str, path: str, layer: int, message: str) -> None:
         self.warnings.append(Notice(code, path, layer, message))
@@ -234,9 +249,13 @@ class Tree:
         node = self._index.get(path)
         if node is not None and node.children is not None:
             return node
+        cached = self._resolved.get(path)
+        if cached is not None:
+            return cached
         cur = self.root
         parts = deque(path.split("/")) if path else deque()
         hops = 0
+        via_symlink = False
         while parts:
             name = parts.popleft()
             if name == "" or name == ".":
@@ -253,13 +272,15 @@ class Tree:
             elif child.inode.kind is EntryKind.SYMLINK:
                 hops += 1
                 if hops > self.limits.max_symlink_hops:
+                    where = f"layer {layer}: " if layer >= 0 else ""
                     raise SymlinkLoop(
-                        f"layer {layer}: resolving {path!r} took more than {self.limits.max_symlink_hops} symlink hops"
+                        f"{where}resolving {path!r} took more than {self.limits.max_symlink_hops} symlink hops"
                     )
                 target = child.inode.linkname
                 if target.startswith("/"):
                     cur = self.root
                 parts.extendleft(reversed(target.split("/")))
+                via_symlink = True
                 continue
             elif child.children is None:
                 if want_any and not parts:
@@ -270,6 +291,9 @@ class Tree:
                     )
                 return None
             cur = child
+        if via_symlink and cur.children is not None:
+            # Paths below a symlink miss the fast path; remember them until the tree's shape changes.
+            self._resolved[path] = cur
         return cur
 
     def _insert(self, parent: Node, name: str, inode: Inode, layer: int, implied: bool = False) -> Node:
@@ -278,12 +302,15 @@ class Tree:
             raise EntryLimitExceeded(f"layer {layer}: more than max_entries_total={self.limits.max_entries_total} entries")
         path = join_path(parent.path, name)
         node = Node(name, path, parent, inode, layer, implied)
+        if inode.kind is EntryKind.SYMLINK:
+            self._resolved.clear()
         assert parent.children is not None
         parent.children[name] = node
         self._index[path] = node
         return node
 
     def _remove(self, node: Node, layer: int, reason: str) -> None:
+        self._resolved.clear()
         parent = node.parent
         assert parent is not None and parent.children is not None
         del parent.children[node.name]
@@ -293,7 +320,8 @@ class Tree:
             self._index.pop(cur.path, None)
             cur.inode.nlink -= 1
             self._count -= 1
-            self.deleted.append(Removed(cur.path, cur, layer, reason))
+            # A snapshot: later layers may still change a surviving hardlink's shared inode.
+            self.deleted.append(Removed(cur.path, cur.snapshot(), layer, reason))
             if cur.children:
                 stack.extend(cur.children.values())
 

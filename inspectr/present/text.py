@@ -84,8 +84,6 @@ def render_summary(s: ImageSummary, console: Console) -> None:
             Text(display_text(_shorten(layer.created_by or "-", 80))),
         )
     console.print(table)
-    if s.warnings:
-        console.print(f"[yellow]{len(s.warnings)} warning(s)[/]; see `inspectr ls --format json` or --verbose")
 
 
 def _argv(value: list[str] | None) -> str:
@@ -122,7 +120,7 @@ def render_entries(entries: Iterable[Entry], layer: int, fp: TextIO) -> None:
         elif e.kind is EntryKind.OPAQUE:
             fp.write(f"{'o---------':10} {'':11} {'':>10}  L{layer:<3} {display_path(e.path or '/')} (opaque: hides lower children)\n")
         else:
-            fp.write(_line(e.kind, e.mode, e.uid, e.gid, e.size, layer, e.path, e.linkname))
+            fp.write(_line(e.kind, e.mode, e.uid, e.gid, e.size, layer, e.path or ".", e.linkname))
 
 
 def render_removed(removed: Iterable[Removed], fp: TextIO) -> None:

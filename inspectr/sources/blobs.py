@@ -86,7 +86,8 @@ class ArchiveIndex:
     def __init__(self, path: Path, limits: Limits) -> None:
         self.path = path
         self._members: dict[str, tuple[str, int, int, str]] = {}  # name -> (type, offset, size, link)
-        notes: list[str] = []
+        self.notes: list[str] = []
+        notes = self.notes
         try:
             size = os.stat(path).st_size
             with open(path, "rb") as fp:

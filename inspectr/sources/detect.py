@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import ImageNotFound, MalformedImage, UsageError
+from ..errors import ImageNotFound, MalformedImage, ReferenceError_, UsageError
 from ..image import Image
 from ..limits import Limits
 from ..model import Platform
@@ -62,7 +62,19 @@ def open_image(reference: str | os.PathLike[str], platform: str | Platform | Non
     """Open an image by reference or path. Reads and verifies index, manifest and config;
     layers are read later (build_tree). Raises InspectrError subclasses."""
     reference = os.fspath(reference)
-    want = Platform.parse(platform) if isinstance(platform, str) else platform
+    try:
+        want = Platform.parse(platform) if isinstance(platform, str) else platform
+    except MalformedImage:
+        raise UsageError(f"--platform {platform!r}: expected os/arch[/variant], e.g. linux/arm64/v8") from None
+    image = _open(reference, want, limits)
+    if want is not None and want.os != "*":
+        got = Platform(image.config.os, image.config.architecture, image.config.variant)
+        if not got.matches(want) and not image.platforms:
+            raise ReferenceError_(f"{reference}: the image is {got or 'of unknown platform'}, not {want}")
+    return image
+
+
+def _open(reference: str, want: Platform | None, limits: Limits) -> Image:
     transport, raw_path, ref = parse_reference(reference)
     path = Path(raw_path)
     if not os.path.lexists(path):

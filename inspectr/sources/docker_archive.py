@@ -16,7 +16,7 @@ from ..model import ImageConfig, Platform
 from ..untrusted.jsonload import load_json
 from .blobs import ArchiveIndex
 from .common import ArchiveStore, check_layer_count
-from .oci_layout import open_oci_store
+from .oci_layout import archive_notices, open_oci_store
 
 __all__ = ["open_docker_archive"]
 
@@ -55,6 +55,14 @@ def open_docker_archive(
     archive: ArchiveIndex | None = None,
 ) -> Image:
     archive = archive or ArchiveIndex(path, limits)
+    image = _open_docker_archive(archive, path, ref, platform, limits, reference)
+    image.notices += archive_notices(archive)
+    return image
+
+
+def _open_docker_archive(
+    archive: ArchiveIndex, path: Path, ref: str | None, platform: Platform | None, limits: Limits, reference: str,
+) -> Image:
     where = str(path)
     entries: list[dict[str, Any]] = []
     if "manifest.json" in archive:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..digest import sha256_digest
 from ..errors import MalformedImage
+from ..fs.entry import Notice
 from ..image import Image
 from ..limits import Limits
 from ..model import Index, Platform
@@ -13,7 +14,7 @@ from ..untrusted.jsonload import load_json
 from .blobs import ArchiveIndex
 from .common import ArchiveStore, BlobStore, DirStore, assemble_image, select_manifest
 
-__all__ = ["open_oci_dir", "open_oci_archive", "open_oci_store"]
+__all__ = ["open_oci_dir", "open_oci_archive", "open_oci_store", "archive_notices"]
 
 
 def open_oci_store(
@@ -65,7 +66,14 @@ def open_oci_archive(
     archive: ArchiveIndex | None = None,
 ) -> Image:
     archive = archive or ArchiveIndex(path, limits)
-    return open_oci_store(
+    image = open_oci_store(
         ArchiveStore(archive, limits), reference=reference, transport="oci-archive", path=str(path),
         fmt="oci-archive", ref=ref, platform=platform, limits=limits,
     )
+    image.notices += archive_notices(archive)
+    return image
+
+
+def archive_notices(archive: ArchiveIndex) -> list[Notice]:
+    """Warnings from walking the outer archive (e.g. no end marker), kept for the report."""
+    return [Notice("outer-archive", str(archive.path), None, message) for message in archive.notes]
