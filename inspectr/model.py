@@ -101,6 +101,7 @@ class Descriptor:
     platform: Platform | None = None
     urls: tuple[str, ...] | None = None
     artifact_type: str | None = None
+    data: str | None = None  # base64 embedded content (image-spec descriptor.md)
 
     @classmethod
     def from_json(cls, value: Any, what: str) -> "Descriptor":
@@ -114,6 +115,7 @@ class Descriptor:
             platform=Platform.from_json(platform, f"{what}.platform") if platform is not None else None,
             urls=_str_list(obj.get("urls"), f"{what}.urls"),
             artifact_type=obj.get("artifactType") if isinstance(obj.get("artifactType"), str) else None,
+            data=obj.get("data") if isinstance(obj.get("data"), str) else None,
         )
 
     def to_json(self) -> dict[str, Any]:

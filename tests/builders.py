@@ -552,12 +552,14 @@ def write_oci_layout(
     corrupt: Corrupt | None = None,
     docker_media_types: bool = False,
     tag: str = "latest",
+    layer_urls: Mapping[int, Sequence[str]] | None = None,
 ) -> WrittenImage:
     """Write an OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/…`).
 
     `layers` are uncompressed tars; `compression` is one kind or one per layer;
     `media_types` overrides layer media types (None entries keep the default);
-    `docker_media_types` uses Docker v2 schema 2 manifest/config/layer types.
+    `docker_media_types` uses Docker v2 schema 2 manifest/config/layer types;
+    `layer_urls` adds a `urls` list to layer descriptors (non-distributable layers).
     Returns the `oci:DIR:TAG` reference and the digests written.
     """
     corrupt = corrupt or Corrupt()
@@ -577,6 +579,8 @@ def write_oci_layout(
     config_digest = "sha256:" + sha256_hex(config)
     if not corrupt.missing_config:
         put(config_digest, _tweak_same_length(config) if corrupt.config_bytes else config)
+    for i, urls in (layer_urls or {}).items():
+        descs[i]["urls"] = list(urls)
     manifest_mt = MT_DOCKER_MANIFEST if docker_media_types else MT_OCI_MANIFEST
     if corrupt.manifest_media_type is not None:
         manifest_mt = corrupt.manifest_media_type

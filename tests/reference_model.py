@@ -307,21 +307,53 @@ class _Applier:
                 if e.kind != "dir" and parsed[last][0].kind == "dir":
                     raise Unspecified("non-dir duplicate between dirs")
 
+    def lookup(self, comps: list[str]) -> str | None:
+        """Physical path reached by `comps` in the current state, every component
+        followed through symlinks (R12); None when something on the way is missing.
+
+        Raises Unspecified for a symlink loop or a non-directory in the middle.
+        """
+        stack = list(comps)
+        resolved: list[str] = []
+        hops = 0
+        while stack:
+            comp = stack.pop(0)
+            if comp in ("", "."):
+                continue
+            if comp == "..":
+                if resolved:
+                    resolved.pop()
+                continue
+            path = _join(resolved + [comp])
+            rec = self.m.nodes.get(path)
+            if rec is None:
+                return None
+            if rec.inode.kind == "symlink":
+                hops += 1
+                if hops > self.max_hops:
+                    raise Unspecified("symlink loop under a whiteout")
+                if rec.inode.linkname.startswith("/"):
+                    resolved = []
+                stack = rec.inode.linkname.split("/") + stack
+                continue
+            if rec.inode.kind != "dir" and stack:
+                raise Unspecified("non-directory in the middle of a whiteout path")
+            resolved.append(comp)
+        return _join(resolved)
+
     def whiteout_targets(self, whiteouts: list[tuple[E, list[str]]], layer: int) -> list[tuple[str, str]]:
+        """Lower paths that this layer's whiteouts remove (R5, R7, R8).
+
+        The whiteout's directory is resolved in the lower state through symlinks (R12),
+        the named sibling itself is not followed. A missing directory removes nothing.
+        """
         tops: list[tuple[str, str]] = []
         for e, comps in whiteouts:
-            parent = comps[:-1]
-            # A whiteout's parent that crosses a symlink or is not a directory in the
-            # lower state: not fixed by the spec.
-            for i in range(1, len(parent) + 1):
-                rec = self.m.nodes.get(_join(parent[:i]))
-                if rec is None:
-                    break
-                if rec.inode.kind != "dir":
-                    raise Unspecified("whiteout parent is not a plain directory")
-            parent_path = _join(parent)
-            if parent_path and parent_path not in self.m.nodes:
+            parent_path = self.lookup(comps[:-1])
+            if parent_path is None:
                 continue  # R8: nothing to remove, nothing created
+            if parent_path and self.m.nodes[parent_path].inode.kind != "dir":
+                raise Unspecified("whiteout in a non-directory")
             if comps[-1] == OPQ:
                 children = sorted(
                     p for p in self.m.nodes if p != parent_path and _is_under(p, parent_path)
@@ -329,7 +361,7 @@ class _Applier:
                 )
                 tops.extend((c, "opaque") for c in children)
             else:
-                target = _join(parent + [comps[-1][len(WH):]])
+                target = _join(([parent_path] if parent_path else []) + [comps[-1][len(WH):]])
                 if target in self.m.nodes:
                     tops.append((target, "whiteout"))
         return tops
@@ -340,20 +372,34 @@ class _Applier:
         removed = {p for p in self.m.nodes if any(_is_under(p, t) for t, _ in tops)}
         written = {_join(c) for _e, c in regular}
         for e, comps in regular:
-            # An entry whose (lexical) ancestor is a removed lower path that this
-            # layer does not write itself: "deleted then implied" vs "kept as an
-            # ancestor of an upper path" are both readings of R6.
+            # An entry whose ancestor (lexical, or reached through lower symlinks) is a
+            # removed lower path that this layer does not write itself: "deleted then
+            # implied" vs "kept as an ancestor of an upper path" are both readings of R6.
             for i in range(1, len(comps)):
                 anc = _join(comps[:i])
                 if anc in removed and anc not in written:
                     raise Unspecified("whiteout removes an ancestor of a same-layer entry")
+                try:
+                    phys = self.lookup(comps[:i])
+                except Unspecified:
+                    phys = None
+                if phys is not None and phys != anc and phys in removed:
+                    raise Unspecified("whiteout removes a same-layer entry's resolved ancestor")
+                if anc in removed and self.m.nodes[anc].inode.kind == "symlink":
+                    raise Unspecified("same-layer entry under a removed symlink")
             if e.kind == "hardlink":
                 try:
                     tcomps = normalise(e.linkname)
-                except ModelError:
+                except (ModelError, Unspecified):
                     continue
                 for i in range(1, len(tcomps) + 1):
                     if _join(tcomps[:i]) in removed:
+                        raise Unspecified("hardlink to a path whited out in the same layer")
+                    try:
+                        phys = self.lookup(tcomps[:i])
+                    except Unspecified:
+                        phys = None
+                    if phys is not None and phys in removed:
                         raise Unspecified("hardlink to a path whited out in the same layer")
 
     def put(self, e: E, comps: list[str], layer: int) -> None:

@@ -26,7 +26,11 @@ class Context:
 
     def console(self, stderr: bool = False) -> Console:
         force = {"always": True, "never": False}.get(self.color)
+        stream = sys.stderr if stderr else sys.stdout
+        # Piped output is not cut to 80 columns: tables keep digests and paths whole.
+        width = None if stream.isatty() else 200
         return Console(
+            width=width,
             stderr=stderr,
             force_terminal=force,
             no_color=self.color == "never" or "NO_COLOR" in os.environ,

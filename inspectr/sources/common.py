@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import platform as host_platform
+import re
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -71,6 +73,21 @@ class DirStore:
     def has_doc(self, name: str) -> bool:
         return (self.root / name).is_file() and not (self.root / name).is_symlink()
 
+    def list_blobs(self) -> set[str]:
+        """Every blob file present, as `alg:encoded` (for unreferenced-blob checks)."""
+        out: set[str] = set()
+        if self._flat:
+            for entry in os.scandir(self.root):
+                if re.fullmatch(r"[0-9a-f]{64}", entry.name):
+                    out.add(f"sha256:{entry.name}")
+            return out
+        base = self.root / "blobs"
+        if base.is_dir():
+            for alg in os.scandir(base):
+                if alg.is_dir(follow_symlinks=False):
+                    out.update(f"{alg.name}:{e.name}" for e in os.scandir(alg.path))
+        return out
+
 
 class ArchiveStore:
     """An OCI layout inside a tar (oci-archive, Docker 25+ docker-archive)."""
@@ -88,6 +105,14 @@ class ArchiveStore:
 
     def has_doc(self, name: str) -> bool:
         return name in self.archive
+
+    def list_blobs(self) -> set[str]:
+        out = set()
+        for name in self.archive.names():
+            parts = name.split("/")
+            if len(parts) == 3 and parts[0] == "blobs" and parts[2]:
+                out.add(f"{parts[1]}:{parts[2]}")
+        return out
 
 
 def read_descriptor(store: BlobStore, desc: Descriptor, what: str, limits: Limits) -> tuple[bytes, Any]:

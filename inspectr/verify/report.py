@@ -1,0 +1,85 @@
+"""Values a verification returns: one Check per fact checked, and the report around them."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Status", "Check", "SignatureResult", "VerificationReport"]
+
+
+class Status(enum.Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    WARN = "warn"
+    UNVERIFIABLE = "unverifiable"  # e.g. a digest algorithm inspectr cannot compute
+    INFO = "info"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """`check` is a stable id (layer-digest, manifest-size, …); `error` the failure class."""
+
+    check: str
+    subject: str
+    status: Status
+    message: str
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"check": self.check, "subject": self.subject, "status": self.status.value,
+                "error": self.error, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureResult:
+    """One signature found for the image, and what became of it."""
+
+    kind: str  # cosign | simple-signing | sigstore-bundle | attestation
+    source: str  # where it was found
+    status: Status
+    message: str
+    error: str | None = None
+    signer: str | None = None  # key fingerprint / key file that verified it
+    identity: str | None = None  # docker-reference or subject in the payload
+    digest: str | None = None  # the manifest digest the signature claims
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "source": self.source, "status": self.status.value, "error": self.error,
+                "message": self.message, "signer": self.signer, "identity": self.identity, "digest": self.digest}
+
+
+@dataclass(slots=True)
+class VerificationReport:
+    reference: str
+    format: str
+    manifest_digests: list[str]
+    checks: list[Check] = field(default_factory=list)
+    signatures: list[SignatureResult] = field(default_factory=list)
+    trust_required: bool = False  # keys/keyrings/policy were given: a valid signature is required
+    verdict: str = ""
+
+    @property
+    def integrity_ok(self) -> bool:
+        return not any(c.status is Status.FAIL for c in self.checks)
+
+    @property
+    def signature_ok(self) -> bool:
+        return any(s.status is Status.PASS for s in self.signatures)
+
+    def finish(self) -> "VerificationReport":
+        if not self.integrity_ok:
+            self.verdict = "integrity-failed"
+        elif self.trust_required and not self.signature_ok:
+            self.verdict = "signature-failed" if self.signatures else "no-signature"
+        elif self.trust_required:
+            self.verdict = "verified"
+        else:
+            self.verdict = "integrity-verified"
+        return self
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict in ("verified", "integrity-verified")
