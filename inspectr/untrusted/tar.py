@@ -317,17 +317,28 @@ class TarWalker:
                 if b.drain():
                     self._warn("tar-data-after-eof", f"{self._what}: non-zero data after the end-of-archive marker")
                 return
-            chksum = _parse_number(block[148:156], "checksum")
+            try:
+                chksum = _parse_number(block[148:156], "checksum")
+            except CorruptTar as err:
+                raise self._err(err.message, offset) from None
             if chksum != sum(block) - sum(block[148:156]) + 256:
                 raise self._err("header checksum mismatch", offset)
             typeflag = chr(block[156]) if block[156] else "0"
-            size = _parse_number(block[124:136], "size")
+            try:
+                size = _parse_number(block[124:136], "size")
+            except CorruptTar as err:
+                raise self._err(err.message, offset) from None
             if meta_start is None:
                 meta_start = offset
             if typeflag == "x":
                 if pax is not None:
                     raise self._err("two PAX headers for one member", offset)
-                pax = _parse_pax(self._read_meta(size, "PAX", offset), offset)
+                try:
+                    pax = _parse_pax(self._read_meta(size, "PAX", offset), offset)
+                except CorruptTar as err:
+                    if err.message.startswith(self._what):
+                        raise
+                    raise CorruptTar(f"{self._what}: {err.message}") from None
                 continue
             if typeflag == "g":
                 self._read_meta(size, "PAX global", offset)
@@ -356,7 +367,12 @@ class TarWalker:
                 raise EntryLimitExceeded(
                     f"{self._what}: more than max_entries_per_layer={self._limits.max_entries_per_layer} entries"
                 )
-            member = self._make_member(block, typeflag, size, member_offset, pax, long_name, long_link)
+            try:
+                member = self._make_member(block, typeflag, size, member_offset, pax, long_name, long_link)
+            except CorruptTar as err:
+                if err.message.startswith(self._what):
+                    raise
+                raise self._err(err.message, offset) from None
             pax = None
             long_name = long_link = None
             self._pending = member
