@@ -73,7 +73,8 @@ class VerificationReport:
         if not self.integrity_ok:
             self.verdict = "integrity-failed"
         elif self.trust_required and not self.signature_ok:
-            self.verdict = "signature-failed" if self.signatures else "no-signature"
+            found = [s for s in self.signatures if s.kind != "none"]
+            self.verdict = "signature-failed" if found else "no-signature"
         elif self.trust_required:
             self.verdict = "verified"
         else:

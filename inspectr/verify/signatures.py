@@ -184,7 +184,12 @@ def _identity_matches(signed: str, wanted: str, cosign: bool) -> bool:
     signed_n, wanted_n = normalise_docker_reference(signed), normalise_docker_reference(wanted)
     if cosign and repository_of(signed_n) == signed_n:
         return repository_of(wanted_n) == signed_n
-    return signed_n == wanted_n
+    return _with_default_tag(signed_n) == _with_default_tag(wanted_n)
+
+
+def _with_default_tag(ref: str) -> str:
+    """docker's rule: a reference with neither tag nor digest means `:latest`."""
+    return ref if repository_of(ref) != ref else f"{ref}:latest"
 
 
 def check_candidate(c: Candidate, digests: list[str], keys: list[PublicKey], keyrings: list[Keyring],
