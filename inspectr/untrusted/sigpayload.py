@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PayloadError", "SimpleSigningPayload", "parse_simple_signing", "parse_sigstore_json", "SIGSTORE_JSON_PREFIX",
+__all__ = ["PayloadError", "load_strict_json", "SimpleSigningPayload", "parse_simple_signing", "parse_sigstore_json", "SIGSTORE_JSON_PREFIX",
            "normalise_docker_reference", "repository_of"]
 
 SIGSTORE_JSON_PREFIX = b"\x00sigstore-json\n"
@@ -34,7 +34,7 @@ def _strict_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _loads(data: bytes, what: str) -> Any:
+def load_strict_json(data: bytes, what: str) -> Any:
     if len(data) > 4 << 20:
         raise PayloadError(f"{what} is larger than 4 MiB")
     try:
@@ -65,7 +65,7 @@ class SimpleSigningPayload:
 
 def parse_simple_signing(data: bytes, expected_type: str | None = None) -> SimpleSigningPayload:
     """The `critical`/`optional` JSON of simple signing (atomic) and cosign payloads."""
-    doc = _loads(data, "signature payload")
+    doc = load_strict_json(data, "signature payload")
     top = _exact(doc, {"critical", "optional"}, "payload")
     critical = _exact(top["critical"], {"type", "image", "identity"}, "critical")
     sig_type = critical["type"]
@@ -100,7 +100,7 @@ class SigstoreJson:
 def parse_sigstore_json(data: bytes) -> SigstoreJson:
     if not data.startswith(SIGSTORE_JSON_PREFIX):
         raise PayloadError("not a sigstore-json signature")
-    doc = _loads(data[len(SIGSTORE_JSON_PREFIX):], "sigstore-json signature")
+    doc = load_strict_json(data[len(SIGSTORE_JSON_PREFIX):], "sigstore-json signature")
     if not isinstance(doc, dict):
         raise PayloadError("sigstore-json: expected an object")
     mime, payload, annotations = doc.get("mimeType"), doc.get("payload"), doc.get("annotations") or {}

@@ -6,9 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..limits import Limits
-from .integrity import check_integrity
+from ..errors import ReferenceError_
+from ..sources.detect import parse_reference
+from .integrity import IntegrityResult, check_integrity
 from .keys import Keyring, PublicKey
 from .report import SignatureResult, Status, VerificationReport
+from .attestations import check_attachment, find_attachments
 from .signatures import Candidate, check_candidate, find_in_dir, find_in_layout, find_in_path
 
 __all__ = ["Trust", "verify_image"]
@@ -29,13 +32,28 @@ class Trust:
         return bool(self.keys or self.keyrings or self.require_signature)
 
 
+def _image_digests(reference: str, integrity: IntegrityResult, required: bool) -> list[str]:
+    """The digests a signature may name: those of the one image selected (by the reference's
+    name when given), never those of other images or artifacts in the same layout."""
+    _, _, ref = parse_reference(reference)
+    images = integrity.images
+    if ref is not None:
+        images = [(names, chain) for names, chain in images
+                  if ref in names or any(n.endswith(":" + ref) or n.rsplit(":", 1)[0].endswith(ref) for n in names)]
+    if len(images) > 1 and not required:
+        return []  # integrity covers every image; signatures need one named image
+    if len(images) > 1:
+        listed = sorted({n for names, _ in images for n in names})
+        raise ReferenceError_(f"{reference}: holds {len(images)} images; give a reference, one of: {', '.join(listed) or '(unnamed)'}")
+    return list(dict.fromkeys(images[0][1])) if images else []
+
+
 def verify_image(reference: str, trust: Trust = Trust(), limits: Limits = Limits(), skip_blob_checks: bool = False) -> VerificationReport:
     """Check everything; never raises for a failed check (those are in the report). Raises
     InspectrError only for unusable input."""
     integrity = check_integrity(reference, limits, skip_blobs=skip_blob_checks)
-    report = VerificationReport(reference, integrity.format, list(dict.fromkeys(integrity.manifest_digests)),
-                                checks=integrity.checks, trust_required=trust.given)
-    digests = report.manifest_digests
+    digests = _image_digests(reference, integrity, trust.given)
+    report = VerificationReport(reference, integrity.format, digests, checks=integrity.checks, trust_required=trust.given)
     candidates: list[Candidate] = []
     problems: list[str] = []
     if integrity.store is not None and integrity.index is not None:
@@ -52,6 +70,13 @@ def verify_image(reference: str, trust: Trust = Trust(), limits: Limits = Limits
         problems += bad
     for c in candidates:
         report.signatures.append(check_candidate(c, digests, list(trust.keys), list(trust.keyrings), trust.identity))
+    if integrity.store is not None:
+        for item in find_attachments(integrity.store, integrity.index, integrity.manifests, digests, limits):
+            if isinstance(item, str):
+                problems.append(item)
+            else:
+                candidates.append(item)  # type: ignore[arg-type]
+                report.signatures.append(check_attachment(item, digests, list(trust.keys)))
     for p in problems:
         report.signatures.append(SignatureResult("unknown", p.split(": ", 1)[0], Status.WARN, p, "unsupported-format"))
     if trust.given and not candidates:

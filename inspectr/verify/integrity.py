@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ class IntegrityResult:
     checks: list[Check] = field(default_factory=list)
     manifest_digests: list[str] = field(default_factory=list)  # every image manifest/index reached
     manifests: dict[str, bytes] = field(default_factory=dict)  # digest -> verified bytes
+    # Each top-level image: (names, digests of it and of everything below it). Signatures are
+    # matched against one image's digests only, never against any manifest in the layout.
+    images: list[tuple[list[str], list[str]]] = field(default_factory=list)
     index: Index | None = None
     store: BlobStore | None = None
     path: Path | None = None
@@ -197,6 +201,16 @@ class _Walker:
             self.r.add("blob-referenced", digest, Status.WARN, "blob is in the layout but nothing references it", "unreferenced-blob")
 
 
+def _is_image_descriptor(desc: Descriptor, names: list[str]) -> bool:
+    """Not a signature, attestation or referrer artifact that happens to sit in index.json."""
+    if desc.media_type not in MANIFEST_TYPES and desc.media_type not in INDEX_TYPES:
+        return False
+    if desc.artifact_type or desc.annotations.get("kind", "").startswith("dev.cosignproject.cosign/") and \
+            desc.annotations.get("kind") not in ("dev.cosignproject.cosign/image", "dev.cosignproject.cosign/imageIndex"):
+        return False
+    return not any(re.fullmatch(r"sha(256|512)-[0-9a-f]+(\.(sig|att|sbom))?", n) for n in names)
+
+
 def _known_layer(media_type: str) -> bool:
     try:
         layer_compression(media_type)
@@ -219,7 +233,11 @@ def _oci(result: IntegrityResult, store: DirStore | ArchiveStore, limits: Limits
     result.index = index
     for i, desc in enumerate(index.manifests):
         name = desc.annotations.get("org.opencontainers.image.ref.name") or desc.annotations.get("io.containerd.image.name")
+        before = len(result.manifest_digests)
         walker.descriptor(desc, f"index.json manifests[{i}]" + (f" ({name})" if name else ""))
+        names = [v for k, v in desc.annotations.items() if k in ("org.opencontainers.image.ref.name", "io.containerd.image.name")]
+        if _is_image_descriptor(desc, names):
+            result.images.append((names, [str(desc.digest)] + result.manifest_digests[before + 1 :]))
     if not skip_blobs:
         walker.unreferenced(store.list_blobs())
     return walker
@@ -309,6 +327,7 @@ def _dir(result: IntegrityResult, path: Path, limits: Limits, skip_blobs: bool) 
     digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
     walker.referenced.add(digest)
     result.manifest_digests.append(digest)
+    result.images.append(([], result.manifest_digests))  # the same list: children are appended below
     result.manifests[digest] = data
     result.add("manifest-digest", "manifest.json", Status.INFO, f"{digest} (computed: dir: stores no manifest digest)")
     media_type = doc.get("mediaType") if isinstance(doc, dict) else None

@@ -6,7 +6,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Status", "Check", "SignatureResult", "VerificationReport"]
+__all__ = ["Status", "Check", "SignatureResult", "VerificationReport", "COSIGN_SIGN_PREDICATE"]
+
+COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
 
 
 class Status(enum.Enum):
@@ -67,7 +69,10 @@ class VerificationReport:
 
     @property
     def signature_ok(self) -> bool:
-        return any(s.status is Status.PASS for s in self.signatures)
+        """A valid signature, not merely a valid attestation about the image."""
+        return any(s.status is Status.PASS and (s.kind in ("cosign", "simple-signing") or
+                                                (s.kind == "sigstore-bundle" and s.identity in (None, COSIGN_SIGN_PREDICATE)))
+                   for s in self.signatures)
 
     def finish(self) -> "VerificationReport":
         if not self.integrity_ok:

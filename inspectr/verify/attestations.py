@@ -1,0 +1,186 @@
+"""Sigstore bundles and DSSE attestations attached to an image: OCI 1.1 referrers (found by a
+subject scan of the layout and by the `sha256-<hex>` tag fallback), cosign `.att` manifests,
+and BuildKit attestation manifests (listed as unsigned)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, utils
+
+from ..errors import InspectrError
+from ..limits import Limits
+from ..model import Descriptor, Index, Manifest
+from ..sources.common import BlobStore, read_descriptor
+from ..untrusted.bundle import (
+    BUNDLE_MEDIA_TYPES,
+    DSSE_MEDIA_TYPE,
+    Envelope,
+    MessageSignature,
+    pae,
+    parse_bundle,
+    parse_envelope,
+    parse_statement,
+)
+from ..untrusted.jsonload import load_json
+from ..untrusted.sigpayload import PayloadError, load_strict_json
+from .keys import PublicKey
+from .report import SignatureResult, Status
+
+__all__ = ["Attachment", "find_attachments", "check_attachment"]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    kind: str  # sigstore-bundle | dsse | buildkit-attestation
+    source: str
+    media_type: str
+    data: bytes = b""
+    note: str = ""
+
+
+def _layer_bytes(store: BlobStore, desc: Descriptor, what: str, limits: Limits) -> bytes:
+    if desc.size > 4 << 20:
+        raise PayloadError(f"{what}: larger than 4 MiB")
+    blob = store.blob(desc.digest, what)
+    with blob.open() as fp:
+        data = fp.read(desc.size + 1)
+    if len(data) != desc.size or hashlib.new(desc.digest.algorithm, data).hexdigest() != desc.digest.encoded:
+        raise PayloadError(f"{what}: blob does not match its descriptor")
+    return data
+
+
+def _from_manifest(store: BlobStore, manifest: Manifest, source: str, limits: Limits) -> list[Attachment | str]:
+    out: list[Attachment | str] = []
+    for i, layer in enumerate(manifest.layers):
+        where = f"{source} layers[{i}]"
+        if layer.media_type in BUNDLE_MEDIA_TYPES or layer.media_type == DSSE_MEDIA_TYPE:
+            try:
+                data = _layer_bytes(store, layer, where, limits)
+            except (PayloadError, InspectrError) as err:
+                out.append(f"{where}: {err}")
+                continue
+            kind = "sigstore-bundle" if layer.media_type in BUNDLE_MEDIA_TYPES else "dsse"
+            out.append(Attachment(kind, where, layer.media_type, data))
+    return out
+
+
+def find_attachments(store: BlobStore, index: Index | None, manifests: dict[str, bytes], digests: list[str],
+                     limits: Limits) -> list[Attachment | str]:
+    """Everything attached to one of `digests`. Problems come back as strings."""
+    found: list[Attachment | str] = []
+    wanted = set(digests)
+    seen: set[str] = set()
+
+    def visit(desc: Descriptor, source: str) -> None:
+        if str(desc.digest) in seen:
+            return
+        seen.add(str(desc.digest))
+        try:
+            _, doc = read_descriptor(store, desc, "attachment manifest", limits)
+        except InspectrError as err:
+            found.append(f"{source}: {err.message}")
+            return
+        if isinstance(doc, dict) and isinstance(doc.get("manifests"), list):  # a tag-schema index
+            try:
+                for i, sub in enumerate(Index.from_json(doc, source).manifests):
+                    visit(sub, f"{source} manifests[{i}]")
+            except InspectrError as err:
+                found.append(f"{source}: {err.message}")
+            return
+        try:
+            manifest = Manifest.from_json(doc, source)
+        except InspectrError as err:
+            found.append(f"{source}: {err.message}")
+            return
+        found.extend(_from_manifest(store, manifest, source, limits))
+
+    # 1. Referrers: any manifest in the layout whose subject is the image (subject scan).
+    for digest, data in manifests.items():
+        try:
+            doc = load_json(data, digest, limits)
+        except InspectrError:
+            continue
+        subject = doc.get("subject") if isinstance(doc, dict) else None
+        if isinstance(subject, dict) and subject.get("digest") in wanted and digest not in seen:
+            seen.add(digest)
+            try:
+                found.extend(_from_manifest(store, Manifest.from_json(doc, digest), f"referrer {digest}", limits))
+            except InspectrError as err:
+                found.append(f"referrer {digest}: {err.message}")
+    if index is None:
+        return found
+    tags = {d.replace(":", "-"): "referrers tag" for d in digests}
+    tags.update({f"{d.replace(':', '-')}.att": "cosign .att" for d in digests})
+    for desc in index.manifests:
+        name = desc.annotations.get("org.opencontainers.image.ref.name", "")
+        kind = desc.annotations.get("kind", "")
+        if name in tags or kind == "dev.cosignproject.cosign/atts":
+            visit(desc, f"{tags.get(name, 'cosign save atts')} {name or desc.digest}")
+    # 3. BuildKit attestation manifests: listed, never trusted (they carry no signature).
+    for digest, data in manifests.items():
+        try:
+            doc = load_json(data, digest, limits)
+        except InspectrError:
+            continue
+        for desc in (doc.get("manifests") or []) if isinstance(doc, dict) else []:
+            ann = desc.get("annotations") or {} if isinstance(desc, dict) else {}
+            if ann.get("vnd.docker.reference.type") == "attestation-manifest" and ann.get("vnd.docker.reference.digest") in wanted:
+                found.append(Attachment("buildkit-attestation", f"index {digest} → {desc.get('digest')}",
+                                        str(desc.get("mediaType")), note="BuildKit attestation manifest (unsigned provenance/SBOM)"))
+    return found
+
+
+def _verify_prehashed(key: PublicKey, signature: bytes, digest: bytes) -> bool:
+    k = key.key
+    if isinstance(k, ec.EllipticCurvePublicKey):
+        try:
+            k.verify(signature, digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+            return True
+        except InvalidSignature:
+            return False
+    return False
+
+
+def check_attachment(a: Attachment, digests: list[str], keys: list[PublicKey]) -> SignatureResult:
+    if a.kind == "buildkit-attestation":
+        return SignatureResult(a.kind, a.source, Status.INFO, a.note)
+    try:
+        if a.kind == "sigstore-bundle":
+            _, content, material = parse_bundle(a.data, a.media_type)
+        else:
+            content, material = parse_envelope(load_strict_json(a.data, "DSSE envelope")), {}
+    except PayloadError as err:
+        return SignatureResult(a.kind, a.source, Status.FAIL, str(err), "unsupported-format")
+    if any(k in material for k in ("certificate", "x509CertificateChain")) and not keys:
+        return SignatureResult(a.kind, a.source, Status.SKIP, "keyless (certificate) bundle: Fulcio roots are not supported offline yet")
+    if not keys:
+        return SignatureResult(a.kind, a.source, Status.SKIP, "signed attachment, but no --key given to check it")
+    if isinstance(content, MessageSignature):
+        signer = next((k for k in keys if _verify_prehashed(k, content.signature, content.digest)), None)
+        if signer is None:
+            return SignatureResult(a.kind, a.source, Status.FAIL, "message signature does not verify with any given key", "bad-signature")
+        claimed = f"sha256:{content.digest.hex()}"
+        if claimed not in digests:
+            return SignatureResult(a.kind, a.source, Status.FAIL, f"bundle signs {claimed}, not this image", "digest-mismatch",
+                                   signer.label, digest=claimed)
+        return SignatureResult(a.kind, a.source, Status.PASS, "valid message signature for this image", None, signer.label, digest=claimed)
+    assert isinstance(content, Envelope)
+    message = pae(content.payload_type, content.payload)
+    signer = next((k for k in keys for sig, _ in content.signatures if k.verify(sig, message)), None)
+    if signer is None:
+        return SignatureResult(a.kind, a.source, Status.FAIL, "DSSE signature does not verify with any given key", "bad-signature")
+    try:
+        statement = parse_statement(content.payload)
+    except PayloadError as err:
+        return SignatureResult(a.kind, a.source, Status.FAIL, f"signed payload rejected: {err}", "unsupported-format", signer.label)
+    matching = [d for d in statement.subject_digests if d in digests]
+    if not matching:
+        return SignatureResult(a.kind, a.source, Status.FAIL,
+                               f"in-toto subject {', '.join(statement.subject_digests)} is not this image", "digest-mismatch",
+                               signer.label)
+    return SignatureResult(a.kind, a.source, Status.PASS, f"valid attestation ({statement.predicate_type})", None,
+                           signer.label, identity=statement.predicate_type, digest=matching[0])
