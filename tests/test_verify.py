@@ -268,3 +268,42 @@ def test_sarif_has_rules_and_results_for_failures(tmp_path: Path) -> None:
     run = doc["runs"][0]
     assert {r["id"] for r in run["tool"]["driver"]["rules"]} >= {"diffid-mismatch"}
     assert any(r["ruleId"] == "diffid-mismatch" and r["level"] == "error" for r in run["results"])
+
+
+@needs_vectors
+@pytest.mark.parametrize("requirement,code,status", [
+    ({"type": "insecureAcceptAnything"}, 0, "pass"),
+    ({"type": "reject"}, 1, "fail"),
+    ({"type": "sigstoreSigned", "keyPath": "COSIGN", "signedIdentity": {"type": "exactRepository",
+      "dockerRepository": "192.168.64.2:5000/cosign-signed-single-sample"}}, 0, "pass"),
+    ({"type": "sigstoreSigned", "keyPath": "COSIGN2"}, 1, "fail"),
+    ({"type": "sigstoreSigned", "keyPath": "COSIGN", "signedIdentity": {"type": "exactRepository",
+      "dockerRepository": "docker.io/library/other"}}, 1, "fail"),
+])
+def test_policy_subset_decides_the_verdict(tmp_path: Path, requirement: dict, code: int, status: str) -> None:  # type: ignore[type-arg]
+    req = json.loads(json.dumps(requirement).replace("COSIGN2", str(VECTORS / "cosign2.pub")).replace("COSIGN", str(VECTORS / "cosign.pub")))
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {"dir": {"": [req]}}}))
+    exit_code, doc = run_verify(tmp_path, "dir-img-cosign-valid", "--policy", str(policy))
+    assert exit_code == code, doc
+    assert [p["status"] for p in doc["policy"]] == [status]
+
+
+@needs_vectors
+@needs_gpgv
+def test_policy_signed_by_gpg_with_exact_reference(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": str(VECTORS / "public-key.gpg"),
+                                               "signedIdentity": {"type": "exactReference", "dockerReference": "testing/manifest:latest"}}]}))
+    code, doc = run_verify(tmp_path, "dir-img-valid", "--policy", str(policy))
+    assert code == 0, doc
+
+
+def test_invalid_policy_names_the_field(tmp_path: Path) -> None:
+    from inspectr.cli import main
+
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"default": [{"type": "signedBy", "keyType": "X509"}]}))
+    with pytest.raises(SystemExit) as exc:
+        main(["verify", str(FIXTURES / "oci-gzip"), "--policy", str(policy)])
+    assert exc.value.code == 2

@@ -24,6 +24,8 @@ from .common import Context
 @click.option("--signatures", "signatures", multiple=True, type=click.Path(path_type=Path),
               help="Where else to look: a signature file, a lookaside tree, or an OCI layout/archive with .sig manifests.")
 @click.option("--identity", metavar="REF", help="The docker reference the signature must name.")
+@click.option("--policy", "policy", type=click.Path(dir_okay=False, path_type=Path),
+              help="containers-policy.json subset: reject, insecureAcceptAnything, signedBy (GPGKeys), sigstoreSigned (keys).")
 @click.option("--require-signature", is_flag=True, help="Fail when no valid signature is found, even without keys.")
 @click.option("--skip-blob-checks", is_flag=True,
               help="Weakens verification: check index and manifests only, not configs and layers.")
@@ -31,7 +33,7 @@ from .common import Context
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True)
 @click.pass_obj
 def command(ctx: Context, image: str, keys: tuple[Path, ...], keyrings: tuple[Path, ...], signatures: tuple[Path, ...],
-            identity: str | None, require_signature: bool, skip_blob_checks: bool, limits: tuple[str, ...], fmt: str) -> None:
+            identity: str | None, policy: Path | None, require_signature: bool, skip_blob_checks: bool, limits: tuple[str, ...], fmt: str) -> None:
     """Verify IMAGE byte for byte: every blob's size and digest, every diff_id, the Docker 25+
     manifest.json against index.json, unreferenced or missing blobs; then every signature
     found (cosign .sig manifests and dir: sigstore-json files with --key, simple signing with
@@ -49,6 +51,7 @@ def command(ctx: Context, image: str, keys: tuple[Path, ...], keyrings: tuple[Pa
         signatures=signatures,
         identity=identity,
         require_signature=require_signature,
+        policy=policy,
     )
     report = verify_image(image, trust, lim, skip_blob_checks=skip_blob_checks)
     if fmt == "json":

@@ -49,6 +49,14 @@ def render_verification(r: VerificationReport, console: Console, verbose: bool =
         console.print(sig)
     elif not r.trust_required:
         console.print("no signatures found (none required: give --key or --keyring to require one)")
+    if r.policy is not None:
+        pol = Table(show_edge=False, pad_edge=False, title="policy", title_justify="left")
+        for col in ("status", "requirement", "detail"):
+            pol.add_column(col, overflow="fold")
+        for p in r.policy:
+            pol.add_row(Text(p.status.value, style=_STYLE[p.status]), Text(display_text(p.source)),
+                        Text(display_text(p.message + (f" [{p.error}]" if p.error else ""))))
+        console.print(pol)
 
 
 def verification_to_json(r: VerificationReport) -> dict[str, Any]:
@@ -63,6 +71,7 @@ def verification_to_json(r: VerificationReport) -> dict[str, Any]:
         "trust_required": r.trust_required,
         "checks": [c.to_json() for c in r.checks],
         "signatures": [s.to_json() for s in r.signatures],
+        "policy": [p.to_json() for p in r.policy] if r.policy is not None else None,
     }
 
 
@@ -94,7 +103,7 @@ def verification_to_sarif(r: VerificationReport) -> dict[str, Any]:
                             "message": {"text": f"{c.subject}: {c.message}"},
                             "locations": [{"physicalLocation": {"artifactLocation": {"uri": r.reference}},
                                            "logicalLocations": [{"name": c.subject, "kind": "object"}]}]})
-    for s in r.signatures:
+    for s in r.signatures + (r.policy or []):
         if s.status in level:
             rule = s.error or "signature"
             used.add(rule)

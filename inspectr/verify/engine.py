@@ -12,6 +12,7 @@ from .integrity import IntegrityResult, check_integrity
 from .keys import Keyring, PublicKey
 from .report import SignatureResult, Status, VerificationReport
 from .attestations import check_attachment, find_attachments
+from .policy import evaluate, load_policy
 from .signatures import Candidate, check_candidate, find_in_dir, find_in_layout, find_in_path
 
 __all__ = ["Trust", "verify_image"]
@@ -26,10 +27,11 @@ class Trust:
     signatures: tuple[Path, ...] = ()
     identity: str | None = None
     require_signature: bool = field(default=False)
+    policy: Path | None = None
 
     @property
     def given(self) -> bool:
-        return bool(self.keys or self.keyrings or self.require_signature)
+        return bool(self.keys or self.keyrings or self.require_signature or self.policy)
 
 
 def _image_digests(reference: str, integrity: IntegrityResult, required: bool) -> list[str]:
@@ -79,6 +81,9 @@ def verify_image(reference: str, trust: Trust = Trust(), limits: Limits = Limits
                 report.signatures.append(check_attachment(item, digests, list(trust.keys)))
     for p in problems:
         report.signatures.append(SignatureResult("unknown", p.split(": ", 1)[0], Status.WARN, p, "unsupported-format"))
-    if trust.given and not candidates:
+    if trust.policy is not None:
+        policy = load_policy(trust.policy, integrity.transport, str(integrity.path))
+        report.policy = evaluate(policy, [c for c in candidates if isinstance(c, Candidate)], digests, trust.identity)
+    elif trust.given and not candidates:
         report.signatures.append(SignatureResult("none", reference, Status.FAIL, "no signature found for this image", "no-signature"))
     return report.finish()

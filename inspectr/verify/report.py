@@ -61,6 +61,7 @@ class VerificationReport:
     checks: list[Check] = field(default_factory=list)
     signatures: list[SignatureResult] = field(default_factory=list)
     trust_required: bool = False  # keys/keyrings/policy were given: a valid signature is required
+    policy: list[SignatureResult] | None = None  # one result per policy requirement, when --policy
     verdict: str = ""
 
     @property
@@ -77,6 +78,8 @@ class VerificationReport:
     def finish(self) -> "VerificationReport":
         if not self.integrity_ok:
             self.verdict = "integrity-failed"
+        elif self.policy is not None:
+            self.verdict = "verified" if all(p.status is Status.PASS for p in self.policy) else "policy-failed"
         elif self.trust_required and not self.signature_ok:
             found = [s for s in self.signatures if s.kind != "none"]
             self.verdict = "signature-failed" if found else "no-signature"
