@@ -307,3 +307,59 @@ def test_invalid_policy_names_the_field(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["verify", str(FIXTURES / "oci-gzip"), "--policy", str(policy)])
     assert exc.value.code == 2
+
+
+def _attach_bundle(layout: Path, image_digest: str, key, subject_digest: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    """A referrer manifest holding a key-signed sigstore bundle v0.3 (DSSE, in-toto statement)."""
+    import base64
+    import hashlib
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from inspectr.untrusted.bundle import pae
+
+    statement = json.dumps({"_type": "https://in-toto.io/Statement/v1", "predicateType": "https://sigstore.dev/cosign/sign/v1",
+                            "subject": [{"name": "img", "digest": {"sha256": (subject_digest or image_digest).split(":")[1]}}],
+                            "predicate": {}}).encode()
+    sig = key.sign(pae("application/vnd.in-toto+json", statement), ec.ECDSA(hashes.SHA256()))
+    bundle = json.dumps({"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+                         "verificationMaterial": {"publicKey": {"hint": "k"}},
+                         "dsseEnvelope": {"payload": base64.b64encode(statement).decode(), "payloadType": "application/vnd.in-toto+json",
+                                          "signatures": [{"sig": base64.b64encode(sig).decode(), "keyid": "k"}]}}).encode()
+    blobs = layout / "blobs" / "sha256"
+
+    def put(data: bytes) -> str:
+        h = hashlib.sha256(data).hexdigest()
+        (blobs / h).write_bytes(data)
+        return f"sha256:{h}"
+
+    manifest_size = (blobs / image_digest.split(":")[1]).stat().st_size
+    referrer = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+                           "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": put(b"{}"), "size": 2},
+                           "layers": [{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "digest": put(bundle), "size": len(bundle)}],
+                           "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": image_digest, "size": manifest_size}}).encode()
+    put(referrer)  # stored only as a blob: found by the subject scan
+
+
+@pytest.mark.parametrize("other_key,other_subject,expected", [(False, False, "pass"), (True, False, "bad-signature"),
+                                                              (False, True, "digest-mismatch")])
+def test_sigstore_bundle_referrer_is_found_by_subject_scan_and_verified(tmp_path: Path, other_key: bool, other_subject: bool,
+                                                                        expected: str) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    written = write_oci_layout(tmp_path / "img", layers())
+    signer, other = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    _attach_bundle(Path(written.path), written.manifest_digest, other if other_key else signer,
+                   "sha256:" + "1" * 64 if other_subject else None)
+    pub = tmp_path / "key.pub"
+    pub.write_bytes(signer.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    result = CliRunner().invoke(cli, ["verify", str(written.path), "--key", str(pub), "--format", "json"])
+    doc = json.loads(result.stdout)
+    bundles = [s for s in doc["signatures"] if s["kind"] == "sigstore-bundle"]
+    assert len(bundles) == 1
+    assert (bundles[0]["status"] if expected == "pass" else bundles[0]["error"]) == expected
+    assert result.exit_code == (0 if expected == "pass" else 1)
+    assert not any(c["check"] == "blob-referenced" and c["status"] == "fail" for c in doc["checks"])

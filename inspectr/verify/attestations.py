@@ -11,6 +11,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
+from ..digest import Digest
 from ..errors import InspectrError
 from ..limits import Limits
 from ..model import Descriptor, Index, Manifest
@@ -98,7 +99,23 @@ def find_attachments(store: BlobStore, index: Index | None, manifests: dict[str,
             return
         found.extend(_from_manifest(store, manifest, source, limits))
 
-    # 1. Referrers: any manifest in the layout whose subject is the image (subject scan).
+    # 1. Referrers: any manifest in the layout whose subject is the image (subject scan), also
+    # among blobs that index.json does not list (referrers are often stored only as blobs).
+    manifests = dict(manifests)
+    listing = getattr(store, "list_blobs", None)
+    for name in sorted(listing() if listing else ()):
+        if name in manifests or not name.startswith("sha256:"):
+            continue
+        try:
+            blob = store.blob(Digest("sha256", name[7:]), "blob")
+            if blob.length > 64 << 10:
+                continue
+            with blob.open() as fp:
+                data = fp.read()
+        except InspectrError:
+            continue
+        if hashlib.sha256(data).hexdigest() == name[7:] and b'"subject"' in data:
+            manifests[name] = data
     for digest, data in manifests.items():
         try:
             doc = load_json(data, digest, limits)
