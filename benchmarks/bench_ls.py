@@ -349,6 +349,17 @@ def _git_state() -> str:
         return "unknown"
 
 
+def source_fingerprint() -> str:
+    """sha256 over inspectr's .py files, to notice the code changing while the benchmark runs."""
+    import inspectr
+
+    root = Path(inspectr.__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def machine_info() -> dict:
     mem_kb = 0
     for line in Path("/proc/meminfo").read_text().splitlines():
@@ -382,7 +393,8 @@ def markdown(result: dict) -> str:
     p = m["parallel_probe"]
     out = [
         f"Machine: {m['cpu_model']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, Linux {m['kernel']}, "
-        f"Python {m['python']}, isal {m['isal']}, zstandard {m['zstandard']}, {m['umoci']}. inspectr {m['inspectr_git']}.",
+        f"Python {m['python']}, isal {m['isal']}, zstandard {m['zstandard']}, {m['umoci']}. "
+        f"inspectr {m['inspectr_git']} (source sha256 {result.get('inspectr_source_sha256', '?')}).",
         f"Parallel probe: 1 GiB sha256 in 1 process {p['one_proc_s']:.2f} s, in each of 2 concurrent processes "
         f"{p['two_procs_s']:.2f} s (2-process speedup {p['speedup_2p']:.2f}x of an ideal 2x).",
         "",
@@ -482,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
                 while fp.read(1 << 22):
                     pass
 
+    fingerprint = source_fingerprint()
     result: dict = {"machine": machine_info(), "params": vars(args) | {"work": str(args.work), "json": str(args.json)}}
     me = [sys.executable, str(Path(__file__).resolve()), "_floor"]
 
@@ -534,8 +547,13 @@ def main(argv: list[str] | None = None) -> int:
         result["scaling"] = {"runs": args.runs, "rows": rows}
 
     result["total_s"] = time.perf_counter() - t_start
+    result["inspectr_source_sha256"] = fingerprint
+    if source_fingerprint() != fingerprint:
+        result["warning"] = "inspectr's source changed while the benchmark ran: results mix two versions"
     text = markdown(result)
     print(text)
+    if result.get("warning"):
+        print(f"WARNING: {result['warning']}")
     print(f"(total benchmark time {result['total_s']:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

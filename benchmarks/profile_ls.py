@@ -6,7 +6,9 @@
 
 py-spy samples the main process and the layer-indexing workers (`--subprocesses`). Time spent in
 C (inflate, sha256, pickle) is charged to the Python line that called it, which is what the
-tables show as `function (file:line)`. Shares are of all on-CPU samples in all processes.
+tables show as `function (file:line)`. Shares are of all on-CPU samples in all processes (py-spy
+0.4 labels a forked worker's samples with the parent's pid, so there is no per-process split).
+`--phases` adds a wall-clock split of the phases of `ls`, measured in-process without the profiler.
 """
 
 from __future__ import annotations
@@ -87,8 +89,8 @@ def report(samples: list[tuple[str, list[str], int]], top: int) -> str:
                 break
         else:
             cats["other"] += count
-    split = ", ".join(f"pid {p.removeprefix('process ')}: {c * 100 / total:.0f}%" for p, c in procs.most_common())
-    lines = [f"{total} samples over {len(procs)} processes ({split})", ""]
+    split = ", ".join(f"{p.removeprefix('process ') or 'unlabelled'}: {c * 100 / total:.0f}%" for p, c in procs.most_common())
+    lines = [f"{total} on-CPU samples, main process and workers together ({split})", ""]
     lines += ["| self share | function (file:line) |", "|---:|---|"]
     lines += [f"| {c * 100 / total:.1f}% | `{k}` |" for k, c in self_line.most_common(top)]
     lines += ["", "| inclusive share | function |", "|---:|---|"]
@@ -107,6 +109,42 @@ def report(samples: list[tuple[str, list[str], int]], top: int) -> str:
     return "\n".join(lines)
 
 
+def phases(image: str) -> str:
+    """Wall time of each phase of `ls`, in this process, through the library API.
+
+    Layer indexing runs in worker processes exactly as `inspectr ls` does; everything after it
+    (receiving the results, the union tree, the JSON) is serial in the main process.
+    """
+    import time
+
+    t0 = time.perf_counter()
+    from inspectr import Limits, open_image
+    from inspectr.fs.build import index_layers
+    from inspectr.fs.tree import apply_layers
+    from inspectr.present.json import dump_records
+
+    t1 = time.perf_counter()
+    img = open_image(image, platform=None, limits=Limits())
+    t2 = time.perf_counter()
+    done: list[float] = []
+    indexes = index_layers(img, on_done=lambda index: done.append(time.perf_counter() - t2))
+    t3 = time.perf_counter()
+    tree = apply_layers(indexes, img.limits, False)
+    t4 = time.perf_counter()
+    with open(os.devnull, "w") as out:
+        dump_records((node.to_json() for node in tree.walk()), out)
+    t5 = time.perf_counter()
+    cpu = os.times()
+    rows = [("import inspectr", t1 - t0), ("open image (index, manifest, config)", t2 - t1),
+            ("index layers (worker processes) + receive results", t3 - t2), ("apply_layers (union tree)", t4 - t3),
+            ("JSON output to /dev/null", t5 - t4)]
+    lines = ["| phase | wall s |", "|---|---:|"] + [f"| {name} | {sec:.2f} |" for name, sec in rows]
+    lines += [f"| total | {t5 - t0:.2f} |", "",
+              f"Layer results arrived (in layer order) at {', '.join(f'{x:.2f}' for x in done)} s into indexing. "
+              f"CPU: main process {cpu.user + cpu.system:.2f} s, workers {cpu.children_user + cpu.children_system:.2f} s."]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("image", help="image reference for `inspectr ls`")
@@ -115,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--raw", type=Path, help="keep py-spy's raw (collapsed) output here; or, with --no-run, read it")
     ap.add_argument("--no-run", action="store_true", help="only summarise an existing --raw file")
     ap.add_argument("--inspectr", default=shutil.which("inspectr") or "inspectr")
+    ap.add_argument("--phases", action="store_true", help="also time the phases of ls in-process (library API)")
     args = ap.parse_args(argv)
     raw = args.raw or Path(tempfile.mkdtemp(prefix="inspectr-prof-")) / "ls.raw"
     if not args.no_run:
@@ -127,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run(cmd, stdout=devnull, check=True)
     print(f"profile of `inspectr ls {args.image} --format json` (py-spy --subprocesses --rate {args.rate})\n")
     print(report(parse(raw), args.top))
+    if args.phases:
+        print("\nPhases (separate run, no profiler):\n")
+        print(phases(args.image))
     return 0
 
 

@@ -193,15 +193,17 @@ def _parse_number(field_: bytes, what: str) -> int:
         for byte in field_[1:]:
             value = (value << 8) | byte
         return value
-    text = field_.split(b"\x00", 1)[0].strip(b" ")
+    # Go trims NULs and spaces at both ends and parses the rest strictly; so do we (a NUL in
+    # the middle is an error, not a terminator).
+    text = field_.strip(b" \x00")
     if not text:
         return 0
-    if not text.isdigit():
-        raise CorruptTar(f"invalid number {text[:20]!r} in {what} field")
-    try:
-        return int(text, 8)
-    except ValueError:
-        raise CorruptTar(f"invalid number {text[:20]!r} in {what} field") from None
+    if text.isdigit():
+        try:
+            return int(text, 8)
+        except ValueError:
+            pass
+    raise CorruptTar(f"invalid number {text[:20]!r} in {what} field")
 
 
 def _parse_pax(data: bytes, offset: int) -> dict[str, bytes]:
