@@ -151,6 +151,10 @@ def gpgv_verify(signature: bytes, keyrings: list[Keyring], timeout_s: float = 30
         status = proc.stdout.decode("utf-8", "replace").splitlines()
         tokens = {line.split()[1]: line.split()[2:] for line in status if line.startswith("[GNUPG:] ") and len(line.split()) > 1}
         fpr = tokens.get("VALIDSIG", [None])[0] if "VALIDSIG" in tokens else None
+        signed = any(t in tokens for t in ("NEWSIG", "GOODSIG", "BADSIG", "ERRSIG", "VALIDSIG"))
+        if "NODATA" in tokens and signed:
+            # The message itself is damaged; gpgme (skopeo) reports this before any key question.
+            return GpgResult(False, b"", "bad-signature", "corrupt signed message (gpgv: no data)")
         if "BADSIG" in tokens:
             return GpgResult(False, b"", "bad-signature", "signature does not verify (BADSIG): tampered data or signature")
         if "EXPKEYSIG" in tokens or "KEYEXPIRED" in tokens:
@@ -163,9 +167,13 @@ def gpgv_verify(signature: bytes, keyrings: list[Keyring], timeout_s: float = 30
             keyid = (tokens.get("NO_PUBKEY") or tokens.get("ERRSIG") or ["?"])[0]
             return GpgResult(False, b"", "untrusted-key", f"signed by key {keyid}, which no given keyring holds")
         if proc.returncode != 0 or "GOODSIG" not in tokens or "VALIDSIG" not in tokens:
+            # gpgv's exit code alone is no verdict: a corrupt message can report GOODSIG and then
+            # fail (NODATA). A message with a signature that is not clean is a bad signature; one
+            # with no signature at all is not a signature format we can verify.
             detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-            return GpgResult(False, b"", "unsupported-format",
-                             f"not a verifiable OpenPGP signed message ({detail[-1] if detail else 'gpgv failed'})")
+            return GpgResult(False, b"", "bad-signature" if signed else "unsupported-format",
+                             f"{'corrupt signed message' if signed else 'not a verifiable OpenPGP signed message'} "
+                             f"({detail[-1] if detail else 'gpgv failed'})")
         with open(out, "rb") as fp:
             payload = fp.read(4 << 20)
         primary = tokens["VALIDSIG"][-1] if len(tokens["VALIDSIG"]) >= 10 else fpr
