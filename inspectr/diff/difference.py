@@ -79,6 +79,7 @@ class Change:
     note: str | None = None
     accepted_by: str | None = None
     platform: str | None = None
+    paths: list[str] | None = None  # the file paths a layer-level change is about
 
     @property
     def accepted(self) -> bool:
@@ -106,6 +107,7 @@ class Change:
             note=self.note,
             accepted_by=self.accepted_by,
             platform=self.platform,
+            paths=self.paths,
         )
 
 

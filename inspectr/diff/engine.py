@@ -146,7 +146,9 @@ def _refine_contents(pair: ImagePair, changes: list[Change], options: DiffOption
             if c.change == "modified":
                 cause, note = refine_content_cause(c.path, da, db)
                 if cause is not Cause.CONTENT:
-                    c.fields = [FieldChange(f.name, f.a, f.b, cause if f.cause is Cause.CONTENT else f.cause) for f in c.fields]
+                    # Only the content fields are explained; a mode or owner change stays content.
+                    c.fields = [FieldChange(f.name, f.a, f.b, cause if f.name in ("sha256", "size") else f.cause)
+                                for f in c.fields]
                     c.cause = max((f.cause for f in c.fields), key=lambda x: x.rank)
                     c.note = note
             if max(len(da), len(db)) > options.max_diff_bytes:
@@ -195,10 +197,11 @@ def compare_images(pair: ImagePair, options: DiffOptions) -> Difference:
     changes += compare_manifests(a, b)
     changes += compare_configs(a, b)
     changes += compare_history(a, b)
-    changes += compare_layers(a, b, pair.indexes_a, pair.indexes_b)
     file_changes = compare_trees(pair.tree_a, pair.tree_b, _created_by(a), _created_by(b))
     changed_paths = {c.path for c in file_changes} | {c.renamed_from for c in file_changes if c.renamed_from}
-    changes += compare_hidden_content(a, b, pair.indexes_a, pair.indexes_b, pair.tree_a, pair.tree_b, changed_paths)
+    hidden = compare_hidden_content(a, b, pair.indexes_a, pair.indexes_b, pair.tree_a, pair.tree_b, changed_paths)
+    changes += compare_layers(a, b, pair.indexes_a, pair.indexes_b, changed_paths | {c.path for c in hidden})
+    changes += hidden
     _refine_contents(pair, file_changes, options)
     changes += file_changes
     for change in changes:

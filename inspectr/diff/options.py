@@ -66,7 +66,8 @@ class Acceptance:
     def matches(self, change: Change) -> bool:
         if self.cause is not None and change.cause is not self.cause:
             return False
-        if self.field_name is not None and not any(f.name == self.field_name for f in change.fields):
+        # A field rule accepts a change only when that field is all that changed.
+        if self.field_name is not None and not (change.fields and all(f.name == self.field_name for f in change.fields)):
             return False
         regex = compile_glob(self.path)
         return bool(regex.match(change.path) or (change.renamed_from and regex.match(change.renamed_from)))
@@ -92,12 +93,18 @@ class DiffOptions:
     def accept(self, change: Change) -> str | None:
         """Why this change is accepted, or None."""
         for pattern in self.excludes:
-            if change.subject in ("file", "hidden") and compile_glob(pattern).match(change.path):
+            regex = compile_glob(pattern)
+            if change.subject in ("file", "hidden") and regex.match(change.path):
+                return f"--exclude {pattern}"
+            if change.paths and all(regex.match(p) for p in change.paths):
                 return f"--exclude {pattern}"
         for rule in self.acceptances:
             if rule.matches(change):
                 if rule.expires is not None and rule.expires < (self.today or dt.date.today()):
-                    continue  # expired acceptances accept nothing
+                    # Expired acceptances accept nothing, and say so on the change.
+                    note = f"acceptance {rule.reason!r} ({rule.source}) expired on {rule.expires.isoformat()}"
+                    change.note = f"{change.note}; {note}" if change.note else note
+                    continue
                 return f"{rule.source}: {rule.reason}"
         if change.cause in self.ignore:
             return f"ignored class: {change.cause.value}"
@@ -140,7 +147,7 @@ def load_policy(path: Path) -> tuple[Acceptance, ...]:
         if field_name is not None and not isinstance(field_name, str):
             raise UsageError(f"{where}.field: must be a string")
         expires = rule.get("expires")
-        if expires is not None and not isinstance(expires, dt.date):
+        if isinstance(expires, dt.datetime) or (expires is not None and not isinstance(expires, dt.date)):
             raise UsageError(f"{where}.expires: must be a TOML date, e.g. 2027-01-31")
         out.append(Acceptance(glob, reason.strip(), valid_causes.get(cause) if cause else None, field_name,
                               expires, source=f"policy {path.name}"))

@@ -29,6 +29,7 @@ def change_to_json(c: Change) -> dict[str, Any]:
         "content_diff": c.content_diff,
         "note": c.note,
         "platform": c.platform,
+        "paths": c.paths,
     }
 
 
@@ -78,6 +79,7 @@ def load_difference(doc: dict[str, Any]) -> Difference | None:
             fields=[FieldChange(f["name"], f["a"], f["b"], Cause(f["cause"])) for f in c["fields"]],
             a=_load_side(c["a"]), b=_load_side(c["b"]), renamed_from=c["renamed_from"],
             content_diff=c["content_diff"], note=c["note"], accepted_by=c["accepted_by"], platform=c["platform"],
+            paths=c.get("paths"),
         )
         for c in doc["changes"]
     ]

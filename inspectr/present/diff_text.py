@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as _dt
+import html
 import json
 import stat
 from collections import defaultdict
@@ -25,7 +27,12 @@ def _value(name: str, value: Any) -> str:
     if name == "mode" and isinstance(value, int):
         return f"{value:04o} {stat.filemode(value)[1:]}"
     if name == "mtime" and isinstance(value, int):
-        return f"{value / 1e9:.9g}"
+        seconds, ns = divmod(value, 1_000_000_000)
+        try:
+            stamp = _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        except (OverflowError, OSError, ValueError):
+            stamp = str(seconds)
+        return f"{stamp}{f'.{ns:09d}'.rstrip('0') if ns else ''}Z"
     if isinstance(value, list):
         return "[" + ", ".join(map(str, value)) + "]"
     if isinstance(value, dict):
@@ -72,6 +79,8 @@ def render_difference(d: Difference, console: Console, verbose: bool = False) ->
         for c in items:
             style = "dim" if c.accepted else ("green" if c.change == "added" else "red" if c.change == "removed" else "yellow")
             label = display_text(c.path if not c.renamed_from else f"{c.renamed_from} → {c.path}")
+            if c.platform:
+                label = f"[{c.platform}] {label}"
             head = Text(f"  {_MARK.get(c.change, '?')} {label}", style=style)
             if c.accepted:
                 head.append(f"  (accepted: {display_text(c.accepted_by or '')})", style="dim")
@@ -94,8 +103,12 @@ def render_difference(d: Difference, console: Console, verbose: bool = False) ->
         console.print(Text(f"hint: {display_text(hint)}"))
 
 
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+!|~>"})
+
+
 def _md(text: str) -> str:
-    return display_text(text).replace("|", "\\|").replace("`", "'")
+    """Text from an image, inert in Markdown and HTML (no links, images, tags or tables)."""
+    return html.escape(display_text(text), quote=False).translate(_MD_SPECIAL)
 
 
 def markdown_difference(d: Difference | None, a: dict[str, Any], b: dict[str, Any], fp: TextIO) -> None:
@@ -114,7 +127,8 @@ def markdown_difference(d: Difference | None, a: dict[str, Any], b: dict[str, An
         fp.write("\n<details><summary>Unaccepted differences</summary>\n\n| | path | class | fields | provenance |\n|---|---|---|---|---|\n")
         for c in open_changes[:500]:
             fields = "; ".join(_field_lines(c))[:300]
-            fp.write(f"| {_MARK.get(c.change, '?')} | `{_md(c.path)}` | {c.cause.value} | {_md(fields)} | {_md(_provenance(c))} |\n")
+            where = f"{c.platform} " if c.platform else ""
+            fp.write(f"| {_MARK.get(c.change, '?')} | {_md(where + c.path)} | {c.cause.value} | {_md(fields)} | {_md(_provenance(c))} |\n")
         if len(open_changes) > 500:
             fp.write(f"\n… and {len(open_changes) - 500} more (see the JSON report)\n")
         fp.write("\n</details>\n")

@@ -21,7 +21,7 @@ BLOCK = 512
 _ZERO_BLOCK = bytes(BLOCK)
 _READ_CHUNK = 1 << 20
 _ZEROS = bytes(1 << 20)
-_MAX_ID = 0xFFFFFFFF
+_MAX_ID = 0xFFFFFFFE  # (uid_t)-1 means "unchanged" to chown: no file can own it
 _MAX_NS = (1 << 63) - 1
 
 # Typeflags a runtime applies (R18); 'x', 'g', 'L', 'K' are metadata handled here.

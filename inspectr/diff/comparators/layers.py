@@ -23,7 +23,11 @@ def _entry_key(e: Entry) -> tuple[object, ...]:
             tuple(sorted((e.xattrs or {}).items())), e.devmajor, e.devminor)
 
 
-def compare_layers(a: Image, b: Image, ia: list[LayerIndex], ib: list[LayerIndex]) -> list[Change]:
+def compare_layers(a: Image, b: Image, ia: list[LayerIndex], ib: list[LayerIndex],
+                   changed_paths: set[str] | frozenset[str] = frozenset()) -> list[Change]:
+    """Layer-level differences the merged view cannot show. `changed_paths` are the paths the
+    merged-filesystem comparison reports; entries that differ only elsewhere moved between
+    layers (same files, other boundaries)."""
     out: list[Change] = []
     if len(ia) != len(ib):
         out.append(Change("layer", "layers", "modified", Cause.LAYER_BOUNDARIES,
@@ -53,6 +57,15 @@ def compare_layers(a: Image, b: Image, ia: list[LayerIndex], ib: list[LayerIndex
             out.append(Change("layer", f"layers[{i}]", "modified", Cause.TAR_FORMAT,
                               [FieldChange("diff_id", la.diff_id, lb.diff_id, Cause.TAR_FORMAT)],
                               note="same entries in a different order"))
+        else:
+            set_a, set_b = set(keys_a), set(keys_b)
+            moved = sorted({k[0] for k in set_a ^ set_b} - set(changed_paths))  # type: ignore[misc]
+            if moved:
+                shown = ", ".join(moved[:5]) + (f" and {len(moved) - 5} more" if len(moved) > 5 else "")
+                out.append(Change("layer", f"layers[{i}]", "modified", Cause.LAYER_BOUNDARIES,
+                                  [FieldChange("diff_id", la.diff_id, lb.diff_id, Cause.LAYER_BOUNDARIES)],
+                                  note=f"entries that the merged filesystem does not show as changed moved into or out of "
+                                       f"this layer: {shown}", paths=moved))
     return out
 
 
