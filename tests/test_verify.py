@@ -363,3 +363,40 @@ def test_sigstore_bundle_referrer_is_found_by_subject_scan_and_verified(tmp_path
     assert (bundles[0]["status"] if expected == "pass" else bundles[0]["error"]) == expected
     assert result.exit_code == (0 if expected == "pass" else 1)
     assert not any(c["check"] == "blob-referenced" and c["status"] == "fail" for c in doc["checks"])
+
+
+def test_buildkit_attestation_manifests_are_listed_as_unsigned(tmp_path: Path) -> None:
+    import hashlib
+
+    written = write_oci_layout(tmp_path / "img", layers())
+    root = Path(written.path)
+    blobs = root / "blobs" / "sha256"
+
+    def put(data: bytes) -> str:
+        h = hashlib.sha256(data).hexdigest()
+        (blobs / h).write_bytes(data)
+        return f"sha256:{h}"
+
+    index = json.loads((root / "index.json").read_text())
+    image_desc = dict(index["manifests"][0])
+    image_desc.pop("annotations", None)
+    image_desc["platform"] = {"os": "linux", "architecture": "amd64"}
+    provenance = b'{"_type":"https://in-toto.io/Statement/v0.1","predicateType":"https://slsa.dev/provenance/v0.2","subject":[]}'
+    config = b'{"architecture":"unknown","os":"unknown","config":{},"rootfs":{"type":"layers","diff_ids":[]}}'
+    att = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                      "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": put(config), "size": len(config)},
+                      "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": put(provenance), "size": len(provenance),
+                                  "annotations": {"in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2"}}]}).encode()
+    att_desc = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(att), "size": len(att),
+                "platform": {"os": "unknown", "architecture": "unknown"},
+                "annotations": {"vnd.docker.reference.type": "attestation-manifest",
+                                "vnd.docker.reference.digest": image_desc["digest"]}}
+    nested = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                         "manifests": [image_desc, att_desc]}).encode()
+    index["manifests"] = [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": put(nested), "size": len(nested),
+                           "annotations": {"org.opencontainers.image.ref.name": "latest"}}]
+    (root / "index.json").write_text(json.dumps(index))
+    report = verify_image(f"oci:{root}:latest")
+    listed = [s for s in report.signatures if s.kind == "buildkit-attestation"]
+    assert len(listed) == 1 and listed[0].status is Status.INFO and "unsigned" in listed[0].message
+    assert report.ok

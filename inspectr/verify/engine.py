@@ -13,7 +13,7 @@ from .keys import Keyring, PublicKey
 from .report import SignatureResult, Status, VerificationReport
 from .attestations import check_attachment, find_attachments
 from .policy import evaluate, load_policy
-from .signatures import Candidate, check_candidate, find_in_dir, find_in_layout, find_in_path
+from .signatures import Candidate, check_candidate, find_in_dir, find_in_layout, find_in_path, open_signature_layout
 
 __all__ = ["Trust", "verify_image"]
 
@@ -66,14 +66,21 @@ def verify_image(reference: str, trust: Trust = Trust(), limits: Limits = Limits
         more, bad = find_in_dir(integrity.path)
         candidates += more
         problems += bad
+    extra_layouts = []
     for path in trust.signatures:
         more, bad = find_in_path(path, digests, limits)
         candidates += more
         problems += bad
+        layout = open_signature_layout(path, limits)
+        if layout is not None:
+            extra_layouts.append(layout)
     for c in candidates:
         report.signatures.append(check_candidate(c, digests, list(trust.keys), list(trust.keyrings), trust.identity))
-    if integrity.store is not None:
-        for item in find_attachments(integrity.store, integrity.index, integrity.manifests, digests, limits):
+    layouts = [(integrity.store, integrity.index, integrity.manifests)] if integrity.store is not None else []
+    for store, index in extra_layouts:  # --signatures layouts: referrers there count too
+        layouts.append((store, index, {}))
+    for store, index, manifests in layouts:
+        for item in find_attachments(store, index, manifests, digests, limits):
             if isinstance(item, str):
                 problems.append(item)
             else:

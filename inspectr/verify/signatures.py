@@ -145,6 +145,25 @@ def find_in_dir(directory: Path) -> tuple[list[Candidate], list[str]]:
     return found, problems
 
 
+def open_signature_layout(path: Path, limits: Limits) -> tuple[BlobStore, Index] | None:
+    """The store and index of an OCI layout or archive given with --signatures, else None."""
+    try:
+        if path.is_dir() and (path / "oci-layout").is_file():
+            store: BlobStore = DirStore(path, limits)
+        elif path.is_file():
+            with open(path, "rb") as fp:
+                head = fp.read(512)
+            if len(head) < 512 or head[257:262] != b"ustar":
+                return None
+            store = ArchiveStore(ArchiveIndex(path, limits), limits)
+        else:
+            return None
+        index = Index.from_json(load_json(store.doc("index.json", "index.json"), "index.json", limits), f"{path}: index.json")
+    except InspectrError:
+        return None
+    return store, index
+
+
 def find_in_path(path: Path, digests: list[str], limits: Limits) -> tuple[list[Candidate], list[str]]:
     """--signatures PATH: a standalone signature file, a lookaside root or leaf directory, an OCI
     layout or archive holding `.sig` manifests, or a skopeo dir: with signature-N files."""
