@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+from concurrent.futures import ThreadPoolExecutor
 import os
 import tempfile
 from typing import Callable
@@ -122,10 +123,15 @@ def _refine_contents(pair: ImagePair, changes: list[Change], options: DiffOption
             def close_sink(inode: Inode) -> None:
                 handles.pop(inode.id).close()  # type: ignore[attr-defined]
 
-            stream_contents(image, content_sources(wanted.values()), open_sink, close_sink)
+            # Each file is checked against the sha256 of the verified first pass, so a pass may
+            # stop at its layer's last wanted file.
+            stream_contents(image, content_sources(wanted.values()), open_sink, close_sink, stop_early=True)
 
-        spool("a", pair.a, wanted_a)
-        spool("b", pair.b, wanted_b)
+        # Both sides at once: inflate and sha256 release the GIL, so two threads use both cores.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            jobs = [pool.submit(spool, "a", pair.a, wanted_a), pool.submit(spool, "b", pair.b, wanted_b)]
+            for job in jobs:
+                job.result()
 
         def read(side: str, inode: Inode) -> bytes | None:
             try:
