@@ -349,15 +349,17 @@ def _git_state() -> str:
         return "unknown"
 
 
-def source_fingerprint() -> str:
-    """sha256 over inspectr's .py files, to notice the code changing while the benchmark runs."""
+def source_fingerprint() -> dict[str, str]:
+    """sha256 of each of inspectr's .py files, to notice the code changing while the benchmark runs."""
     import inspectr
 
     root = Path(inspectr.__file__).resolve().parent
-    h = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()[:16]
+    return {str(path.relative_to(root.parent)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(root.rglob("*.py"))}
+
+
+def _combined(fingerprint: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def machine_info() -> dict:
@@ -442,6 +444,27 @@ def markdown(result: dict) -> str:
                 f"{_mib(t['peak_rss_kb'])} | {_mib(t['tree_pss_kb'])} | {t['background_cores_of_best']:.2f} |"
             )
         out.append("")
+    entries = result.get("entry_scaling")
+    if entries:
+        out += [
+            f"### Memory per entry: `inspectr ls --format json` with more entries (byte scale {entries['scale']:g}), best of {entries['runs']}",
+            "",
+            "| files | entries | uncompressed GB | best wall s | CPU s (best run) | peak RSS MiB | tree PSS MiB | peak RSS growth per added entry |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        prev = None
+        for row in entries["rows"]:
+            t = row["tool"]
+            slope = "-"
+            if prev is not None and row["entries"] != prev["entries"]:
+                per = (t["peak_rss_kb"] - prev["tool"]["peak_rss_kb"]) * 1024 / (row["entries"] - prev["entries"])
+                slope = f"{per:.0f} B"
+            out.append(
+                f"| {row['files']} | {row['entries']} | {row['uncompressed_bytes'] / 1e9:.3f} | {t['best_wall_s']:.2f} | "
+                f"{t['cpu_s_of_best']:.2f} | {_mib(t['peak_rss_kb'])} | {_mib(t['tree_pss_kb'])} | {slope} |"
+            )
+            prev = row
+        out.append("")
     return "\n".join(out)
 
 
@@ -467,6 +490,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--compress", default="isal:2", help="image compression (see make_image.py); default isal:2")
     ap.add_argument("--no-scaling", action="store_true", help="skip the memory-scaling check")
+    ap.add_argument("--entry-scaling", default="", metavar="N,N,...",
+                    help="also run ls on images with these numbers of files (at --entry-scale) to show memory per entry")
+    ap.add_argument("--entry-scale", type=float, default=0.1, help="byte scale of the --entry-scaling images; default 0.1")
     ap.add_argument("--no-peers", action="store_true", help="skip umoci")
     ap.add_argument("--inspectr", default=shutil.which("inspectr") or "inspectr", help="inspectr executable")
     ap.add_argument("--idle-wait", type=float, default=10.0,
@@ -481,9 +507,10 @@ def main(argv: list[str] | None = None) -> int:
     _IDLE_BUDGET[0] = args.idle_budget
     args.work.mkdir(parents=True, exist_ok=True)
 
-    def image_for(scale: float) -> dict:
-        name = f"img-f{args.files}-s{scale:g}" + ("" if args.seed == 1 else f"-seed{args.seed}")
-        info = make_image.ensure_image(args.work / name, scale, args.files, args.seed, args.compress)
+    def image_for(scale: float, files: int | None = None) -> dict:
+        files = files or args.files
+        name = f"img-f{files}-s{scale:g}" + ("" if args.seed == 1 else f"-seed{args.seed}")
+        info = make_image.ensure_image(args.work / name, scale, files, args.seed, args.compress)
         how = "reused" if info.get("reused") else f"generated in {info['seconds']} s"
         print(f"image {info['path']}: {how}", file=sys.stderr)
         return info
@@ -546,10 +573,30 @@ def main(argv: list[str] | None = None) -> int:
                          "tool": scale_tools[s].summary()})
         result["scaling"] = {"runs": args.runs, "rows": rows}
 
+    if args.entry_scaling:
+        rows = []
+        counts = [int(x) for x in args.entry_scaling.split(",") if x.strip()]
+        entry_tools = []
+        for files in counts:
+            info = image_for(args.entry_scale, files)
+            warm(info)
+            entry_tools.append((info, Tool(f"inspectr ls {files} files", [args.inspectr, "ls", info["path"], "--format", "json"])))
+        print(f"entry scaling: {counts} files at scale {args.entry_scale:g}", file=sys.stderr)
+        run_rounds([t for _, t in entry_tools], args.runs, "entries", quiet)
+        for info, tool in entry_tools:
+            rows.append({"files": info["params"]["files"], "path": info["path"], "entries": info["entries"],
+                         "uncompressed_bytes": info["uncompressed_bytes"], "compressed_bytes": info["compressed_bytes"],
+                         "tool": tool.summary()})
+        result["entry_scaling"] = {"runs": args.runs, "scale": args.entry_scale, "rows": rows}
+
     result["total_s"] = time.perf_counter() - t_start
-    result["inspectr_source_sha256"] = fingerprint
-    if source_fingerprint() != fingerprint:
-        result["warning"] = "inspectr's source changed while the benchmark ran: results mix two versions"
+    result["inspectr_source_sha256"] = _combined(fingerprint)
+    after = source_fingerprint()
+    if after != fingerprint:
+        changed = sorted(k for k in fingerprint.keys() | after.keys() if fingerprint.get(k) != after.get(k))
+        result["inspectr_git_at_end"] = _git_state()
+        result["warning"] = (f"inspectr's source changed while the benchmark ran (now {result['inspectr_git_at_end']}); "
+                             f"changed files: {', '.join(changed)}")
     text = markdown(result)
     print(text)
     if result.get("warning"):

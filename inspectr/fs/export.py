@@ -160,38 +160,28 @@ def _create(node: Node, dirs: _Dirs, report: ExportReport, devices: bool, first_
     if kind is EntryKind.DIR:
         os.mkdir(name, 0o700, dir_fd=pfd)
         report.dirs += 1
-    elif kind is EntryKind.FILE:
-        if inode.id in first_name:
-            p2, n2 = _split(first_name[inode.id])
-            os.link(n2, name, src_dir_fd=dirs.get(p2), dst_dir_fd=pfd, follow_symlinks=False)
-            report.hardlinks += 1
-            return
+        return
+    if kind in (EntryKind.CHAR, EntryKind.BLOCK) and not devices:
+        report.warnings.append(f"{node.path}: device node not created (use --devices, as root)")
+        return
+    if inode.id in first_name:
+        # A further name of an inode already created: a hardlink, never a copy (R11).
+        p2, n2 = _split(first_name[inode.id])
+        os.link(n2, name, src_dir_fd=dirs.get(p2), dst_dir_fd=pfd, follow_symlinks=False)
+        report.hardlinks += 1
+        return
+    if kind is EntryKind.FILE:
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd)
         os.close(fd)
-        first_name[inode.id] = node.path
         report.files += 1
     elif kind is EntryKind.SYMLINK:
-        if inode.id in first_name:
-            p2, n2 = _split(first_name[inode.id])
-            os.link(n2, name, src_dir_fd=dirs.get(p2), dst_dir_fd=pfd, follow_symlinks=False)
-            report.hardlinks += 1
-            return
         os.symlink(inode.linkname, name, dir_fd=pfd)
-        first_name[inode.id] = node.path
         report.symlinks += 1
-    elif kind in (EntryKind.CHAR, EntryKind.BLOCK, EntryKind.FIFO):
-        if kind is not EntryKind.FIFO and not devices:
-            report.warnings.append(f"{node.path}: device node not created (use --devices, as root)")
-            return
-        if inode.id in first_name:
-            p2, n2 = _split(first_name[inode.id])
-            os.link(n2, name, src_dir_fd=dirs.get(p2), dst_dir_fd=pfd, follow_symlinks=False)
-            report.hardlinks += 1
-            return
+    else:
         kind_bits = {EntryKind.CHAR: stat.S_IFCHR, EntryKind.BLOCK: stat.S_IFBLK, EntryKind.FIFO: stat.S_IFIFO}[kind]
         os.mknod(name, kind_bits | 0o600, os.makedev(inode.devmajor, inode.devminor), dir_fd=pfd)
-        first_name[inode.id] = node.path
         report.devices += 1
+    first_name[inode.id] = node.path
 
 
 def _mode(inode: Inode, options: ExportOptions) -> tuple[int, bool]:

@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import MalformedImage, SizeLimitExceeded
 from ..limits import Limits
 
-__all__ = ["load_json", "read_bounded"]
+__all__ = ["load_json", "read_bounded", "parse_strict_json"]
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -24,13 +24,19 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"non-finite number {name}")
 
 
+def parse_strict_json(text: str) -> Any:
+    """json.loads that rejects duplicate keys and NaN/Infinity (ValueError); Python's json
+    keeps the last duplicate silently, a parser differential an attacker can use."""
+    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+
+
 def load_json(data: bytes, what: str, limits: Limits) -> Any:
     """Parse JSON from an image. Raises MalformedImage with `what` naming the document."""
     if len(data) > limits.max_json_bytes:
         raise SizeLimitExceeded(f"{what}: {len(data)} bytes exceeds max_json_bytes={limits.max_json_bytes}")
     try:
         text = data.decode("utf-8")
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        return parse_strict_json(text)
     except UnicodeDecodeError as err:
         raise MalformedImage(f"{what}: not UTF-8 JSON: {err.reason} at byte {err.start}") from err
     except RecursionError as err:

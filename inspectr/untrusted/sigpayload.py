@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass
 from typing import Any
+
+from .jsonload import parse_strict_json
 
 __all__ = ["PayloadError", "load_strict_json", "SimpleSigningPayload", "parse_simple_signing", "parse_sigstore_json", "SIGSTORE_JSON_PREFIX",
            "normalise_docker_reference", "repository_of"]
@@ -25,23 +26,11 @@ class PayloadError(ValueError):
     """The payload or container is not in the expected format."""
 
 
-def _strict_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise PayloadError(f"duplicate JSON member {key!r}")
-        out[key] = value
-    return out
-
-
 def load_strict_json(data: bytes, what: str) -> Any:
     if len(data) > 4 << 20:
         raise PayloadError(f"{what} is larger than 4 MiB")
     try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=_strict_object,
-                          parse_constant=lambda name: (_ for _ in ()).throw(PayloadError(f"non-finite number {name}")))
-    except PayloadError:
-        raise
+        return parse_strict_json(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise PayloadError(f"{what} is not valid JSON: {err}") from None
 
