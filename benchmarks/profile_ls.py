@@ -89,7 +89,7 @@ def report(samples: list[tuple[str, list[str], int]], top: int) -> str:
                 break
         else:
             cats["other"] += count
-    split = ", ".join(f"{p.removeprefix('process ') or 'unlabelled'}: {c * 100 / total:.0f}%" for p, c in procs.most_common())
+    split = ", ".join(f"{p or 'unlabelled'}: {c * 100 / total:.0f}%" for p, c in procs.most_common())
     lines = [f"{total} on-CPU samples, main process and workers together ({split})", ""]
     lines += ["| self share | function (file:line) |", "|---:|---|"]
     lines += [f"| {c * 100 / total:.1f}% | `{k}` |" for k, c in self_line.most_common(top)]
@@ -117,6 +117,7 @@ def phases(image: str) -> str:
     """
     import time
 
+    cpu0 = os.times()
     t0 = time.perf_counter()
     from inspectr import Limits, open_image
     from inspectr.fs.build import index_layers
@@ -141,7 +142,8 @@ def phases(image: str) -> str:
     lines = ["| phase | wall s |", "|---|---:|"] + [f"| {name} | {sec:.2f} |" for name, sec in rows]
     lines += [f"| total | {t5 - t0:.2f} |", "",
               f"Layer results arrived (in layer order) at {', '.join(f'{x:.2f}' for x in done)} s into indexing. "
-              f"CPU: main process {cpu.user + cpu.system:.2f} s, workers {cpu.children_user + cpu.children_system:.2f} s."]
+              f"CPU: main process {cpu.user + cpu.system - cpu0.user - cpu0.system:.2f} s, "
+              f"workers {cpu.children_user + cpu.children_system - cpu0.children_user - cpu0.children_system:.2f} s."]
     return "\n".join(lines)
 
 
