@@ -32,9 +32,9 @@ def cli(ctx: click.Context, verbose: bool, color: str) -> None:
     ctx.obj = Context(verbose=verbose, color=color)
 
 
-from . import cat_cmd, diff_cmd, export_cmd, inspect_cmd, ls_cmd, verify_cmd  # noqa: E402  (registers the commands)
+from . import audit_cmd, cat_cmd, diff_cmd, export_cmd, inspect_cmd, ls_cmd, verify_cmd  # noqa: E402  (registers the commands)
 
-for module in (inspect_cmd, ls_cmd, cat_cmd, export_cmd, diff_cmd, verify_cmd):
+for module in (inspect_cmd, ls_cmd, cat_cmd, export_cmd, diff_cmd, verify_cmd, audit_cmd):
     cli.add_command(module.command)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..untrusted.nested import archive_fingerprint, pyc_body, shadow_without_lastchange, strip_build_id
 from .difference import Cause
-from .options import compile_glob
+from ..globs import compile_glob
 
 __all__ = ["NOISE_GLOBS", "is_noise_path", "refine_content_cause", "HINTS"]
 

@@ -3,53 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UsageError
+from ..globs import compile_glob
 from .difference import DEFAULT_IGNORABLE, SEMANTIC_IGNORABLE, Cause, Change
 
 __all__ = ["DiffOptions", "Acceptance", "compile_glob", "load_policy"]
-
-
-@functools.lru_cache(maxsize=1024)
-def compile_glob(pattern: str) -> re.Pattern[str]:
-    """`**` crosses directories, `*` and `?` do not; a leading `/` is ignored; a pattern that
-    names a directory also matches everything below it."""
-    pattern = pattern.strip().lstrip("/")
-    out = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-            continue
-        if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        if ch == "*":
-            out.append("[^/]*")
-        elif ch == "?":
-            out.append("[^/]")
-        elif ch == "[":
-            j = pattern.find("]", i + 1)
-            if j < 0:
-                out.append(re.escape(ch))
-            else:
-                body = pattern[i + 1 : j].replace("\\", "\\\\")
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = j
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return re.compile("".join(out).rstrip("/") + "(?:/.*)?\\Z", re.S)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,9 +19,9 @@ __all__ = ["index_refs", "index_layers", "build_tree"]
 _PARALLEL_MIN_BYTES = 16 << 20
 
 
-def _index_one(args: tuple[LayerRef, Limits]) -> LayerIndex:
-    layer, limits = args
-    return index_layer(layer, layer.index, limits)
+def _index_one(args: tuple[LayerRef, Limits, bool]) -> LayerIndex:
+    layer, limits, scan = args
+    return index_layer(layer, layer.index, limits, scan)
 
 
 def index_refs(
@@ -29,6 +29,7 @@ def index_refs(
     limits: Limits,
     jobs: int | None = None,
     on_done: Callable[[LayerIndex], None] | None = None,
+    scan_secrets: bool = False,
 ) -> list[LayerIndex]:
     """One verified LayerIndex per layer ref, in the given order. Layers are independent, so
     they are indexed in worker processes (the work is CPU-bound: inflate, tar walk, sha256)."""
@@ -39,7 +40,7 @@ def index_refs(
     results: list[LayerIndex] = []
     if jobs <= 1 or len(layers) <= 1:
         for layer in layers:
-            index = index_layer(layer, layer.index, limits)
+            index = index_layer(layer, layer.index, limits, scan_secrets)
             if on_done:
                 on_done(index)
             results.append(index)
@@ -48,7 +49,7 @@ def index_refs(
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
         # Largest first keeps both cores busy; results are put back in the given order.
         order = sorted(range(len(layers)), key=lambda i: -layers[i].blob.length)
-        futures = {i: pool.submit(_index_one, (layers[i], limits)) for i in order}
+        futures = {i: pool.submit(_index_one, (layers[i], limits, scan_secrets)) for i in order}
         for i in range(len(layers)):
             index = futures[i].result()
             if on_done:
@@ -61,9 +62,10 @@ def index_layers(
     image: Image,
     jobs: int | None = None,
     on_done: Callable[[LayerIndex], None] | None = None,
+    scan_secrets: bool = False,
 ) -> list[LayerIndex]:
     """One verified LayerIndex per layer of the image, in layer order."""
-    results = index_refs(image.layers, image.limits, jobs, on_done)
+    results = index_refs(image.layers, image.limits, jobs, on_done, scan_secrets)
     total = sum(index.uncompressed_size for index in results)
     if total > image.limits.max_total_bytes:
         raise SizeLimitExceeded(

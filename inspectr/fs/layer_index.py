@@ -18,6 +18,7 @@ from ..limits import Limits
 from ..mediatypes import layer_compression
 from ..untrusted.decompress import Compression, PeekReader, open_decompressed, sniff
 from ..untrusted.paths import decode_name, join_path, normalise_name, split_path
+from ..untrusted.secrets import SCAN_MAX_BYTES, SecretMatch, scan_content
 from ..untrusted.tar import CHAR, DIRECTORY, FIFO, HARDLINK, REGULAR, SYMLINK, BLOCKDEV, Member, StreamBlocks, TarWalker
 from .entry import Entry, EntryKind, Notice
 
@@ -64,6 +65,8 @@ class LayerIndex:
     uncompressed_size: int = 0
     compression: str = "none"
     media_type: str | None = None
+    # With scan_secrets: (path, matches) for files whose content matched, found in the same pass.
+    secrets: list[tuple[str, list[SecretMatch]]] = field(default_factory=list)
 
 
 class _Counter:
@@ -155,8 +158,9 @@ def _finish(source: LayerSource, verifier: VerifyingReader, stream: object, diff
             )
 
 
-def index_layer(source: LayerSource, layer: int, limits: Limits) -> LayerIndex:
-    """Index one layer blob in a single verified pass. Raises InspectrError subclasses."""
+def index_layer(source: LayerSource, layer: int, limits: Limits, scan_secrets: bool = False) -> LayerIndex:
+    """Index one layer blob in a single verified pass (with `scan_secrets`, small files are also
+    searched for secrets while they are hashed). Raises InspectrError subclasses."""
     notices: list[Notice] = []
 
     def warn(code: str, message: str) -> None:
@@ -165,8 +169,9 @@ def index_layer(source: LayerSource, layer: int, limits: Limits) -> LayerIndex:
     verifier, stream, compression, diff_hasher, counter = _open_tar_stream(source, limits, warn)
     try:
         blocks = StreamBlocks(stream, [diff_hasher, counter], limits.max_layer_bytes, source.label)
+        secrets: list[tuple[str, list[SecretMatch]]] | None = [] if scan_secrets else None
         try:
-            entries = _index_members(TarWalker(blocks, limits, source.label, warn), layer, limits, notices)
+            entries = _index_members(TarWalker(blocks, limits, source.label, warn), layer, limits, notices, secrets)
         except InspectrError as err:
             _blame_integrity(verifier, err)
             raise
@@ -183,6 +188,7 @@ def index_layer(source: LayerSource, layer: int, limits: Limits) -> LayerIndex:
         uncompressed_size=counter.n,
         compression=compression.value,
         media_type=source.media_type,
+        secrets=secrets or [],
     )
 
 
@@ -199,7 +205,22 @@ def index_tar_bytes(data: bytes, layer: int = 0, limits: Limits = Limits()) -> L
     return LayerIndex(layer, entries, notices, None, f"sha256:{diff_hasher.hexdigest()}", len(data), len(data))
 
 
-def _index_members(walker: TarWalker, layer: int, limits: Limits, notices: list[Notice]) -> list[Entry]:
+class _Tee:
+    """Hashes and keeps a copy (only for files small enough to be content-scanned)."""
+
+    __slots__ = ("hasher", "buf")
+
+    def __init__(self) -> None:
+        self.hasher = hashlib.sha256()
+        self.buf = bytearray()
+
+    def update(self, data: bytes | memoryview) -> None:
+        self.hasher.update(data)
+        self.buf += data
+
+
+def _index_members(walker: TarWalker, layer: int, limits: Limits, notices: list[Notice],
+                   secrets: list[tuple[str, list[SecretMatch]]] | None = None) -> list[Entry]:
     entries: list[Entry] = []
     append = entries.append
     sha256 = hashlib.sha256
@@ -223,9 +244,17 @@ def _index_members(walker: TarWalker, layer: int, limits: Limits, notices: list[
         digest: bytes | None = None
         linkname = ""
         if kind is EntryKind.FILE:
-            hasher = sha256()
-            walker.consume(member, hasher)
-            digest = hasher.digest()
+            if secrets is not None and 0 < member.size <= SCAN_MAX_BYTES:
+                tee = _Tee()
+                walker.consume(member, tee)
+                digest = tee.hasher.digest()
+                found = scan_content(bytes(tee.buf))
+                if found:
+                    secrets.append((path, found))
+            else:
+                hasher = sha256()
+                walker.consume(member, hasher)
+                digest = hasher.digest()
         elif kind is EntryKind.HARDLINK:
             if not member.raw_linkname:
                 raise InvalidHardlink(f"{what}: hardlink {path!r} has an empty target")

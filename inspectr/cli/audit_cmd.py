@@ -1,0 +1,52 @@
+"""`inspectr audit IMAGE`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..audit.engine import AuditRules, audit_image, load_audit_rules
+from ..audit.findings import Severity
+from ..present.audit import audit_to_json, audit_to_sarif, markdown_audit, render_audit
+from .common import Context, Progress, image_options, load_image
+
+_DEFAULT_RULES = ".inspectr-audit.toml"
+
+
+@click.command("audit")
+@click.argument("image")
+@click.option("--fail-on", type=click.Choice([s.value for s in Severity]), default="high", show_default=True,
+              help="Exit 1 when a finding of this severity or worse is not allowed.")
+@click.option("--rules", "rules_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=f"Thresholds and allow-lists (TOML); default: ./{_DEFAULT_RULES} when present.")
+@image_options
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "sarif", "markdown"]), default="text", show_default=True)
+@click.pass_obj
+def command(ctx: Context, image: str, fail_on: str, rules_path: Path | None, platform: str | None, limit_scale: int,
+            limits: tuple[str, ...], strict: bool, fmt: str) -> None:
+    """Review one image for security problems, with the layer behind each: setuid/setgid files,
+    file capabilities, world-writable paths, devices outside /dev, secrets in any layer (also
+    deleted ones), config risks, deleted-but-present files, unowned executables, and dive's
+    efficiency. Secrets are always redacted. Exit 0 clean, 1 a finding at --fail-on or worse
+    (or a rules-file threshold), 2 error. Example: `inspectr audit fixtures/oci-layered`.
+    """
+    if rules_path is None and Path(_DEFAULT_RULES).is_file():
+        rules_path = Path(_DEFAULT_RULES)
+    rules = load_audit_rules(rules_path) if rules_path else AuditRules()
+    img = load_image(image, platform, limit_scale, limits)
+    with Progress(ctx, img) as progress:
+        report = audit_image(img, rules, on_done=progress.layer_done)
+    if fmt == "json":
+        json.dump(audit_to_json(report), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif fmt == "sarif":
+        json.dump(audit_to_sarif(report), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif fmt == "markdown":
+        markdown_audit(report, sys.stdout)
+    else:
+        render_audit(report, ctx.console(), ctx.verbose)
+    click.get_current_context().exit(1 if report.failing(Severity(fail_on)) else 0)

@@ -1,0 +1,123 @@
+"""The audit report as terminal text, versioned JSON, SARIF 2.1.0 and Markdown."""
+
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.text import Text
+
+from .. import __version__
+from ..audit.findings import AuditReport, Finding, Severity
+from ..audit.rules import RULES
+from .json import FORMAT_VERSION
+from .safe import display_text
+
+__all__ = ["render_audit", "audit_to_json", "audit_to_sarif", "markdown_audit"]
+
+_STYLE = {Severity.CRITICAL: "bold red", Severity.HIGH: "red", Severity.MEDIUM: "yellow", Severity.LOW: "cyan",
+          Severity.INFO: "dim"}
+
+
+def _where(f: Finding) -> str:
+    if f.layer is None:
+        return ""
+    state = "" if f.visible else ", not visible: deleted or shadowed later"
+    by = f" ({' '.join((f.created_by or '').split())[:60]})" if f.created_by else ""
+    return f"layer {f.layer}{by}{state}"
+
+
+def render_audit(r: AuditReport, console: Console, verbose: bool = False) -> None:
+    counts, allowed = r.counts(), r.counts(allowed=True)
+    summary = Text(f"audit {display_text(r.reference)} ({r.format}): ")
+    for sev in reversed(Severity):
+        n = counts[sev.value]
+        summary.append(f"{sev.value} {n}" + (f" ({allowed[sev.value]} allowed)" if allowed[sev.value] else "") + "  ",
+                       style=_STYLE[sev] if n else "dim")
+    console.print(summary)
+    groups: dict[str, list[Finding]] = defaultdict(list)
+    for f in r.findings:
+        groups[f.rule].append(f)
+    for rule, items in groups.items():
+        console.print()
+        console.print(Text(f"{rule}  ({len(items)})  {RULES.get(rule, (None, ''))[1]}", style="bold"))
+        for f in items[: None if verbose else 25]:
+            line = Text(f"  {f.severity.value:<8} ", style=_STYLE[f.severity])
+            line.append(display_text(f.path or "-"))
+            line.append(f"  {display_text(f.message)}")
+            if f.allowed_by:
+                line.append(f"  (allowed: {display_text(f.allowed_by)})", style="dim")
+            console.print(line)
+            where = _where(f)
+            if where:
+                console.print(Text(f"           {display_text(where)}", style="dim"))
+        if len(items) > 25 and not verbose:
+            console.print(Text(f"  … {len(items) - 25} more (use -v)", style="dim"))
+    e = r.efficiency
+    console.print()
+    console.print(Text(f"efficiency {e.score:.4f}, wasted {e.wasted_bytes} bytes "
+                       f"({e.user_wasted_percent * 100:.2f}% of the non-base layers)", style="bold"))
+    for t in e.top[:10]:
+        console.print(Text(f"  {t['wasted_bytes']:>12}  x{t['count']}  {display_text(t['path'])}"))
+    if r.packages:
+        eco: dict[str, int] = defaultdict(int)
+        for p in r.packages:
+            eco[p["ecosystem"]] += 1
+        console.print(Text("packages: " + ", ".join(f"{n} {k}" for k, n in sorted(eco.items()))))
+
+
+def audit_to_json(r: AuditReport) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION, "kind": "audit", "reference": r.reference, "format": r.format,
+        "counts": r.counts(), "allowed_counts": r.counts(allowed=True),
+        "findings": [f.to_json() for f in r.findings], "efficiency": r.efficiency.to_json(),
+        "packages": r.packages, "threshold_failures": r.threshold_failures,
+    }
+
+
+_LEVEL = {Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDIUM: "warning", Severity.LOW: "note",
+          Severity.INFO: "note"}
+
+
+def audit_to_sarif(r: AuditReport) -> dict[str, Any]:
+    used = sorted({f.rule for f in r.findings})
+    rules = [{"id": rid, "shortDescription": {"text": RULES[rid][1] if rid in RULES else rid},
+              "defaultConfiguration": {"level": _LEVEL[RULES[rid][0]] if rid in RULES else "warning"}} for rid in used]
+    index = {rid: i for i, rid in enumerate(used)}
+    results = []
+    for f in r.findings:
+        result: dict[str, Any] = {
+            "ruleId": f.rule, "ruleIndex": index[f.rule], "level": _LEVEL[f.severity],
+            "message": {"text": f"{f.path}: {f.message}" if f.path else f.message},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.path or r.reference}},
+                           "logicalLocations": [{"name": f"layer {f.layer}" if f.layer is not None else "config",
+                                                 "kind": "module"}]}],
+            "properties": {"severity": f.severity.value, "layer": f.layer, "visible": f.visible,
+                           "created_by": f.created_by, "evidence": f.evidence},
+        }
+        if f.allowed_by:
+            result["suppressions"] = [{"kind": "external", "justification": f.allowed_by}]
+        results.append(result)
+    return {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
+            "runs": [{"tool": {"driver": {"name": "inspectr", "version": __version__,
+                                          "informationUri": "https://example.invalid/inspectr", "rules": rules}},
+                      "results": results,
+                      "properties": {"efficiency": r.efficiency.to_json(), "reference": r.reference}}]}
+
+
+def _md(text: str) -> str:
+    return html.escape(display_text(text), quote=False).translate(str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+!|~>"}))
+
+
+def markdown_audit(r: AuditReport, fp: TextIO) -> None:
+    counts = r.counts()
+    fp.write(f"### inspectr audit: {_md(r.reference)}\n\n| severity | findings |\n|---|---:|\n")
+    for sev in reversed(Severity):
+        fp.write(f"| {sev.value} | {counts[sev.value]} |\n")
+    fp.write("\n| severity | rule | path | layer | detail |\n|---|---|---|---|---|\n")
+    for f in r.findings[:500]:
+        fp.write(f"| {f.severity.value} | {f.rule} | {_md(f.path or '-')} | {_md(_where(f))} | {_md(f.message)} |\n")
+    e = r.efficiency
+    fp.write(f"\nEfficiency {e.score:.4f}, wasted {e.wasted_bytes} bytes.\n")
