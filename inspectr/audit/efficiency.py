@@ -4,7 +4,7 @@ Per path, every layer's leaf entry adds its size ("discovered"), and the smalles
 was needed; a whiteout adds the size of what it removed from the stack below when that was a
 directory, and 0 for a file. score = sum(min) / sum(discovered). A path seen in two or more
 layers is an inefficiency, and its cumulative size counts as wasted. dive's "user" share is
-wasted bytes over the bytes of all layers but the first.
+wasted bytes over the file bytes of all layers but the first.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def efficiency(indexes: list[LayerIndex], top: int = 20) -> Efficiency:
     score = 1.0 if discovered == 0 else needed / discovered
     inefficient = sorted((p for p, n in count.items() if n >= 2), key=lambda p: (-cumulative[p], p))
     wasted = sum(cumulative[p] for p in inefficient)
-    user_bytes = sum(index.uncompressed_size for index in indexes[1:])
+    # dive's layer size is the sum of its entries' sizes (not the tar's length).
+    user_bytes = sum(e.size for index in indexes[1:] for e in index.entries if e.kind is EntryKind.FILE)
     return Efficiency(
         score=score,
         wasted_bytes=wasted,

@@ -179,7 +179,15 @@ def audit_image(image: Image, rules: AuditRules = AuditRules(), jobs: int | None
     findings = run_rules(image, indexes, tree)
     packages, has_db = _inventory(image, tree)
     if has_db:
-        owned = {f for p in packages for f in p.files}
+        # Package lists name paths as installed (/bin/hostname); in a merged-/usr image the file
+        # is reached through the bin -> usr/bin symlink, so owned paths are resolved in-root.
+        owned = set()
+        for p in packages:
+            for f in p.files:
+                owned.add(f)
+                node = tree.resolve(f, follow_last=False)
+                if node is not None:
+                    owned.add(node.path)
         for node in tree.walk():
             if (node.kind is EntryKind.FILE and node.mode & 0o111 and _EXEC_DIRS.search(node.path)
                     and node.path not in owned and not node.path.startswith(("var/lib/dpkg/", "lib/apk/"))):

@@ -156,6 +156,9 @@ def _deleted_but_present(tree: Tree, findings: list[Finding], created_by: Callab
         node = r.node
         if node.kind is not EntryKind.FILE or node.size == 0 or r.reason == "duplicate":
             continue
+        current = tree.get(r.path)
+        if r.reason == "replaced" and current is not None and current.sha256 == node.sha256:
+            continue  # the same bytes again: wasted space (efficiency), nothing hidden
         severity = by_place.get((r.path, node.inode.layer), Severity.LOW)
         out.append(Finding("deleted-but-present", severity, r.path, node.inode.layer, created_by(node.inode.layer), False,
                            f"{node.size} bytes added in layer {node.inode.layer}, {r.reason} in layer {r.layer}: "
