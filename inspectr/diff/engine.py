@@ -9,7 +9,8 @@ import os
 import tempfile
 from typing import Callable
 
-from ..fs.build import index_refs
+from ..errors import DiffIdMismatch, SizeLimitExceeded
+from ..fs.build import run_layer_jobs
 from ..fs.content import content_sources, stream_contents
 from ..fs.entry import EntryKind
 from ..fs.layer_index import LayerIndex
@@ -39,31 +40,54 @@ class ImagePair:
     tree_b: Tree
 
 
-def _key(ref: LayerRef) -> str:
-    # The same blob in the same file is read once; equal digests in two archives are each read,
-    # so both archives are verified (a shared cache of verified indexes is the cache's job).
-    return f"{ref.digest}:{ref.blob.path}@{ref.blob.offset}:{ref.blob.length}"
+def _content_key(ref: LayerRef) -> str:
+    """Blobs with the same digest and media type have the same bytes, hence the same index."""
+    if ref.digest is None:
+        return f"{ref.blob.path}@{ref.blob.offset}:{ref.blob.length}:{ref.diff_id}"
+    return f"{ref.digest}|{ref.media_type}"
 
 
 def index_pair(a: Image, b: Image, jobs: int | None = None,
                on_done: Callable[[LayerIndex], None] | None = None) -> ImagePair:
-    """Index the layers of both images in one pool; a layer both share is read once."""
-    unique: dict[str, LayerRef] = {}
+    """Index the layers of both images in one pool. A blob that both images hold (same digest)
+    is indexed once; every other copy is still read, but only to verify its digest and size,
+    which is several times cheaper than inflating and walking it again."""
+    first: dict[str, int] = {}
+    work: list[tuple[LayerRef, bool]] = []
+    seen_files: set[tuple[str, int, int]] = set()
     for ref in list(a.layers) + list(b.layers):
-        unique.setdefault(_key(ref), ref)
-    refs = list(unique.values())
-    limits = a.limits
-    indexes = index_refs(refs, limits, jobs, on_done)
-    by_key = {_key(ref): index for ref, index in zip(refs, indexes)}
+        key = _content_key(ref)
+        location = (ref.blob.path, ref.blob.offset, ref.blob.length)
+        if key not in first:
+            first[key] = len(work)
+            work.append((ref, False))
+        elif location not in seen_files:
+            work.append((ref, True))  # another copy of an indexed blob: verify it only
+        seen_files.add(location)
+    results = run_layer_jobs(work, a.limits, jobs)
+    by_key: dict[str, LayerIndex] = {}
+    for (ref, verify_only), result in zip(work, results):
+        if not verify_only:
+            assert isinstance(result, LayerIndex)
+            by_key[_content_key(ref)] = result
+            if on_done:
+                on_done(result)
 
     def for_image(image: Image) -> list[LayerIndex]:
         out = []
         for ref in image.layers:
-            index = by_key[_key(ref)]
+            index = by_key[_content_key(ref)]
+            if ref.diff_id is not None and index.diff_id != str(ref.diff_id):
+                raise DiffIdMismatch(
+                    f"{ref.label}: diff_id mismatch: config says {ref.diff_id}, uncompressed layer is {index.diff_id}")
             out.append(index if index.layer == ref.index else dataclasses.replace(index, layer=ref.index))
         return out
 
     ia, ib = for_image(a), for_image(b)
+    for limits_image, indexes in ((a, ia), (b, ib)):
+        total = sum(index.uncompressed_size for index in indexes)
+        if total > limits_image.limits.max_total_bytes:
+            raise SizeLimitExceeded(f"{limits_image.reference}: {total} uncompressed bytes exceeds max_total_bytes")
     return ImagePair(a, b, ia, ib, apply_layers(ia, a.limits), apply_layers(ib, b.limits))
 
 

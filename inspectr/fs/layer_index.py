@@ -22,7 +22,7 @@ from ..untrusted.secrets import SCAN_MAX_BYTES, SecretMatch, scan_content
 from ..untrusted.tar import CHAR, DIRECTORY, FIFO, HARDLINK, REGULAR, SYMLINK, BLOCKDEV, Member, StreamBlocks, TarWalker
 from .entry import Entry, EntryKind, Notice
 
-__all__ = ["LayerSource", "LayerIndex", "index_layer", "index_tar_bytes", "iter_layer_members"]
+__all__ = ["LayerSource", "LayerIndex", "index_layer", "index_tar_bytes", "iter_layer_members", "verify_blob"]
 
 _KINDS = {
     REGULAR: EntryKind.FILE,
@@ -190,6 +190,17 @@ def index_layer(source: LayerSource, layer: int, limits: Limits, scan_secrets: b
         media_type=source.media_type,
         secrets=secrets or [],
     )
+
+
+def verify_blob(source: LayerSource) -> int:
+    """Stream a blob only to check its size and digest (for a copy of a blob already indexed
+    elsewhere: equal digests mean equal bytes, so the index carries over). Returns its size."""
+    verifier = VerifyingReader(source.open(), source.digest, source.size, source.label)
+    try:
+        verifier.drain()
+    finally:
+        verifier.close()
+    return verifier.count
 
 
 def index_tar_bytes(data: bytes, layer: int = 0, limits: Limits = Limits()) -> LayerIndex:
