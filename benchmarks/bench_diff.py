@@ -287,13 +287,13 @@ def phases(a_ref: str, b_ref: str) -> str:
     t9 = time.perf_counter()
     cpu = os.times()
     rows = [("import inspectr (mostly already loaded by the harness)", t1 - t0), ("open both images (index, manifest, config)", t2 - t1),
-            ("index_pair: index 10 layers (worker processes) + 2 union trees", t3 - t2),
+            ("index_pair: index both images' layers (worker processes) + 2 union trees", t3 - t2),
             ("compare format/manifest/config/history", t4 - t3), ("compare_trees (merged filesystems)", t5 - t4),
             ("compare_hidden_content + compare_layers", t6 - t5), ("_refine_contents (re-read changed files, text diffs)", t7 - t6),
             ("JSON output to /dev/null", t9 - t8)]
     lines = ["| phase | wall s |", "|---|---:|"] + [f"| {n} | {s:.2f} |" for n, s in rows]
     lines += [f"| total (without the repeated compare_images, {t8 - t7:.2f} s) | {t9 - t0 - (t8 - t7):.2f} |", "",
-              f"Layer results arrived at {', '.join(f'{x:.2f}' for x in arrived)} s into indexing. "
+              f"index_pair's on_done callbacks fired at {', '.join(f'{x:.2f}' for x in arrived)} s into indexing. "
               f"CPU (whole split, including the repeated compare): main process {cpu.user + cpu.system - cpu0.user - cpu0.system:.2f} s, "
               f"workers {cpu.children_user + cpu.children_system - cpu0.children_user - cpu0.children_system:.2f} s."]
     return "\n".join(lines)
@@ -421,7 +421,7 @@ def markdown(res: dict) -> str:
         out += ["## Interpretation", "", res["interpretation"], ""]
     if res.get("profile"):
         out += [f"## Profile of `inspectr diff` ({'target missed' if res.get('target_missed') else 'target met; profiled on request'})",
-                "", res["profile"], ""]
+                *([res["profile_note"], ""] if res.get("profile_note") else []), "", res["profile"], ""]
     if res.get("phases"):
         out += ["### Phases of `inspectr diff` (in-process, no profiler)", "", res["phases"], ""]
     if res.get("warning"):
@@ -475,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--change-seed", type=int, default=7)
     ap.add_argument("--inspectr", default=shutil.which("inspectr") or "inspectr")
     ap.add_argument("--no-semantic", action="store_true", help="skip `inspectr diff --semantic`")
+    ap.add_argument("--no-info", action="store_true", help="skip the informational `inspectr diff --no-content` row")
     ap.add_argument("--diffoscope-timeout", type=float, default=600.0, help="seconds; default 600")
     ap.add_argument("--no-diffoscope", action="store_true")
     ap.add_argument("--profile", choices=("auto", "always", "never"), default="auto",
@@ -485,9 +486,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--md", type=Path, default=HERE / "work" / "diff-results.md", help="Markdown report (default benchmarks/work/diff-results.md)")
     ap.add_argument("--json", type=Path, default=HERE / "work" / "diff-results.json")
     ap.add_argument("--interpretation", type=Path, help="Markdown file whose text goes under 'Interpretation'")
+    ap.add_argument("--profile-only", action="store_true",
+                    help="measure nothing: profile inspectr diff on the pair in --json and re-render --md")
     ap.add_argument("--render-only", action="store_true",
                     help="measure nothing: re-render --md from the results in --json (e.g. to add --interpretation)")
     args = ap.parse_args(argv)
+    if args.profile_only:  # add (or replace) the profile of an earlier run's results, then re-render
+        res = json.loads(args.json.read_text())
+        A, B = res["pair"]["a"]["path"], res["pair"]["b"]["path"]
+        res["profile"] = profile(A, B, args.inspectr, args.work / "diff-profile.raw", 250, 15)
+        res["phases"] = phases(A, B)
+        res["profile_note"] = (f"profiled {time.strftime('%Y-%m-%d %H:%M:%S %Z')} (--profile-only), inspectr source sha256 "
+                               f"{bl._combined(bl.source_fingerprint())}")
+        args.render_only = True
+        args.json.write_text(json.dumps(res, indent=2, default=str) + "\n")
     if args.render_only:
         res = json.loads(args.json.read_text())
         if args.interpretation:
@@ -523,6 +535,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_semantic:
         tools.append(Tool("inspectr diff --semantic", [args.inspectr, "diff", "--semantic", A, B, "--format", "json"],
                           "expected exit 1 (content changes stay unaccepted)", ok=(1,)))
+    if not args.no_info:
+        tools.append(Tool("(info) inspectr diff --no-content", [args.inspectr, "diff", A, B, "--format", "json", "--no-content"],
+                          "informational: the same without re-reading changed files (no text diffs, no content classes); "
+                          "the difference to `inspectr diff` is the cost of the second pass", ok=(1,)))
     quiet = (args.idle_wait, args.idle_threshold)
     print(f"{args.runs} rounds", file=sys.stderr)
     bl.run_rounds(tools, args.runs, "diff", quiet)
@@ -572,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.interpretation and args.interpretation.exists():
         res["interpretation"] = args.interpretation.read_text().strip()
     flags = [f"--runs {args.runs}"] + [f"--{k.replace('_', '-')} {getattr(args, k)}" for k, d in
-             (("files", 50_000), ("scale", 1.0), ("seed", 1), ("changes", 300), ("change_seed", 7)) if getattr(args, k) != d]
+             (("files", 50_000), ("scale", 1.0), ("seed", 1), ("changes", 300), ("change_seed", 7), ("profile", "auto")) if getattr(args, k) != d]
     res["reproduce"] = [
         "cd /work/main",
         "apt-get install -y diffoscope-minimal time   # diffoscope 240 on Debian 12; GNU time for peak RSS",
