@@ -216,6 +216,6 @@ def audit_image(image: Image, rules: AuditRules = AuditRules(), jobs: int | None
     return AuditReport(
         reference=image.reference, format=image.format, findings=findings, efficiency=eff,
         packages=[{"ecosystem": p.ecosystem, "name": p.name, "version": p.version, "layer": p.layer,
-                   "source": p.source_path, "files": len(p.files)} for p in packages],
+                   "source": p.source_path, "files": sorted(p.files)} for p in packages],
         threshold_failures=failures,
     )
