@@ -28,3 +28,12 @@ def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
         for nodeid in _SKIPPED_GUARDED:
             print(f"  {nodeid}")
         session.exitstatus = 1
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):  # type: ignore[no-untyped-def]
+    """Every test gets its own empty layer-index cache; none touches ~/.cache."""
+    monkeypatch.setenv("INSPECTR_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))

@@ -13,6 +13,7 @@ from typing import Any, Callable
 from ..globs import compile_glob
 from ..errors import UsageError
 from ..fs.build import index_layers
+from ..fs.cache import LayerCache
 from ..fs.content import content_sources, stream_contents
 from ..fs.entry import EntryKind
 from ..fs.layer_index import LayerIndex
@@ -172,9 +173,9 @@ def _inventory(image: Image, tree: Tree) -> tuple[list[Package], bool]:
 
 
 def audit_image(image: Image, rules: AuditRules = AuditRules(), jobs: int | None = None,
-                on_done: Callable[[LayerIndex], None] | None = None) -> AuditReport:
+                on_done: Callable[[LayerIndex], None] | None = None, cache: LayerCache | None = None) -> AuditReport:
     """The review of one image. Raises InspectrError only when the image cannot be read."""
-    indexes = index_layers(image, jobs, on_done, scan_secrets=True)
+    indexes = index_layers(image, jobs, on_done, scan_secrets=True, cache=cache)
     tree = apply_layers(indexes, image.limits)
     findings = run_rules(image, indexes, tree)
     packages, has_db = _inventory(image, tree)

@@ -10,7 +10,10 @@ from typing import Any
 
 import click
 
+from pathlib import Path
+
 from ..errors import InspectrError
+from ..fs.cache import default_cache_dir
 from .common import Context
 
 __all__ = ["main", "cli"]
@@ -21,20 +24,23 @@ __all__ = ["main", "cli"]
 @click.option("-v", "--verbose", is_flag=True, help="Show warnings in full and tracebacks for internal errors.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
               help="Colour in terminal output.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Layer-index cache (default: $INSPECTR_CACHE_DIR, $XDG_CACHE_HOME/inspectr, ~/.cache/inspectr).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the layer-index cache.")
 @click.pass_context
-def cli(ctx: click.Context, verbose: bool, color: str) -> None:
+def cli(ctx: click.Context, verbose: bool, color: str, cache_dir: Path | None, no_cache: bool) -> None:
     """inspectr: forensic inspection of container images.
 
     IMAGE is a path (auto-detected) or a reference: docker-archive:PATH[:NAME:TAG],
     oci-archive:PATH[:REF], oci:DIR[:REF] or dir:DIR. Every blob is verified against its
     digest while it streams. Exit codes: 0 ok, 1 findings, 2 error.
     """
-    ctx.obj = Context(verbose=verbose, color=color)
+    ctx.obj = Context(verbose=verbose, color=color, cache_dir=None if no_cache else (cache_dir or default_cache_dir()))
 
 
-from . import audit_cmd, cat_cmd, diff_cmd, export_cmd, inspect_cmd, ls_cmd, verify_cmd  # noqa: E402  (registers the commands)
+from . import audit_cmd, cache_cmd, cat_cmd, diff_cmd, export_cmd, inspect_cmd, ls_cmd, verify_cmd  # noqa: E402  (registers the commands)
 
-for module in (inspect_cmd, ls_cmd, cat_cmd, export_cmd, diff_cmd, verify_cmd, audit_cmd):
+for module in (inspect_cmd, ls_cmd, cat_cmd, export_cmd, diff_cmd, verify_cmd, audit_cmd, cache_cmd):
     cli.add_command(module.command)
 
 

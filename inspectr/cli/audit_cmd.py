@@ -38,7 +38,7 @@ def command(ctx: Context, image: str, fail_on: str, rules_path: Path | None, pla
     rules = load_audit_rules(rules_path) if rules_path else AuditRules()
     img = load_image(image, platform, limit_scale, limits)
     with Progress(ctx, img) as progress:
-        report = audit_image(img, rules, on_done=progress.layer_done)
+        report = audit_image(img, rules, on_done=progress.layer_done, cache=ctx.cache)
     if fmt == "json":
         json.dump(audit_to_json(report), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -28,7 +28,7 @@ def command(ctx: Context, image: str, path: str, platform: str | None, limit_sca
     """
     img = load_image(image, platform, limit_scale, limits)
     with Progress(ctx, img) as progress:
-        tree = build_tree(img, strict=strict, on_done=progress.layer_done)
+        tree = build_tree(img, strict=strict, on_done=progress.layer_done, cache=ctx.cache)
     node = tree.resolve(path)
     if node is None:
         raise PathNotFound(f"{path}: no such file in the image")

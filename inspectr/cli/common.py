@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import click
 from rich.console import Console
 
+from ..fs.cache import LayerCache
 from ..fs.layer_index import LayerIndex
 from ..image import Image
 from ..errors import UsageError
@@ -23,6 +25,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 class Context:
     verbose: bool = False
     color: str = "auto"
+    cache_dir: Path | None = None  # None: --no-cache
+
+    @property
+    def cache(self) -> LayerCache | None:
+        return LayerCache(self.cache_dir) if self.cache_dir is not None else None
 
     def console(self, stderr: bool = False) -> Console:
         force = {"always": True, "never": False}.get(self.color)

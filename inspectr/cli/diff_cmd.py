@@ -43,7 +43,7 @@ def _is_identical(a: Image, b: Image) -> bool:
 
 def _diff_one(ctx: Context, a: Image, b: Image, options: DiffOptions) -> tuple[ImagePair, Difference | None]:
     with Progress(ctx, a, "indexing both images") as progress:
-        pair = index_pair(a, b, on_done=progress.layer_done)
+        pair = index_pair(a, b, on_done=progress.layer_done, cache=ctx.cache)
     if _is_identical(a, b):
         return pair, None
     return pair, compare_images(pair, options)

@@ -38,7 +38,7 @@ def command(ctx: Context, image: str, dest: str, keep_special_bits: bool, xattrs
     if dest == "-" and sys.stdout.isatty():
         raise UsageError("refusing to write a tar to a terminal; redirect stdout or give a directory")
     with Progress(ctx, img) as progress:
-        tree = build_tree(img, strict=strict, on_done=progress.layer_done)
+        tree = build_tree(img, strict=strict, on_done=progress.layer_done, cache=ctx.cache)
     print_warnings(ctx, tree.warnings)
     if dest == "-":
         report = export_tar(img, tree, sys.stdout.buffer)

@@ -27,7 +27,7 @@ def command(ctx: Context, image: str, platform: str | None, limit_scale: int, li
     """
     img = load_image(image, platform, limit_scale, limits)
     with Progress(ctx, img) as progress:
-        indexes = index_layers(img, on_done=progress.layer_done)
+        indexes = index_layers(img, on_done=progress.layer_done, cache=ctx.cache)
     tree = apply_layers(indexes, img.limits, strict)  # an image that cannot be merged is an error
     tree.warnings += img.notices
     summary = summarise_image(img, indexes)

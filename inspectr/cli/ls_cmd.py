@@ -9,9 +9,8 @@ from typing import Any, Iterator
 import click
 
 from ..errors import PathNotFound, UsageError
-from ..fs.build import build_tree
+from ..fs.build import build_tree, index_refs
 from ..fs.entry import Entry, EntryKind
-from ..fs.layer_index import index_layer
 from ..fs.tree import Node, Removed, Tree
 from ..present.json import dump_records
 from ..present.text import render_entries, render_nodes, render_removed
@@ -90,7 +89,7 @@ def command(ctx: Context, image: str, path: str, layer: int | None, deleted: boo
             raise UsageError("--layer and --deleted cannot be combined")
         if not 0 <= layer < len(img.layers):
             raise UsageError(f"--layer {layer}: image has {len(img.layers)} layers (0..{len(img.layers) - 1})")
-        index = index_layer(img.layers[layer], layer, img.limits)
+        index = index_refs([img.layers[layer]], img.limits, cache=ctx.cache)[0]
         entries = [e for e in index.entries if _under(e.path, prefix)]
         if fmt == "json":
             dump_records((entry_record(e, layer) for e in entries), sys.stdout)
@@ -99,7 +98,7 @@ def command(ctx: Context, image: str, path: str, layer: int | None, deleted: boo
         print_warnings(ctx, index.notices)
         return
     with Progress(ctx, img) as progress:
-        tree = build_tree(img, strict=strict, on_done=progress.layer_done)
+        tree = build_tree(img, strict=strict, on_done=progress.layer_done, cache=ctx.cache)
     if deleted:
         removed = sorted((r for r in tree.deleted if _under(r.path, prefix)), key=lambda r: (r.path, r.layer))
         if fmt == "json":

@@ -11,6 +11,7 @@ from typing import Callable
 
 from ..errors import DiffIdMismatch, SizeLimitExceeded
 from ..fs.build import run_layer_jobs
+from ..fs.cache import LayerCache
 from ..fs.content import content_sources, stream_contents
 from ..fs.entry import EntryKind
 from ..fs.layer_index import LayerIndex
@@ -48,16 +49,25 @@ def _content_key(ref: LayerRef) -> str:
 
 
 def index_pair(a: Image, b: Image, jobs: int | None = None,
-               on_done: Callable[[LayerIndex], None] | None = None) -> ImagePair:
+               on_done: Callable[[LayerIndex], None] | None = None, cache: LayerCache | None = None) -> ImagePair:
     """Index the layers of both images in one pool. A blob that both images hold (same digest)
     is indexed once; every other copy is still read, but only to verify its digest and size,
     which is several times cheaper than inflating and walking it again."""
     first: dict[str, int] = {}
     work: list[tuple[LayerRef, bool]] = []
     seen_files: set[tuple[str, int, int]] = set()
+    by_key: dict[str, LayerIndex] = {}
     for ref in list(a.layers) + list(b.layers):
         key = _content_key(ref)
         location = (ref.blob.path, ref.blob.offset, ref.blob.length)
+        if key not in first and cache is not None:
+            hit = cache.get(ref, ref.index)
+            if hit is not None:
+                by_key[key] = hit
+                first[key] = -1
+                work.append((ref, True))  # cached: only the digest is checked again
+                seen_files.add(location)
+                continue
         if key not in first:
             first[key] = len(work)
             work.append((ref, False))
@@ -65,11 +75,12 @@ def index_pair(a: Image, b: Image, jobs: int | None = None,
             work.append((ref, True))  # another copy of an indexed blob: verify it only
         seen_files.add(location)
     results = run_layer_jobs(work, a.limits, jobs)
-    by_key: dict[str, LayerIndex] = {}
     for (ref, verify_only), result in zip(work, results):
         if not verify_only:
             assert isinstance(result, LayerIndex)
             by_key[_content_key(ref)] = result
+            if cache is not None:
+                cache.put(ref, result)
             if on_done:
                 on_done(result)
 
@@ -243,10 +254,10 @@ def compare_images(pair: ImagePair, options: DiffOptions) -> Difference:
 
 
 def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions(), jobs: int | None = None,
-                on_done: Callable[[LayerIndex], None] | None = None) -> Difference | None:
+                on_done: Callable[[LayerIndex], None] | None = None, cache: LayerCache | None = None) -> Difference | None:
     """None when the images are identical (same manifest digest, or for legacy docker-save
     archives the same config digest); otherwise the explained Difference."""
-    pair = index_pair(a, b, jobs, on_done)  # verifies every blob of both, identical or not
+    pair = index_pair(a, b, jobs, on_done, cache)  # verifies every blob of both, identical or not
     if a.manifest_digest is not None and a.manifest_digest == b.manifest_digest:
         return None
     if a.manifest is None and b.manifest is None and a.config_digest == b.config_digest:

@@ -1,4 +1,5 @@
-"""Index every layer of an image (in parallel where it pays) and apply them into a Tree."""
+"""Index every layer of an image (in parallel where it pays, from the cache where it can) and
+apply them into a Tree."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Callable, Sequence
 from ..errors import SizeLimitExceeded
 from ..image import Image, LayerRef
 from ..limits import Limits
+from .cache import LayerCache
 from .layer_index import LayerIndex, index_layer, verify_blob
 from .tree import Tree, apply_layers
 
@@ -26,19 +28,21 @@ def _index_one(args: tuple[LayerRef, Limits, bool, bool]) -> LayerIndex | int:
     return index_layer(layer, layer.index, limits, scan)
 
 
-def run_layer_jobs(jobs: Sequence[tuple[LayerRef, bool]], limits: Limits, workers: int | None = None) -> list[LayerIndex | int]:
-    """Index (or, when the flag says so, only verify) each layer; results in the given order.
-    Work runs in worker processes when there is enough of it for two cores to pay."""
+def run_layer_jobs(jobs: Sequence[tuple[LayerRef, bool]], limits: Limits, workers: int | None = None,
+                   scan_secrets: bool = False) -> list[LayerIndex | int]:
+    """Index (or, when the flag says so, only verify the digest of) each layer; results in the
+    given order. CPU-bound work runs in worker processes when there is enough of it."""
     if workers is None:
         workers = min(len(jobs), os.cpu_count() or 1)
         if sum(ref.blob.length for ref, _ in jobs) < _PARALLEL_MIN_BYTES:
             workers = 1
     if workers <= 1 or len(jobs) <= 1:
-        return [_index_one((ref, limits, False, verify)) for ref, verify in jobs]
+        return [_index_one((ref, limits, scan_secrets, verify)) for ref, verify in jobs]
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        # Largest first keeps both cores busy; results are put back in the given order.
         order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].blob.length)
-        futures = {i: pool.submit(_index_one, (jobs[i][0], limits, False, jobs[i][1])) for i in order}
+        futures = {i: pool.submit(_index_one, (jobs[i][0], limits, scan_secrets, jobs[i][1])) for i in order}
         return [futures[i].result() for i in range(len(jobs))]
 
 
@@ -48,33 +52,31 @@ def index_refs(
     jobs: int | None = None,
     on_done: Callable[[LayerIndex], None] | None = None,
     scan_secrets: bool = False,
+    cache: LayerCache | None = None,
 ) -> list[LayerIndex]:
-    """One verified LayerIndex per layer ref, in the given order. Layers are independent, so
-    they are indexed in worker processes (the work is CPU-bound: inflate, tar walk, sha256)."""
-    if jobs is None:
-        jobs = min(len(layers), os.cpu_count() or 1)
-        if sum(layer.blob.length for layer in layers) < _PARALLEL_MIN_BYTES:
-            jobs = 1
-    results: list[LayerIndex] = []
-    if jobs <= 1 or len(layers) <= 1:
-        for layer in layers:
-            index = index_layer(layer, layer.index, limits, scan_secrets)
-            if on_done:
-                on_done(index)
-            results.append(index)
-        return results
-    ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        # Largest first keeps both cores busy; results are put back in the given order.
-        order = sorted(range(len(layers)), key=lambda i: -layers[i].blob.length)
-        futures = {i: pool.submit(_index_one, (layers[i], limits, scan_secrets, False)) for i in order}
-        for i in range(len(layers)):
-            index = futures[i].result()
-            assert isinstance(index, LayerIndex)
-            if on_done:
-                on_done(index)
-            results.append(index)
-    return results
+    """One verified LayerIndex per layer ref, in the given order. A cached index is used only
+    after the blob's digest and size were checked again in this run."""
+    cached: dict[int, LayerIndex] = {}
+    if cache is not None:
+        for i, ref in enumerate(layers):
+            hit = cache.get(ref, ref.index, scan_secrets)
+            if hit is not None:
+                cached[i] = hit
+    work = [(ref, i in cached) for i, ref in enumerate(layers)]
+    results = run_layer_jobs(work, limits, jobs, scan_secrets)
+    out: list[LayerIndex] = []
+    for i, (ref, result) in enumerate(zip(layers, results)):
+        if i in cached:
+            index = cached[i]
+        else:
+            assert isinstance(result, LayerIndex)
+            index = result
+            if cache is not None:
+                cache.put(ref, index, scan_secrets)
+        if on_done:
+            on_done(index)
+        out.append(index)
+    return out
 
 
 def index_layers(
@@ -82,9 +84,10 @@ def index_layers(
     jobs: int | None = None,
     on_done: Callable[[LayerIndex], None] | None = None,
     scan_secrets: bool = False,
+    cache: LayerCache | None = None,
 ) -> list[LayerIndex]:
     """One verified LayerIndex per layer of the image, in layer order."""
-    results = index_refs(image.layers, image.limits, jobs, on_done, scan_secrets)
+    results = index_refs(image.layers, image.limits, jobs, on_done, scan_secrets, cache)
     total = sum(index.uncompressed_size for index in results)
     if total > image.limits.max_total_bytes:
         raise SizeLimitExceeded(
@@ -94,9 +97,9 @@ def index_layers(
 
 
 def build_tree(image: Image, jobs: int | None = None, strict: bool = False,
-               on_done: Callable[[LayerIndex], None] | None = None) -> Tree:
+               on_done: Callable[[LayerIndex], None] | None = None, cache: LayerCache | None = None) -> Tree:
     """The verified union tree of an image. Raises InspectrError subclasses on any failure."""
-    tree = apply_layers(index_layers(image, jobs, on_done), image.limits, strict)
+    tree = apply_layers(index_layers(image, jobs, on_done, cache=cache), image.limits, strict)
     for notice in image.notices:
         tree.warnings.append(notice)
     return tree

@@ -36,11 +36,8 @@ class Inode:
     __slots__ = ("kind", "mode", "uid", "gid", "size", "mtime_ns", "sha256", "linkname", "xattrs",
                  "devmajor", "devminor", "layer", "offset", "id", "nlink")
 
-    _next_id = 0
-
-    def __init__(self, entry: Entry | None, layer: int, kind: EntryKind | None = None) -> None:
-        Inode._next_id += 1
-        self.id = Inode._next_id
+    def __init__(self, entry: Entry | None, layer: int, ident: int = 0, kind: EntryKind | None = None) -> None:
+        self.id = ident  # numbered per tree, in creation order: output stays deterministic
         self.nlink = 0
         self.layer = layer
         if entry is None:  # implied directory (R13) or the empty root
@@ -164,6 +161,7 @@ class Tree:
     def __init__(self, limits: Limits = Limits(), strict: bool = False) -> None:
         self.limits = limits
         self.strict = strict
+        self._inodes = 0
         self.root = Node("", "", None, Inode(None, -1), -1)
         self._index: dict[str, Node] = {"": self.root}
         self._resolved: dict[str, Node] = {}  # paths reached through symlinks (see _resolve_dir)
@@ -240,6 +238,10 @@ class Tree:
                 self._note("whiteout-same-layer", entry.path, k,
                            f"layer {k}: whiteout of {entry.path!r}, which the same layer also writes; the entry stays (R6)")
 
+    def _inode(self, entry: Entry | None, layer: int) -> Inode:
+        self._inodes += 1
+        return Inode(entry, layer, self._inodes)
+
     def _note(self, code: str, path: str, layer: int, message: str) -> None:
         self.warnings.append(Notice(code, path, layer, message))
 
@@ -268,7 +270,7 @@ class Tree:
             if child is None:
                 if not create:
                     return None
-                child = self._insert(cur, name, Inode(None, layer), layer, implied=True)
+                child = self._insert(cur, name, self._inode(None, layer), layer, implied=True)
             elif child.inode.kind is EntryKind.SYMLINK:
                 hops += 1
                 if hops > self.limits.max_symlink_hops:
@@ -388,7 +390,7 @@ class Tree:
             return
         if existing is not None:
             self._remove(existing, layer, "duplicate" if duplicate else "replaced")
-        node = self._insert(parent, name, Inode(entry, layer), layer)
+        node = self._insert(parent, name, self._inode(entry, layer), layer)
         if existing is not None:
             node.shadowed = [existing]
 
@@ -396,7 +398,7 @@ class Tree:
         before = Node(node.name, node.path, None, node.inode, node.layer, node.implied)
         before.children = None
         node.inode.nlink -= 1
-        node.inode = Inode(entry, layer)
+        node.inode = self._inode(entry, layer)
         node.inode.nlink += 1
         node.layer = layer
         node.implied = False

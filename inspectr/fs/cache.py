@@ -1,0 +1,168 @@
+"""A content-addressed cache of LayerIndexes (DESIGN.md decision 2).
+
+An index depends only on a layer's bytes, so it is stored under the verified layer digest (with
+the media type, the diff_id and whether secrets were scanned). Entries are zstd-compressed JSON
+(never pickle: a cache file must not be able to run code), carry a format version, their key
+and the sha256 of their payload, and are written atomically (temp file + rename), so two
+processes writing the same entry cannot corrupt it. A corrupt, foreign or mismatched entry is
+ignored and rebuilt, never trusted. A hit still reads the blob once to check its digest and
+size: only inflating and walking the tar are skipped.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import zstandard
+
+from ..untrusted.secrets import SecretMatch
+from .entry import Entry, EntryKind, Notice
+from .layer_index import LayerIndex, LayerSource
+
+__all__ = ["LayerCache", "default_cache_dir", "CacheEntry"]
+
+FORMAT = "inspectr-layer-index"
+VERSION = 1
+_MAX_ENTRY_BYTES = 1 << 30
+
+
+def default_cache_dir() -> Path:
+    """$INSPECTR_CACHE_DIR, else $XDG_CACHE_HOME/inspectr, else ~/.cache/inspectr."""
+    if os.environ.get("INSPECTR_CACHE_DIR"):
+        return Path(os.environ["INSPECTR_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "inspectr"
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    path: Path
+    key: str
+    size: int
+    mtime: float
+
+
+def _key(source: LayerSource, scan_secrets: bool) -> str | None:
+    if source.digest is None or not source.digest.verifiable:
+        return None  # legacy docker-save layers have no blob digest to key on
+    return f"{source.digest}|{source.media_type or ''}|{source.diff_id or ''}|{int(scan_secrets)}"
+
+
+def _encode(index: LayerIndex) -> dict[str, Any]:
+    def entry(e: Entry) -> list[Any]:
+        return [e.path, e.kind.value, e.mode, e.uid, e.gid, e.size, e.mtime_ns, e.linkname,
+                e.sha256.hex() if e.sha256 is not None else None, e.offset,
+                {k: base64.b64encode(v).decode() for k, v in e.xattrs.items()} if e.xattrs else None,
+                e.devmajor, e.devminor, e.raw_name]
+
+    return {
+        "entries": [entry(e) for e in index.entries],
+        "notices": [[n.code, n.path, n.layer, n.message] for n in index.notices],
+        "digest": index.digest, "diff_id": index.diff_id, "compressed_size": index.compressed_size,
+        "uncompressed_size": index.uncompressed_size, "compression": index.compression, "media_type": index.media_type,
+        "secrets": [[path, [[m.kind, m.severity, m.redacted, m.line] for m in matches]] for path, matches in index.secrets],
+    }
+
+
+def _decode(doc: dict[str, Any], layer: int) -> LayerIndex:
+    entries = [
+        Entry(p, EntryKind(k), mode, uid, gid, size, mtime, link, bytes.fromhex(sha) if sha else None, offset,
+              {key: base64.b64decode(val) for key, val in xattrs.items()} if xattrs else None, major, minor, raw)
+        for p, k, mode, uid, gid, size, mtime, link, sha, offset, xattrs, major, minor, raw in doc["entries"]
+    ]
+    return LayerIndex(
+        layer=layer, entries=entries,
+        notices=[Notice(code, path, layer, message) for code, path, _, message in doc["notices"]],
+        digest=doc["digest"], diff_id=doc["diff_id"], compressed_size=doc["compressed_size"],
+        uncompressed_size=doc["uncompressed_size"], compression=doc["compression"], media_type=doc["media_type"],
+        secrets=[(path, [SecretMatch(*m) for m in matches]) for path, matches in doc["secrets"]],
+    )
+
+
+class LayerCache:
+    """`get` returns a trusted-format index or None; `put` stores one atomically."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+
+    def _file(self, key: str) -> Path:
+        name = hashlib.sha256(key.encode()).hexdigest()
+        return self.dir / "layers" / name[:2] / f"{name}.json.zst"
+
+    def get(self, source: LayerSource, layer: int, scan_secrets: bool = False) -> LayerIndex | None:
+        key = _key(source, scan_secrets)
+        if key is None:
+            return None
+        path = self._file(key)
+        try:
+            with open(path, "rb") as fp:
+                raw = fp.read(_MAX_ENTRY_BYTES)
+            data = zstandard.ZstdDecompressor().decompress(raw, max_output_size=_MAX_ENTRY_BYTES)
+            header_line, _, payload = data.partition(b"\n")
+            header = json.loads(header_line)
+            if (header.get("format"), header.get("version"), header.get("key")) != (FORMAT, VERSION, key):
+                return None
+            if hashlib.sha256(payload).hexdigest() != header.get("payload_sha256"):
+                return None
+            index = _decode(json.loads(payload), layer)
+        except (OSError, ValueError, KeyError, TypeError, zstandard.ZstdError):
+            return None  # missing, corrupt or foreign: rebuilt by the caller
+        os.utime(path)  # last use, for `cache prune`
+        return index
+
+    def put(self, source: LayerSource, index: LayerIndex, scan_secrets: bool = False) -> None:
+        key = _key(source, scan_secrets)
+        if key is None:
+            return
+        payload = json.dumps(_encode(index), separators=(",", ":")).encode()
+        header = json.dumps({"format": FORMAT, "version": VERSION, "key": key,
+                             "payload_sha256": hashlib.sha256(payload).hexdigest()}).encode()
+        data = zstandard.ZstdCompressor(level=3).compress(header + b"\n" + payload)
+        path = self._file(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fp:
+                fp.write(data)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only or full cache dir only costs speed
+
+    def entries(self) -> list[CacheEntry]:
+        out = []
+        base = self.dir / "layers"
+        if not base.is_dir():
+            return out
+        for path in sorted(base.glob("*/*.json.zst")):
+            try:
+                st = path.stat()
+                with open(path, "rb") as fp:
+                    head = zstandard.ZstdDecompressor().decompressobj().decompress(fp.read(4096))
+                key = json.loads(head.partition(b"\n")[0]).get("key", "?")
+            except (OSError, ValueError, zstandard.ZstdError):
+                key = "(unreadable)"
+                st = path.stat()
+            out.append(CacheEntry(path, key, st.st_size, st.st_mtime))
+        return out
+
+    def prune(self, older_than_days: float | None = None) -> tuple[int, int]:
+        """Remove entries unused for `older_than_days` (all when None). Returns (count, bytes)."""
+        count = size = 0
+        limit = None if older_than_days is None else time.time() - older_than_days * 86400
+        for entry in self.entries():
+            if limit is None or entry.mtime < limit:
+                try:
+                    entry.path.unlink()
+                    count += 1
+                    size += entry.size
+                except OSError:
+                    pass
+        return count, size

@@ -1,0 +1,77 @@
+"""The layer-index cache: hits give the same tree, corrupt entries are rebuilt, blobs are still
+verified on a hit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from builders import TarBuilder, write_oci_layout
+from inspectr import build_tree, open_image
+from inspectr.cli import cli
+from inspectr.errors import InspectrError
+from inspectr.fs.cache import LayerCache
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def listing(tree) -> list:  # type: ignore[no-untyped-def,type-arg]
+    return [n.to_json() for n in tree.walk()]
+
+
+def test_a_cache_hit_gives_the_same_tree(tmp_path: Path) -> None:
+    cache = LayerCache(tmp_path / "c")
+    image = open_image(FIXTURES / "oci-layered")
+    cold = build_tree(image, cache=cache)
+    assert len(cache.entries()) == 4
+    warm = build_tree(open_image(FIXTURES / "oci-layered"), cache=cache)
+    assert listing(warm) == listing(cold)
+    assert [r.path for r in warm.deleted] == [r.path for r in cold.deleted]
+
+
+def test_corrupt_or_foreign_entries_are_rebuilt_not_trusted(tmp_path: Path) -> None:
+    cache = LayerCache(tmp_path / "c")
+    image = open_image(FIXTURES / "oci-gzip")
+    cold = listing(build_tree(image, cache=cache))
+    for entry in cache.entries():
+        entry.path.write_bytes(b"\x28\xb5\x2f\xfd garbage")
+    assert listing(build_tree(image, cache=cache)) == cold
+    for entry in cache.entries():  # rewritten with a valid entry
+        assert entry.key.startswith("sha256:")
+
+
+def test_a_hit_still_verifies_the_blob(tmp_path: Path) -> None:
+    cache = LayerCache(tmp_path / "c")
+    written = write_oci_layout(tmp_path / "img", [TarBuilder().add_file("a", "1").finish()])
+    build_tree(open_image(written.path), cache=cache)
+    layer = Path(written.path) / "blobs" / "sha256" / written.layer_digests[0].split(":")[1]
+    data = bytearray(layer.read_bytes())
+    data[-5] ^= 1
+    layer.write_bytes(bytes(data))
+    with pytest.raises(InspectrError) as info:
+        build_tree(open_image(written.path), cache=cache)
+    assert info.value.error_class == "digest-mismatch"
+
+
+def test_cli_cache_ls_and_prune(tmp_path: Path) -> None:
+    runner = CliRunner()
+    cache_dir = str(tmp_path / "c")
+    assert runner.invoke(cli, ["--cache-dir", cache_dir, "ls", str(FIXTURES / "oci-gzip")]).exit_code == 0
+    out = runner.invoke(cli, ["--cache-dir", cache_dir, "cache", "ls"])
+    assert out.exit_code == 0 and len(out.stdout.splitlines()) == 2
+    assert runner.invoke(cli, ["--cache-dir", cache_dir, "cache", "prune"]).exit_code == 0
+    assert runner.invoke(cli, ["--cache-dir", cache_dir, "cache", "ls"]).stdout == ""
+    assert runner.invoke(cli, ["--no-cache", "ls", str(FIXTURES / "oci-gzip")]).exit_code == 0
+
+
+def test_diff_uses_the_cache_and_gives_the_same_result(tmp_path: Path) -> None:
+    runner = CliRunner()
+    cache_dir = str(tmp_path / "c")
+    args = ["diff", str(FIXTURES / "diff" / "ts0-1.tar"), str(FIXTURES / "diff" / "changed.tar"), "--format", "json"]
+    cold = runner.invoke(cli, ["--cache-dir", cache_dir, *args])
+    warm = runner.invoke(cli, ["--cache-dir", cache_dir, *args])
+    assert cold.exit_code == warm.exit_code == 1
+    assert json.loads(cold.stdout) == json.loads(warm.stdout)
