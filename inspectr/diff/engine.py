@@ -74,13 +74,11 @@ def index_pair(a: Image, b: Image, jobs: int | None = None,
         elif location not in seen_files:
             work.append((ref, True))  # another copy of an indexed blob: verify it only
         seen_files.add(location)
-    results = run_layer_jobs(work, a.limits, jobs)
+    results = run_layer_jobs(work, a.limits, jobs, cache=cache)
     for (ref, verify_only), result in zip(work, results):
         if not verify_only:
             assert isinstance(result, LayerIndex)
             by_key[_content_key(ref)] = result
-            if cache is not None:
-                cache.put(ref, result)
             if on_done:
                 on_done(result)
 

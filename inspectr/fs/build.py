@@ -21,15 +21,18 @@ __all__ = ["index_refs", "index_layers", "build_tree", "run_layer_jobs"]
 _PARALLEL_MIN_BYTES = 16 << 20
 
 
-def _index_one(args: tuple[LayerRef, Limits, bool, bool]) -> LayerIndex | int:
-    layer, limits, scan, verify_only = args
+def _index_one(args: tuple[LayerRef, Limits, bool, bool, LayerCache | None]) -> LayerIndex | int:
+    layer, limits, scan, verify_only, cache = args
     if verify_only:
         return verify_blob(layer)
-    return index_layer(layer, layer.index, limits, scan)
+    index = index_layer(layer, layer.index, limits, scan)
+    if cache is not None:
+        cache.put(layer, index, scan)  # in the worker: encoding runs beside the other layers
+    return index
 
 
 def run_layer_jobs(jobs: Sequence[tuple[LayerRef, bool]], limits: Limits, workers: int | None = None,
-                   scan_secrets: bool = False) -> list[LayerIndex | int]:
+                   scan_secrets: bool = False, cache: LayerCache | None = None) -> list[LayerIndex | int]:
     """Index (or, when the flag says so, only verify the digest of) each layer; results in the
     given order. CPU-bound work runs in worker processes when there is enough of it."""
     if workers is None:
@@ -37,12 +40,12 @@ def run_layer_jobs(jobs: Sequence[tuple[LayerRef, bool]], limits: Limits, worker
         if sum(ref.blob.length for ref, _ in jobs) < _PARALLEL_MIN_BYTES:
             workers = 1
     if workers <= 1 or len(jobs) <= 1:
-        return [_index_one((ref, limits, scan_secrets, verify)) for ref, verify in jobs]
+        return [_index_one((ref, limits, scan_secrets, verify, cache)) for ref, verify in jobs]
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         # Largest first keeps both cores busy; results are put back in the given order.
         order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].blob.length)
-        futures = {i: pool.submit(_index_one, (jobs[i][0], limits, scan_secrets, jobs[i][1])) for i in order}
+        futures = {i: pool.submit(_index_one, (jobs[i][0], limits, scan_secrets, jobs[i][1], cache)) for i in order}
         return [futures[i].result() for i in range(len(jobs))]
 
 
@@ -63,7 +66,7 @@ def index_refs(
             if hit is not None:
                 cached[i] = hit
     work = [(ref, i in cached) for i, ref in enumerate(layers)]
-    results = run_layer_jobs(work, limits, jobs, scan_secrets)
+    results = run_layer_jobs(work, limits, jobs, scan_secrets, cache)
     out: list[LayerIndex] = []
     for i, (ref, result) in enumerate(zip(layers, results)):
         if i in cached:
@@ -71,8 +74,6 @@ def index_refs(
         else:
             assert isinstance(result, LayerIndex)
             index = result
-            if cache is not None:
-                cache.put(ref, index, scan_secrets)
         if on_done:
             on_done(index)
         out.append(index)
