@@ -13,7 +13,7 @@ ZEROS_4GIB_SHA256 = "8479e43911dc45e89f934fe48d01297e16f51d17aa561d4d1c216b1ae0f
 
 CHILD = textwrap.dedent(
     r'''
-    import json, resource, tarfile
+    import json, tarfile
     from inspectr.fs.layer_index import index_layer
     from inspectr.limits import Limits
 
@@ -47,8 +47,11 @@ CHILD = textwrap.dedent(
 
     index = index_layer(Source(), 0, Limits())
     (entry,) = [e for e in index.entries if e.path == "big/zeros.bin"]
+    # VmHWM is this process image's peak; ru_maxrss would carry the forking parent's over exec.
+    with open("/proc/self/status") as fp:
+        hwm = next(int(line.split()[1]) for line in fp if line.startswith("VmHWM:"))
     print(json.dumps({"size": entry.size, "sha256": entry.sha256.hex(), "uncompressed": index.uncompressed_size,
-                      "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                      "maxrss_kib": hwm}))
     '''
 )
 

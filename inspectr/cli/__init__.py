@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from typing import Any
 
@@ -69,6 +70,10 @@ def report_error(error_class: str, message: str, as_json: bool, hint: str | None
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
+    if argv is None and hasattr(signal, "SIGPIPE"):
+        # `inspectr ls IMAGE | head`: end quietly like other Unix filters when the reader goes
+        # away, instead of click's exit status 1, which means "findings" here.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = _json_requested(args)
     verbose = "-v" in args or "--verbose" in args
