@@ -1,0 +1,76 @@
+"""`inspectr gate --release A --rebuild B`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ..gate.engine import run_gate
+from ..gate.policy import GatePolicy, load_gate_policy
+from ..limits import Limits
+from ..present.gate import gate_markdown, gate_to_json, gate_to_junit, gate_to_sarif, github_annotations
+from .common import Context
+
+
+@click.command("gate")
+@click.option("--release", required=True, metavar="IMAGE", help="The signed release image.")
+@click.option("--rebuild", required=True, metavar="IMAGE", help="The image rebuilt from the same source.")
+@click.option("--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Gate policy (TOML): signers, accepted differences, audit threshold, probes.")
+@click.option("--key", "keys", multiple=True, type=click.Path(dir_okay=False, path_type=Path), help="cosign public key (adds to the policy's).")
+@click.option("--keyring", "keyrings", multiple=True, type=click.Path(dir_okay=False, path_type=Path), help="OpenPGP keyring (adds to the policy's).")
+@click.option("--identity", help="The reference the release signature must name (overrides the policy's).")
+@click.option("--behave", is_flag=True, help="Also run the policy's behaviour probes (needs the runtime of issue 5).")
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write gate.json, gate.sarif, gate.junit.xml and gate.md here.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report here.")
+@click.option("--sarif", "sarif_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the SARIF report here.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JUnit XML report here.")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the Markdown summary here.")
+@click.pass_obj
+def command(ctx: Context, release: str, rebuild: str, policy_path: Path | None, keys: tuple[Path, ...],
+            keyrings: tuple[Path, ...], identity: str | None, behave: bool, report_dir: Path | None, json_path: Path | None,
+            sarif_path: Path | None, junit_path: Path | None, markdown_path: Path | None) -> None:
+    """One CI verdict for a signed, reproducible build: verify the release's signature and
+    integrity, verify the rebuild's integrity, diff them under the policy's accepted
+    differences. Verdicts: reproduced (bit-identical), equivalent (only accepted differences,
+    counted and listed), not-reproduced, untrusted. Exit 0 for the first two, 1 for the others,
+    2 on error. Writes JSON, SARIF, JUnit and Markdown together; appends the Markdown to
+    $GITHUB_STEP_SUMMARY and prints ::error annotations under GitHub Actions.
+    Example: `inspectr gate --release oci-archive:release.tar --rebuild rebuild.tar --policy inspectr.toml`.
+    """
+    policy = load_gate_policy(policy_path) if policy_path else GatePolicy(require_signature=bool(keys or keyrings))
+    policy = GatePolicy(policy.path, policy.keys + keys, policy.keyrings + keyrings, identity or policy.identity,
+                        policy.require_signature or bool(keys or keyrings), policy.acceptances, policy.semantic,
+                        policy.audit_fail_on, policy.probes if behave else ())
+    report = run_gate(release, rebuild, policy, Limits(), cache=ctx.cache)
+    outputs = {"json": json_path, "sarif": sarif_path, "junit": junit_path, "markdown": markdown_path}
+    if report_dir is not None:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        names = {"json": "gate.json", "sarif": "gate.sarif", "junit": "gate.junit.xml", "markdown": "gate.md"}
+        outputs = {k: v or report_dir / names[k] for k, v in outputs.items()}
+    if outputs["json"]:
+        outputs["json"].write_text(json.dumps(gate_to_json(report), indent=2) + "\n")
+    if outputs["sarif"]:
+        outputs["sarif"].write_text(json.dumps(gate_to_sarif(report), indent=2) + "\n")
+    if outputs["junit"]:
+        outputs["junit"].write_bytes(gate_to_junit(report))
+    if outputs["markdown"]:
+        with open(outputs["markdown"], "w") as fp:
+            gate_markdown(report, fp)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a") as fp:
+            gate_markdown(report, fp)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        github_annotations(report, sys.stdout)
+    sys.stdout.write(f"{report.verdict}\n")
+    for reason in report.reasons:
+        sys.stdout.write(f"  - {reason}\n")
+    if report.verdict == "equivalent":
+        sys.stdout.write(f"  {len(report.accepted)} accepted differences\n")
+    click.get_current_context().exit(0 if report.ok else 1)

@@ -1,0 +1,157 @@
+"""gate: one verdict for CI. In order: the release's signature and integrity, the rebuild's
+integrity, the diff under the policy's accepted differences, the audit threshold, behaviour."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..audit.engine import audit_image
+from ..audit.findings import Severity
+from ..diff.difference import SEMANTIC_IGNORABLE, Change, Difference, Verdict
+from ..diff.engine import compare_images, index_pair
+from ..diff.options import DiffOptions
+from ..fs.cache import LayerCache
+from ..limits import Limits
+from ..sources.detect import open_image
+from ..verify.engine import Trust, verify_image
+from ..verify.keys import load_keyring, load_public_key
+from ..verify.report import Status, VerificationReport
+from .policy import GatePolicy
+
+__all__ = ["GateCheck", "GateReport", "run_gate", "VERDICTS"]
+
+VERDICTS = ("reproduced", "equivalent", "not-reproduced", "untrusted")
+
+
+@dataclass(slots=True)
+class GateCheck:
+    """One test case of the gate (also one JUnit testcase)."""
+
+    id: str
+    name: str
+    status: str  # pass | fail | skip
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "status": self.status, "message": self.message, "details": self.details}
+
+
+@dataclass(slots=True)
+class GateReport:
+    release: str
+    rebuild: str
+    verdict: str
+    reasons: list[str]
+    checks: list[GateCheck]
+    difference: Difference | None = None
+    release_verification: VerificationReport | None = None
+    rebuild_verification: VerificationReport | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict in ("reproduced", "equivalent")
+
+    @property
+    def accepted(self) -> list[Change]:
+        return [c for c in self.difference.changes if c.accepted] if self.difference else []
+
+    @property
+    def unaccepted(self) -> list[Change]:
+        return self.difference.unaccepted if self.difference else []
+
+
+def _verification_check(cid: str, name: str, report: VerificationReport, signatures: bool) -> GateCheck:
+    failed = [c for c in report.checks if c.status is Status.FAIL]
+    if signatures:
+        good = [s for s in report.signatures if s.status is Status.PASS]
+        bad = [s for s in report.signatures if s.status is Status.FAIL]
+        ok = report.signature_ok
+        message = (f"valid signature by {good[0].signer} for {good[0].identity}" if ok and good else
+                   "; ".join(f"{s.error}: {s.message}" for s in bad) or "no signature found for the release")
+        return GateCheck(cid, name, "pass" if ok else "fail", message,
+                         {"verdict": report.verdict, "signatures": [s.to_json() for s in report.signatures]})
+    message = (f"{len(report.checks)} integrity checks passed" if not failed else
+               "; ".join(f"{c.error}: {c.subject}: {c.message}" for c in failed[:5]))
+    return GateCheck(cid, name, "fail" if failed else "pass", message,
+                     {"verdict": report.verdict, "failed": [c.to_json() for c in failed]})
+
+
+def run_gate(release: str, rebuild: str, policy: GatePolicy, limits: Limits = Limits(),
+             cache: LayerCache | None = None, today: dt.date | None = None) -> GateReport:
+    """Raises InspectrError only for unusable input (exit 2); every check's outcome is in the report."""
+    checks: list[GateCheck] = []
+    reasons: list[str] = []
+    trust = Trust(keys=tuple(load_public_key(p) for p in policy.keys),
+                  keyrings=tuple(load_keyring(p) for p in policy.keyrings),
+                  identity=policy.identity, require_signature=policy.require_signature)
+    rel = verify_image(release, trust, limits)
+    integrity = _verification_check("release-integrity", "release: integrity of every blob", rel, False)
+    checks.append(integrity)
+    if policy.require_signature:
+        checks.append(_verification_check("release-signature", "release: signature by a required signer", rel, True))
+    else:
+        checks.append(GateCheck("release-signature", "release: signature by a required signer", "skip",
+                                "signers.required = false in the policy"))
+    reb = verify_image(rebuild, Trust(), limits)
+    checks.append(_verification_check("rebuild-integrity", "rebuild: integrity of every blob", reb, False))
+    untrusted = [c for c in checks if c.status == "fail"]
+    if untrusted:
+        reasons += [f"{c.name}: {c.message}" for c in untrusted]
+        checks.append(GateCheck("diff", "release and rebuild: diff under the policy", "skip",
+                                "not run: the release or rebuild is not trusted"))
+        return GateReport(release, rebuild, "untrusted", reasons, checks, None, rel, reb)
+
+    a, b = open_image(release, limits=limits), open_image(rebuild, limits=limits)
+    options = DiffOptions(ignore=SEMANTIC_IGNORABLE if policy.semantic else DiffOptions().ignore,
+                          acceptances=policy.acceptances, today=today)
+    pair = index_pair(a, b, cache=cache)
+    identical = a.manifest_digest is not None and a.manifest_digest == b.manifest_digest
+    difference = None if identical else compare_images(pair, options)
+    expired = [r for r in policy.acceptances if r.expires is not None and r.expires < (today or dt.date.today())]
+    for rule in expired:
+        checks.append(GateCheck("policy-expiry", f"policy: acceptance {rule.reason!r}", "fail",
+                                f"expired on {rule.expires.isoformat()}: it accepts nothing any more",  # type: ignore[union-attr]
+                                {"path": rule.path, "cause": rule.cause.value if rule.cause else None}))
+        reasons.append(f"acceptance {rule.reason!r} expired on {rule.expires.isoformat()}")  # type: ignore[union-attr]
+    if difference is None:
+        verdict = "reproduced"
+        checks.append(GateCheck("diff", "release and rebuild: diff under the policy", "pass",
+                                f"bit-identical: manifest {a.manifest_digest}"))
+    else:
+        accepted = [c for c in difference.changes if c.accepted]
+        open_changes = difference.unaccepted
+        counts = difference.counts(accepted=True)
+        if not open_changes:
+            verdict = "equivalent"
+            checks.append(GateCheck("diff", "release and rebuild: diff under the policy", "pass",
+                                    f"equivalent: {len(accepted)} accepted differences "
+                                    f"({', '.join(f'{n} {k}' for k, n in counts.items())})",
+                                    {"accepted": len(accepted), "accepted_counts": counts}))
+        else:
+            verdict = "not-reproduced"
+            shown = ", ".join(sorted({c.path for c in open_changes})[:10])
+            checks.append(GateCheck("diff", "release and rebuild: diff under the policy", "fail",
+                                    f"{len(open_changes)} unaccepted differences: {shown}",
+                                    {"unaccepted": len(open_changes), "accepted": len(accepted),
+                                     "unaccepted_counts": difference.counts(accepted=False)}))
+            reasons.append(f"{len(open_changes)} differences are not accepted by the policy: {shown}")
+    if expired and verdict in ("reproduced", "equivalent"):
+        verdict = "not-reproduced"
+    if policy.audit_fail_on:
+        report = audit_image(b, cache=cache)
+        failing = report.failing(Severity(policy.audit_fail_on))
+        checks.append(GateCheck("audit", f"rebuild: audit at {policy.audit_fail_on} or worse",
+                                "fail" if failing else "pass",
+                                "; ".join(f"{f.rule} {f.path}" for f in failing[:5]) or "no finding at the threshold",
+                                {"counts": report.counts()}))
+        if failing and verdict in ("reproduced", "equivalent"):
+            verdict = "not-reproduced"
+            reasons.append(f"audit: {len(failing)} findings at {policy.audit_fail_on} or worse")
+    for probe in policy.probes:
+        checks.append(GateCheck(f"behave:{probe}", f"behaviour probe {probe!r}", "skip",
+                                "the behavioural check needs inspectr's runtime (issue 5), which this version lacks"))
+    return GateReport(release, rebuild, verdict, reasons, checks, difference, rel, reb)

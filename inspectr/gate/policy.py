@@ -1,0 +1,97 @@
+"""The gate policy file (TOML, docs/formats/gate-policy.md, JSON Schema in
+docs/formats/gate-policy.schema.json). Every error names the field."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..diff.difference import Cause
+from ..diff.options import Acceptance
+from ..errors import UsageError
+
+__all__ = ["GatePolicy", "load_gate_policy"]
+
+_TOP = {"signers", "accept", "diff", "audit", "behave"}
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    path: Path | None = None
+    keys: tuple[Path, ...] = ()
+    keyrings: tuple[Path, ...] = ()
+    identity: str | None = None
+    require_signature: bool = True
+    acceptances: tuple[Acceptance, ...] = ()
+    semantic: bool = False
+    audit_fail_on: str | None = None
+    probes: tuple[str, ...] = field(default=())
+
+
+def _strs(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise UsageError(f"{where}: must be a list of non-empty strings")
+    return list(value)
+
+
+def load_gate_policy(path: Path) -> GatePolicy:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"--policy {path}: not found") from None
+    if not text.strip():
+        raise UsageError(f"--policy {path}: the policy is empty (it needs at least [signers])")
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise UsageError(f"--policy {path}: invalid TOML: {err}") from None
+    where = f"--policy {path}"
+    unknown = set(doc) - _TOP
+    if unknown:
+        raise UsageError(f"{where}: unknown table {sorted(unknown)[0]!r} (known: {', '.join(sorted(_TOP))})")
+    base = path.parent
+    signers = doc.get("signers", {})
+    if not isinstance(signers, dict) or set(signers) - {"keys", "keyrings", "identity", "required"}:
+        raise UsageError(f"{where}: signers: fields are keys, keyrings, identity, required")
+    keys = tuple(base / p for p in _strs(signers.get("keys", []), f"{where}: signers.keys"))
+    keyrings = tuple(base / p for p in _strs(signers.get("keyrings", []), f"{where}: signers.keyrings"))
+    identity = signers.get("identity")
+    if identity is not None and not isinstance(identity, str):
+        raise UsageError(f"{where}: signers.identity: must be a string")
+    required = signers.get("required", True)
+    if not isinstance(required, bool):
+        raise UsageError(f"{where}: signers.required: must be true or false")
+    accepts = []
+    causes = {c.value: c for c in Cause}
+    for i, rule in enumerate(doc.get("accept", [])):
+        w = f"{where}: accept[{i}]"
+        if not isinstance(rule, dict) or set(rule) - {"path", "cause", "field", "reason", "expires"}:
+            raise UsageError(f"{w}: fields are path, cause, field, reason, expires")
+        if not isinstance(rule.get("reason"), str) or not rule["reason"].strip():
+            raise UsageError(f"{w}.reason: every acceptance needs a reason")
+        cause = rule.get("cause")
+        if cause is not None and cause not in causes:
+            raise UsageError(f"{w}.cause: {cause!r} is not one of {', '.join(causes)}")
+        expires = rule.get("expires")
+        if isinstance(expires, dt.datetime) or (expires is not None and not isinstance(expires, dt.date)):
+            raise UsageError(f"{w}.expires: must be a TOML date, e.g. 2027-01-31")
+        accepts.append(Acceptance(str(rule.get("path", "**")), rule["reason"].strip(), causes.get(cause) if cause else None,
+                                  rule.get("field"), expires, source=f"policy {path.name}"))
+    diff = doc.get("diff", {})
+    if not isinstance(diff, dict) or set(diff) - {"semantic"} or not isinstance(diff.get("semantic", False), bool):
+        raise UsageError(f"{where}: diff: the only field is semantic = true|false")
+    audit = doc.get("audit", {})
+    fail_on = audit.get("fail_on") if isinstance(audit, dict) else None
+    if not isinstance(audit, dict) or set(audit) - {"fail_on"} or (
+            fail_on is not None and fail_on not in ("critical", "high", "medium", "low", "info")):
+        raise UsageError(f"{where}: audit.fail_on: one of critical, high, medium, low, info")
+    behave = doc.get("behave", {})
+    if not isinstance(behave, dict) or set(behave) - {"probes"}:
+        raise UsageError(f"{where}: behave: the only field is probes = [\"CMD\", ...]")
+    probes = tuple(_strs(behave.get("probes", []), f"{where}: behave.probes")) if "probes" in behave else ()
+    if not (keys or keyrings) and required:
+        raise UsageError(f"{where}: signers: give keys or keyrings (or required = false to gate unsigned releases)")
+    return GatePolicy(path, keys, keyrings, identity, required, tuple(accepts), diff.get("semantic", False), fail_on, probes)
