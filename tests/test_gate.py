@@ -136,3 +136,24 @@ def test_reports_validate_against_sarif_and_junit_schemas(tmp_path: Path) -> Non
     md = (out / "gate.md").read_text()
     assert md.startswith("### ❌ inspectr gate: **not-reproduced**")
     assert json.loads((out / "gate.json").read_text())["verdict"] == "not-reproduced"
+
+
+GATE = ROOT / "fixtures" / "gate"
+PAIRS = json.loads((GATE / "expected.json").read_text())["pairings"] if (GATE / "expected.json").is_file() else []
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=[f"{p['release']}-vs-{Path(p['rebuild']).name}" for p in PAIRS])
+def test_buildah_built_signed_releases_get_their_recorded_verdicts(pair: dict) -> None:  # type: ignore[type-arg]
+    identity = json.loads((GATE / "expected.json").read_text())["identity"]
+    release = GATE / Path(pair["release"]).name
+    rebuild = ROOT / "fixtures" / "diff" / Path(pair["rebuild"]).name
+    base = ["--release", f"dir:{release}", "--rebuild", str(rebuild), "--keyring", str(GATE / "release.pub.gpg"),
+            "--identity", identity]
+    code, doc, _ = gate(*base)
+    assert doc["verdict"] == pair["verdict"], doc["reasons"]
+    assert code == (0 if pair["verdict"] in ("reproduced", "equivalent") else 1)
+    if pair.get("verdict_with_policy"):
+        code, doc, text = gate(*base, "--policy", str(GATE / "accept-timestamp-history.toml"))
+        assert doc["verdict"] == pair["verdict_with_policy"]
+        if doc["verdict"] == "equivalent":
+            assert f"{len(doc['accepted'])} accepted differences" in text and doc["accepted"]

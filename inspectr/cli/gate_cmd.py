@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from ..errors import UsageError
 from ..gate.engine import run_gate
 from ..gate.policy import GatePolicy, load_gate_policy
 from ..limits import Limits
@@ -47,6 +48,9 @@ def command(ctx: Context, release: str, rebuild: str, policy_path: Path | None, 
     policy = GatePolicy(policy.path, policy.keys + keys, policy.keyrings + keyrings, identity or policy.identity,
                         policy.require_signature or bool(keys or keyrings), policy.acceptances, policy.semantic,
                         policy.audit_fail_on, policy.probes if behave else ())
+    if policy.require_signature and not (policy.keys or policy.keyrings):
+        raise UsageError(f"--policy {policy_path}: signers: give keys or keyrings, here or with --key/--keyring "
+                         "(or required = false to gate unsigned releases)")
     report = run_gate(release, rebuild, policy, Limits(), cache=ctx.cache)
     outputs = {"json": json_path, "sarif": sarif_path, "junit": junit_path, "markdown": markdown_path}
     if report_dir is not None:

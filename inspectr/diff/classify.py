@@ -62,7 +62,7 @@ HINTS = {
     Cause.HISTORY: "history differs: pin the base image by digest and keep build arguments identical",
     Cause.TAR_FORMAT: "tar entry order or header format differs: use the same builder and version for both builds",
     Cause.COMPRESSION: "only compression differs: the uncompressed layers (diff_ids) are identical",
-    Cause.IMAGE_FORMAT: "only the container format differs (Docker vs OCI media types)",
+    Cause.IMAGE_FORMAT: "only how the image is stored differs (container format or Docker vs OCI media types), not its content",
     Cause.LAYER_BOUNDARIES: "the files are split into layers differently (e.g. squashed); note that content deleted "
                             "in a later layer still ships in the earlier one: review hidden entries before accepting this",
     Cause.NOISE: "remove logs and caches in the same build step (e.g. `rm -rf /var/lib/apt/lists/* /var/log/*`)",

@@ -92,6 +92,4 @@ def load_gate_policy(path: Path) -> GatePolicy:
     if not isinstance(behave, dict) or set(behave) - {"probes"}:
         raise UsageError(f"{where}: behave: the only field is probes = [\"CMD\", ...]")
     probes = tuple(_strs(behave.get("probes", []), f"{where}: behave.probes")) if "probes" in behave else ()
-    if not (keys or keyrings) and required:
-        raise UsageError(f"{where}: signers: give keys or keyrings (or required = false to gate unsigned releases)")
     return GatePolicy(path, keys, keyrings, identity, required, tuple(accepts), diff.get("semantic", False), fail_on, probes)
