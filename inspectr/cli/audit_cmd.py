@@ -10,7 +10,7 @@ import click
 
 from ..audit.engine import AuditRules, audit_image, load_audit_rules
 from ..audit.findings import Severity
-from ..present.audit import audit_to_json, audit_to_sarif, markdown_audit, render_audit
+from ..present.audit import audit_to_json, audit_to_junit, audit_to_sarif, markdown_audit, render_audit
 from .common import Context, Progress, image_options, load_image
 
 _DEFAULT_RULES = ".inspectr-audit.toml"
@@ -23,7 +23,8 @@ _DEFAULT_RULES = ".inspectr-audit.toml"
 @click.option("--rules", "rules_path", type=click.Path(dir_okay=False, path_type=Path),
               help=f"Thresholds and allow-lists (TOML); default: ./{_DEFAULT_RULES} when present.")
 @image_options
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "sarif", "markdown"]), default="text", show_default=True)
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "sarif", "markdown", "junit"]), default="text",
+              show_default=True)
 @click.pass_obj
 def command(ctx: Context, image: str, fail_on: str, rules_path: Path | None, platform: str | None, limit_scale: int,
             limits: tuple[str, ...], strict: bool, fmt: str) -> None:
@@ -47,6 +48,8 @@ def command(ctx: Context, image: str, fail_on: str, rules_path: Path | None, pla
         sys.stdout.write("\n")
     elif fmt == "markdown":
         markdown_audit(report, sys.stdout)
+    elif fmt == "junit":
+        sys.stdout.write(audit_to_junit(report, Severity(fail_on)).decode("utf-8") + "\n")
     else:
         render_audit(report, ctx.console(), ctx.verbose)
     click.get_current_context().exit(1 if report.failing(Severity(fail_on)) else 0)

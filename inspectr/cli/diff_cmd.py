@@ -15,7 +15,7 @@ from ..diff.options import DiffOptions, load_policy
 from ..errors import UsageError
 from ..fs.export import ExportOptions, export_dir
 from ..image import Image
-from ..present.diff_json import difference_to_json, identical_to_json
+from ..present.diff_json import difference_to_json, difference_to_junit, difference_to_sarif, identical_to_json
 from ..present.diff_text import markdown_difference, render_difference, render_identical
 from .common import Context, Progress, image_options, load_image, print_warnings
 
@@ -80,7 +80,8 @@ def _write_report_dir(target: Path, pairs: list[tuple[ImagePair, Difference | No
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Also write report.json and the differing files of both sides (a/, b/) here.")
 @image_options
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "markdown", "sarif", "junit"]), default="text",
+              show_default=True)
 @click.pass_obj
 def command(ctx: Context, image_a: str, image_b: str, semantic: bool, excludes: tuple[str, ...], policy: Path | None,
             all_platforms: bool, no_content: bool, max_diff_bytes: int, report_dir: Path | None, platform: str | None,
@@ -136,6 +137,11 @@ def command(ctx: Context, image_a: str, image_b: str, semantic: bool, excludes: 
         sys.stdout.write("\n")
     elif fmt == "markdown":
         markdown_difference(result, da, db, sys.stdout)
+    elif fmt == "sarif":
+        json.dump(difference_to_sarif(result, da, db), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif fmt == "junit":
+        sys.stdout.write(difference_to_junit(result, da, db).decode("utf-8") + "\n")
     elif result is None:
         render_identical(da, ctx.console())
     else:

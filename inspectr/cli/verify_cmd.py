@@ -9,7 +9,14 @@ import click
 
 from ..limits import Limits, parse_limit
 from ..errors import UsageError
-from ..present.verify import dump, render_verification, verification_to_json, verification_to_sarif
+from ..present.verify import (
+    dump,
+    markdown_verification,
+    render_verification,
+    verification_to_json,
+    verification_to_junit,
+    verification_to_sarif,
+)
 from ..verify.engine import Trust, verify_image
 from ..verify.keys import load_keyring, load_public_key
 from .common import Context
@@ -30,7 +37,8 @@ from .common import Context
 @click.option("--skip-blob-checks", is_flag=True,
               help="Weakens verification: check index and manifests only, not configs and layers.")
 @click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE", help="Raise one resource limit.")
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True)
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "sarif", "junit", "markdown"]), default="text",
+              show_default=True)
 @click.pass_obj
 def command(ctx: Context, image: str, keys: tuple[Path, ...], keyrings: tuple[Path, ...], signatures: tuple[Path, ...],
             identity: str | None, policy: Path | None, require_signature: bool, skip_blob_checks: bool, limits: tuple[str, ...], fmt: str) -> None:
@@ -58,6 +66,10 @@ def command(ctx: Context, image: str, keys: tuple[Path, ...], keyrings: tuple[Pa
         dump(verification_to_json(report), sys.stdout)
     elif fmt == "sarif":
         dump(verification_to_sarif(report), sys.stdout)
+    elif fmt == "junit":
+        sys.stdout.write(verification_to_junit(report).decode("utf-8") + "\n")
+    elif fmt == "markdown":
+        markdown_verification(report, sys.stdout)
     else:
         render_verification(report, ctx.console(), ctx.verbose)
     click.get_current_context().exit(0 if report.ok else 1)

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import html
 from collections import defaultdict
 from typing import Any, TextIO
 
 from rich.console import Console
 from rich.text import Text
 
-from .. import __version__
 from ..audit.findings import AuditReport, Finding, Severity
 from ..audit.rules import RULES
 from .json import FORMAT_VERSION
-from .safe import display_text
+from .junit import JUnitCase, junit_xml
+from .sarif import SarifResult, sarif_log
+from .safe import display_text, markdown_text as _md
 
-__all__ = ["render_audit", "audit_to_json", "audit_to_sarif", "markdown_audit"]
+__all__ = ["render_audit", "audit_to_json", "audit_to_sarif", "audit_to_junit", "markdown_audit"]
 
 _STYLE = {Severity.CRITICAL: "bold red", Severity.HIGH: "red", Severity.MEDIUM: "yellow", Severity.LOW: "cyan",
           Severity.INFO: "dim"}
@@ -82,33 +82,27 @@ _LEVEL = {Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDIUM: "
 
 
 def audit_to_sarif(r: AuditReport) -> dict[str, Any]:
-    used = sorted({f.rule for f in r.findings})
-    rules = [{"id": rid, "shortDescription": {"text": RULES[rid][1] if rid in RULES else rid},
-              "defaultConfiguration": {"level": _LEVEL[RULES[rid][0]] if rid in RULES else "warning"}} for rid in used]
-    index = {rid: i for i, rid in enumerate(used)}
-    results = []
-    for f in r.findings:
-        result: dict[str, Any] = {
-            "ruleId": f.rule, "ruleIndex": index[f.rule], "level": _LEVEL[f.severity],
-            "message": {"text": f"{f.path}: {f.message}" if f.path else f.message},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.path or r.reference}},
-                           "logicalLocations": [{"name": f"layer {f.layer}" if f.layer is not None else "config",
-                                                 "kind": "module"}]}],
-            "properties": {"severity": f.severity.value, "layer": f.layer, "visible": f.visible,
-                           "created_by": f.created_by, "evidence": f.evidence},
-        }
-        if f.allowed_by:
-            result["suppressions"] = [{"kind": "external", "justification": f.allowed_by}]
-        results.append(result)
-    return {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
-            "runs": [{"tool": {"driver": {"name": "inspectr", "version": __version__,
-                                          "informationUri": "https://example.invalid/inspectr", "rules": rules}},
-                      "results": results,
-                      "properties": {"efficiency": r.efficiency.to_json(), "reference": r.reference}}]}
+    results = [SarifResult(f.rule, _LEVEL[f.severity], f"{f.path}: {f.message}" if f.path else f.message, f.path or r.reference,
+                           f"layer {f.layer}" if f.layer is not None else "config",
+                           {"severity": f.severity.value, "layer": f.layer, "visible": f.visible,
+                            "created_by": f.created_by, "evidence": f.evidence}, f.allowed_by)
+               for f in r.findings]
+    return sarif_log(results, {rid: text for rid, (_, text) in RULES.items()},
+                     {"efficiency": r.efficiency.to_json(), "reference": r.reference})
 
 
-def _md(text: str) -> str:
-    return html.escape(display_text(text), quote=False).translate(str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+!|~>"}))
+def audit_to_junit(r: AuditReport, fail_on: Severity | None) -> bytes:
+    """One testcase per rule: it fails when the rule has a finding at `fail_on` or worse that
+    no allow-list entry covers."""
+    failing = {f.rule for f in r.failing(fail_on)}
+    cases = []
+    for rule in RULES:
+        found = [f for f in r.findings if f.rule == rule]
+        message = "; ".join(f"{f.severity.value} {f.path}: {f.message}" for f in found[:20])
+        cases.append(JUnitCase(rule, "fail" if rule in failing else "pass", message or "no findings", rule))
+    return junit_xml("inspectr audit", cases, {"reference": r.reference})
+
+
 
 
 def markdown_audit(r: AuditReport, fp: TextIO) -> None:

@@ -7,8 +7,11 @@ from typing import Any, TextIO
 
 from ..diff.difference import Cause, Change, Difference, FieldChange, Side, Verdict
 from .json import FORMAT_VERSION
+from .junit import JUnitCase, junit_xml
+from .sarif import SarifResult, sarif_log
 
-__all__ = ["difference_to_json", "dump_difference", "load_difference", "identical_to_json"]
+__all__ = ["difference_to_json", "dump_difference", "load_difference", "identical_to_json", "difference_to_sarif",
+           "difference_to_junit"]
 
 
 def _side(side: Side | None) -> dict[str, Any] | None:
@@ -84,3 +87,30 @@ def load_difference(doc: dict[str, Any]) -> Difference | None:
         for c in doc["changes"]
     ]
     return Difference(doc["a"], doc["b"], Verdict(doc["verdict"]), changes, doc["explanation"], list(doc["hints"]))
+
+
+def difference_to_sarif(d: Difference | None, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """One result per difference; accepted ones carry their acceptance as a suppression."""
+    results = []
+    for c in (d.changes if d else []):
+        side = c.b if c.b is not None else c.a
+        layer = side.layer if side is not None else None
+        results.append(SarifResult(c.cause.value, "note" if c.accepted else "error", f"{c.path}: {c.change} ({c.cause.value})",
+                                   c.path if c.subject in ("file", "hidden") else str(b.get("reference")),
+                                   f"layer {layer}" if layer is not None else c.subject,
+                                   {"subject": c.subject, "layer": layer}, c.accepted_by))
+    texts = {cause.value: f"difference of class {cause.value}" for cause in Cause}
+    return sarif_log(results, texts, {"verdict": d.verdict.value if d else Verdict.IDENTICAL.value})
+
+
+def difference_to_junit(d: Difference | None, a: dict[str, Any], b: dict[str, Any]) -> bytes:
+    """One testcase per cause class: it fails when that class has an unaccepted difference."""
+    cases = []
+    for cause in Cause:
+        items = [c for c in (d.changes if d else []) if c.cause is cause]
+        open_items = [c for c in items if not c.accepted]
+        message = "; ".join(f"{c.path} ({c.change})" for c in open_items[:20]) or (
+            f"{len(items)} accepted" if items else "no differences")
+        cases.append(JUnitCase(cause.value, "fail" if open_items else "pass", message, cause.value))
+    verdict = d.verdict.value if d else Verdict.IDENTICAL.value
+    return junit_xml("inspectr diff", cases, {"verdict": verdict, "a": str(a.get("reference")), "b": str(b.get("reference"))})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import json
 import stat
 from collections import defaultdict
@@ -13,7 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..diff.difference import Change, Difference, Verdict
-from .safe import display_text
+from .safe import display_text, markdown_text as _md
 
 __all__ = ["render_difference", "render_identical", "markdown_difference"]
 
@@ -103,12 +102,8 @@ def render_difference(d: Difference, console: Console, verbose: bool = False) ->
         console.print(Text(f"hint: {display_text(hint)}"))
 
 
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+!|~>"})
 
 
-def _md(text: str) -> str:
-    """Text from an image, inert in Markdown and HTML (no links, images, tags or tables)."""
-    return html.escape(display_text(text), quote=False).translate(_MD_SPECIAL)
 
 
 def markdown_difference(d: Difference | None, a: dict[str, Any], b: dict[str, Any], fp: TextIO) -> None:

@@ -3,15 +3,14 @@ workflow-command annotations."""
 
 from __future__ import annotations
 
-import html
-import xml.etree.ElementTree as ET
 from typing import Any, TextIO
 
-from .. import __version__
 from ..gate.engine import GateReport
 from .diff_json import change_to_json
 from .json import FORMAT_VERSION
-from .safe import display_text
+from .junit import JUnitCase, junit_xml
+from .sarif import SarifResult, sarif_log
+from .safe import display_text, markdown_text as _md
 
 __all__ = ["gate_to_json", "gate_to_sarif", "gate_to_junit", "gate_markdown", "github_annotations"]
 
@@ -38,50 +37,23 @@ _RULES = {
 
 
 def gate_to_sarif(r: GateReport) -> dict[str, Any]:
-    results: list[dict[str, Any]] = []
-    for c in r.checks:
-        if c.status == "fail":
-            results.append({"ruleId": c.id.split(":")[0], "level": "error", "message": {"text": f"{c.name}: {c.message}"},
-                            "locations": [{"physicalLocation": {"artifactLocation": {"uri": r.release}}}]})
+    results = [SarifResult(c.id.split(":")[0], "error", f"{c.name}: {c.message}", r.release)
+               for c in r.checks if c.status == "fail"]
     for change in r.unaccepted:
         layer = change.b.layer if change.b and change.b.layer is not None else (change.a.layer if change.a else None)
-        results.append({
-            "ruleId": "unaccepted-difference", "level": "error",
-            "message": {"text": f"{change.path}: {change.change} ({change.cause.value})"},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": change.path if change.subject in ('file', 'hidden') else r.rebuild}},
-                           "logicalLocations": [{"name": f"layer {layer}" if layer is not None else change.subject, "kind": "module"}]}],
-            "properties": {"subject": change.subject, "cause": change.cause.value, "layer": layer},
-        })
-    used = sorted({res["ruleId"] for res in results})
-    return {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
-            "runs": [{"tool": {"driver": {"name": "inspectr", "version": __version__,
-                                          "informationUri": "https://example.invalid/inspectr",
-                                          "rules": [{"id": u, "shortDescription": {"text": _RULES.get(u, u)}} for u in used]}},
-                      "results": results, "properties": {"verdict": r.verdict}}]}
+        results.append(SarifResult("unaccepted-difference", "error", f"{change.path}: {change.change} ({change.cause.value})",
+                                   change.path if change.subject in ("file", "hidden") else r.rebuild,
+                                   f"layer {layer}" if layer is not None else change.subject,
+                                   {"subject": change.subject, "cause": change.cause.value, "layer": layer}))
+    return sarif_log(results, _RULES, {"verdict": r.verdict})
 
 
 def gate_to_junit(r: GateReport) -> bytes:
     """One testsuite; one testcase per check (signature, integrity, diff, audit, each probe)."""
-    failures = sum(1 for c in r.checks if c.status == "fail")
-    skipped = sum(1 for c in r.checks if c.status == "skip")
-    suite = ET.Element("testsuite", name="inspectr gate", tests=str(len(r.checks)), failures=str(failures),
-                       errors="0", skipped=str(skipped))
-    props = ET.SubElement(suite, "properties")
-    for name, value in (("verdict", r.verdict), ("release", r.release), ("rebuild", r.rebuild)):
-        ET.SubElement(props, "property", name=name, value=value)
-    for c in r.checks:
-        case = ET.SubElement(suite, "testcase", classname="inspectr.gate", name=f"{c.id}: {c.name}")
-        if c.status == "fail":
-            ET.SubElement(case, "failure", message=c.message[:500], type=c.id).text = c.message
-        elif c.status == "skip":
-            ET.SubElement(case, "skipped", message=c.message[:500])
-    root = ET.Element("testsuites", name="inspectr", tests=str(len(r.checks)), failures=str(failures))
-    root.append(suite)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    cases = [JUnitCase(f"{c.id}: {c.name}", c.status, c.message, c.id) for c in r.checks]
+    return junit_xml("inspectr gate", cases, {"verdict": r.verdict, "release": r.release, "rebuild": r.rebuild})
 
 
-def _md(text: str) -> str:
-    return html.escape(display_text(text), quote=False).translate(str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+!|~>"}))
 
 
 def gate_markdown(r: GateReport, fp: TextIO) -> None:

@@ -3,9 +3,10 @@ escapes of non-UTF-8 bytes and rich markup are all shown escaped, never interpre
 
 from __future__ import annotations
 
+import html
 import re
 
-__all__ = ["display_path", "display_text"]
+__all__ = ["display_path", "display_text", "markdown_text"]
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\udc80-\udcff\\]")
 
@@ -30,3 +31,11 @@ def display_text(text: str) -> str:
 def display_path(path: str) -> str:
     """A path from an image, escaped for a terminal (no markup: use with rich `Text`)."""
     return display_text(path)
+
+
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+!|~>"})
+
+
+def markdown_text(text: str) -> str:
+    """Text from an image, inert in Markdown and HTML: no links, images, tags or table cells."""
+    return html.escape(display_text(text), quote=False).translate(_MD_SPECIAL)

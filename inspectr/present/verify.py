@@ -9,12 +9,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .. import __version__
 from ..verify.report import Status, VerificationReport
 from .json import FORMAT_VERSION
-from .safe import display_text
+from .junit import JUnitCase, junit_xml
+from .sarif import SarifResult, sarif_log
+from .safe import display_text, markdown_text as _md
 
-__all__ = ["render_verification", "verification_to_json", "verification_to_sarif"]
+__all__ = ["render_verification", "verification_to_json", "verification_to_sarif", "verification_to_junit", "markdown_verification"]
 
 _STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.WARN: "yellow", Status.UNVERIFIABLE: "yellow",
           Status.INFO: "dim", Status.SKIP: "dim"}
@@ -92,34 +93,40 @@ _RULES = {
 
 
 def verification_to_sarif(r: VerificationReport) -> dict[str, Any]:
-    results = []
-    used: set[str] = set()
     level = {Status.FAIL: "error", Status.WARN: "warning", Status.UNVERIFIABLE: "warning"}
-    for c in r.checks:
-        if c.status in level:
-            rule = c.error or c.check
-            used.add(rule)
-            results.append({"ruleId": rule, "level": level[c.status],
-                            "message": {"text": f"{c.subject}: {c.message}"},
-                            "locations": [{"physicalLocation": {"artifactLocation": {"uri": r.reference}},
-                                           "logicalLocations": [{"name": c.subject, "kind": "object"}]}]})
-    for s in r.signatures + (r.policy or []):
-        if s.status in level:
-            rule = s.error or "signature"
-            used.add(rule)
-            results.append({"ruleId": rule, "level": level[s.status], "message": {"text": f"{s.source}: {s.message}"},
-                            "locations": [{"physicalLocation": {"artifactLocation": {"uri": r.reference}}}]})
-    rules = [{"id": rid, "shortDescription": {"text": _RULES.get(rid, rid)}} for rid in sorted(used)]
-    return {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "inspectr", "version": __version__,
-                                "informationUri": "https://example.invalid/inspectr", "rules": rules}},
-            "results": results,
-            "properties": {"verdict": r.verdict, "manifest_digests": r.manifest_digests},
-        }],
-    }
+    results = [SarifResult(c.error or c.check, level[c.status], f"{c.subject}: {c.message}", r.reference, c.subject)
+               for c in r.checks if c.status in level]
+    results += [SarifResult(s.error or "signature", level[s.status], f"{s.source}: {s.message}", r.reference)
+                for s in r.signatures + (r.policy or []) if s.status in level]
+    return sarif_log(results, _RULES, {"verdict": r.verdict, "manifest_digests": r.manifest_digests})
+
+
+def verification_to_junit(r: VerificationReport) -> bytes:
+    """One testcase per integrity check and per signature (and policy requirement)."""
+    status = {Status.PASS: "pass", Status.FAIL: "fail", Status.WARN: "pass", Status.UNVERIFIABLE: "fail",
+              Status.INFO: "pass", Status.SKIP: "skip"}
+    cases = [JUnitCase(f"{c.check}: {c.subject}", status[c.status], c.message, c.error or c.check) for c in r.checks]
+    cases += [JUnitCase(f"{s.kind}: {s.source}", status[s.status], s.message, s.error or s.kind)
+              for s in r.signatures + (r.policy or [])]
+    return junit_xml("inspectr verify", cases, {"verdict": r.verdict, "reference": r.reference})
+
+
+def markdown_verification(r: VerificationReport, fp: TextIO) -> None:
+    icon = "✅" if r.ok else "❌"
+    fp.write(f"### {icon} inspectr verify: **{r.verdict}**\n\n- image: `{_md(r.reference)}` ({_md(r.format)})\n\n")
+    passed = sum(1 for c in r.checks if c.status is Status.PASS)
+    fp.write(f"{passed} of {len(r.checks)} integrity checks passed.\n\n")
+    rows = [c for c in r.checks if c.status not in (Status.PASS, Status.INFO)]
+    if rows:
+        fp.write("| status | check | subject | detail |\n|---|---|---|---|\n")
+        for c in rows:
+            fp.write(f"| {c.status.value} | {c.check} | {_md(c.subject)} | {_md(c.message)} |\n")
+    if r.signatures or r.policy:
+        fp.write("\n| status | kind | source | detail |\n|---|---|---|---|\n")
+        for s in r.signatures + (r.policy or []):
+            fp.write(f"| {s.status.value} | {s.kind} | {_md(s.source)} | {_md(s.message)} |\n")
+
+
 
 
 def dump(doc: dict[str, Any], fp: TextIO) -> None:
