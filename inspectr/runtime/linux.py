@@ -1,0 +1,137 @@
+"""The only module that makes namespace, mount and capability syscalls (DESIGN.md decision 8).
+
+Python 3.11 has no os.unshare, so libc is called through ctypes. Syscall numbers are for
+x86_64 and aarch64 (the two architectures this project builds for)."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import platform
+
+__all__ = [
+    "CLONE_NEWNS", "CLONE_NEWUTS", "CLONE_NEWIPC", "CLONE_NEWPID", "CLONE_NEWNET", "CLONE_NEWCGROUP",
+    "MS_RDONLY", "MS_NOSUID", "MS_NODEV", "MS_NOEXEC", "MS_BIND", "MS_REC", "MS_PRIVATE", "MS_SLAVE", "MS_REMOUNT",
+    "MNT_DETACH", "unshare", "mount", "umount2", "pivot_root", "sethostname", "prctl", "drop_bounding_set",
+    "set_no_new_privs", "set_pdeathsig", "capset", "close_range_cloexec", "DOCKER_DEFAULT_CAPS",
+]
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC = 32, 4096, 16384
+MS_PRIVATE, MS_SLAVE = 1 << 18, 1 << 19
+MNT_DETACH = 2
+
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+
+_SYSCALLS = {
+    "x86_64": {"pivot_root": 155, "capset": 126, "close_range": 436},
+    "aarch64": {"pivot_root": 41, "capset": 91, "close_range": 436},
+}
+
+# Docker's default capabilities for root in a container (moby oci/caps/defaults.go).
+DOCKER_DEFAULT_CAPS = (0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31)  # chown dac_override fowner fsetid kill
+# setgid setuid setpcap net_bind_service net_raw sys_chroot mknod audit_write setfcap
+LAST_CAP = 40
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_libc.syscall.restype = ctypes.c_long
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _nr(name: str) -> int:
+    table = _SYSCALLS.get(platform.machine())
+    if table is None:
+        raise OSError(38, f"inspectr's runtime does not know the syscall numbers of {platform.machine()}")
+    return table[name]
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(flags), "unshare")
+
+
+def mount(source: str, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
+    _check(_libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
+                       data.encode() if data else None), f"mount {target}")
+
+
+def umount2(target: str, flags: int) -> None:
+    _check(_libc.umount2(target.encode(), flags), f"umount {target}")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    _check(_libc.syscall(_nr("pivot_root"), new_root.encode(), put_old.encode()), "pivot_root")
+
+
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    _check(_libc.sethostname(raw, len(raw)), "sethostname")
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> None:
+    _check(_libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
+
+
+def set_pdeathsig(sig: int) -> None:
+    prctl(PR_SET_PDEATHSIG, sig)
+
+
+def set_no_new_privs() -> None:
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def drop_bounding_set(keep: tuple[int, ...]) -> None:
+    """Remove every capability not in `keep` from the bounding set, and clear ambient ones."""
+    for cap in range(LAST_CAP + 1):
+        if cap not in keep:
+            try:
+                prctl(PR_CAPBSET_DROP, cap)
+            except OSError as err:
+                if err.errno != 22:  # EINVAL: a capability this kernel does not have
+                    raise
+    try:
+        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    except OSError:
+        pass
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def capset(caps: tuple[int, ...]) -> None:
+    """Set effective = permitted = `caps`, inheritable = none (capability version 3)."""
+    header = _CapHeader(0x20080522, 0)
+    data = (_CapData * 2)()
+    for cap in caps:
+        data[cap // 32].effective |= 1 << (cap % 32)
+        data[cap // 32].permitted |= 1 << (cap % 32)
+    _check(_libc.syscall(_nr("capset"), ctypes.byref(header), ctypes.byref(data)), "capset")
+
+
+def close_range_cloexec(first: int) -> None:
+    """Mark every fd from `first` up close-on-exec (CLOSE_RANGE_CLOEXEC), so nothing leaks."""
+    _check(_libc.syscall(_nr("close_range"), ctypes.c_uint(first), ctypes.c_uint(0xFFFFFFFF), ctypes.c_uint(4)),
+           "close_range")

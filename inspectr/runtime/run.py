@@ -1,0 +1,361 @@
+"""Run one command of an image in inspectr's own namespace runtime, and record what it did.
+
+Process tree (specs/runtime.md §2): inspectr → A (unshares the pid namespace, forks) → B, which
+is PID 1: it makes its mount, uts, ipc and net namespaces, mounts an overlay whose lower dirs are
+the image's merged rootfs and an init layer (mountpoints, fixed hostname/hosts/resolv.conf) and
+whose upper dir is fresh, mounts /proc and a minimal /dev, pivots into it, drops capabilities,
+sets no_new_privs and execs. The overlay's upper dir is the run's filesystem side effect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import select
+import shutil
+import signal
+import stat
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InspectrError
+from ..fs.build import build_tree
+from ..fs.cache import LayerCache, default_cache_dir
+from ..fs.entry import EntryKind
+from ..fs.export import ExportOptions, export_dir
+from ..fs.tree import Tree
+from ..image import Image
+from . import linux
+
+__all__ = ["RunOptions", "SideEffect", "RunResult", "RuntimeError_", "prepare_rootfs", "run_image"]
+
+_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_INIT_DIRS = ("proc", "dev", "sys", "etc")
+_HOSTNAME = "inspectr"
+
+
+class RuntimeError_(InspectrError):
+    """The runtime could not set up or start the container."""
+
+    error_class = "runtime-error"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    argv: tuple[str, ...] | None = None  # None: Entrypoint + Cmd
+    timeout_s: float = 30.0
+    max_output_bytes: int = 8 << 20
+    user: str | None = None  # None: the image's User
+    env: tuple[str, ...] = ()  # extra NAME=VALUE
+    workdir: str | None = None
+    network: bool = False  # False: only a loopback interface (a new, empty net namespace)
+
+
+@dataclass(frozen=True)
+class SideEffect:
+    path: str
+    change: str  # added | modified | deleted | opaque
+    type: str
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    sha256: str | None = None
+
+
+@dataclass
+class RunResult:
+    exit_code: int | None
+    signal: int | None
+    timed_out: bool
+    stdout: bytes
+    stderr: bytes
+    duration_s: float
+    side_effects: list[SideEffect] = field(default_factory=list)
+    output_truncated: bool = False
+
+
+def _rootfs_cache() -> Path:
+    return default_cache_dir() / "rootfs"
+
+
+def prepare_rootfs(image: Image, tree: Tree) -> Path:
+    """The image's merged filesystem, exported once into the cache (keyed by the config digest
+    and layer digests) with owners, modes, devices and xattrs as the image has them."""
+    key = hashlib.sha256((str(image.config_digest) + "".join(str(l.diff_id) for l in image.layers)).encode()).hexdigest()
+    root = _rootfs_cache() / key
+    lower = root / "lower"
+    if (root / "complete").is_file():
+        return root
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=_ensure(_rootfs_cache())))
+    export_dir(image, tree, str(tmp / "lower"),
+               ExportOptions(keep_special_bits=True, xattrs=True, ownership=True, devices=True))
+    init = tmp / "init"
+    for d in _INIT_DIRS:
+        (init / d).mkdir(parents=True, exist_ok=True)
+        node = tree.get(d)
+        if node is not None and node.kind is EntryKind.DIR:
+            # The init layer is the top lower dir: its directories must look like the image's.
+            os.chown(init / d, node.uid, node.gid)
+            os.chmod(init / d, node.mode)
+    (init / "etc" / "hostname").write_text(f"{_HOSTNAME}\n")
+    (init / "etc" / "hosts").write_text(f"127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t{_HOSTNAME}\n")
+    (init / "etc" / "resolv.conf").write_text("")
+    (tmp / "complete").write_text("1\n")
+    try:
+        os.replace(tmp, root)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)  # another process won the race: use its copy
+    del lower
+    return root
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _passwd_lookup(tree: Tree, lower: Path, user: str) -> tuple[int, int, list[int], str]:
+    """uid, gid, supplementary groups and home from the *image's* /etc/passwd and /etc/group."""
+    name, _, group = user.partition(":")
+
+    def read(path: str) -> list[list[str]]:
+        node = tree.resolve(path)
+        if node is None or node.kind is not EntryKind.FILE:
+            return []
+        fd = os.open(lower / node.path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as fp:
+            return [line.split(":") for line in fp.read(1 << 20).decode("utf-8", "replace").splitlines() if line]
+
+    passwd, groups = read("etc/passwd"), read("etc/group")
+    uid = gid = None
+    home = "/"
+    if name.isdigit():
+        uid = int(name)
+    for row in passwd:
+        if len(row) >= 6 and (row[0] == name or (uid is not None and row[2] == str(uid))):
+            uid, gid, home = int(row[2]), int(row[3]), row[5] or "/"
+            break
+    if uid is None:
+        raise RuntimeError_(f"user {name!r} is not in the image's /etc/passwd")
+    if group:
+        gid = int(group) if group.isdigit() else next((int(r[2]) for r in groups if len(r) >= 3 and r[0] == group), None)
+        if gid is None:
+            raise RuntimeError_(f"group {group!r} is not in the image's /etc/group")
+    gid = gid if gid is not None else uid
+    user_name = next((r[0] for r in passwd if len(r) >= 3 and r[2] == str(uid)), name)
+    extra = [int(r[2]) for r in groups if len(r) >= 4 and user_name in r[3].split(",") and r[2].isdigit()]
+    return uid, gid, extra, home
+
+
+def _resolve_argv0(tree: Tree, argv0: str, path_env: str) -> str:
+    if "/" in argv0:
+        return argv0
+    for d in path_env.split(":"):
+        node = tree.resolve(f"{d.strip('/')}/{argv0}")
+        if node is not None and node.kind is EntryKind.FILE and node.mode & 0o111:
+            return f"/{d.strip('/')}/{argv0}".replace("//", "/")
+    raise RuntimeError_(f"{argv0}: executable file not found in the image's PATH {path_env}")
+
+
+def _child(root: Path, run_dir: Path, argv: list[str], env: list[str], cwd: str, uid: int, gid: int, groups: list[int],
+           out_w: int, err_w: int, fail_w: int, pid_w: int) -> None:
+    """A: make the pid namespace and fork B (PID 1). Never returns."""
+    try:
+        linux.set_pdeathsig(signal.SIGKILL)
+        linux.unshare(linux.CLONE_NEWPID)
+        pid = os.fork()
+        if pid == 0:
+            _container(root, run_dir, argv, env, cwd, uid, gid, groups, out_w, err_w, fail_w)
+        os.write(pid_w, f"{pid}\n".encode())
+        _, status = os.waitpid(pid, 0)
+        os.write(pid_w, f"status {status}\n".encode())  # B's raw wait status: exit code or signal
+        os._exit(0)
+    except BaseException as err:  # noqa: BLE001 - report, never run on in a half-made namespace
+        os.write(fail_w, f"runtime: {err}".encode()[:4000])
+        os._exit(127)
+
+
+def _container(root: Path, run_dir: Path, argv: list[str], env: list[str], cwd: str, uid: int, gid: int,
+               groups: list[int], out_w: int, err_w: int, fail_w: int) -> None:
+    """B, PID 1 of the new pid namespace. Never returns."""
+    try:
+        linux.set_pdeathsig(signal.SIGKILL)
+        os.setsid()
+        devnull = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC | linux.CLONE_NEWNET | linux.CLONE_NEWCGROUP)
+        linux.mount("", "/", None, linux.MS_REC | linux.MS_PRIVATE)
+        merged = str(run_dir / "merged")
+        # nodev: device nodes shipped in an image are inert; /dev below is a fresh tmpfs.
+        linux.mount("overlay", merged, "overlay", linux.MS_NODEV,
+                    f"lowerdir={root / 'init'}:{root / 'lower'},upperdir={run_dir / 'upper'},workdir={run_dir / 'work'}")
+        # Mount targets are the init layer's own directories, so no image symlink is followed.
+        linux.mount("proc", f"{merged}/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+        linux.mount("tmpfs", f"{merged}/dev", "tmpfs", linux.MS_NOSUID, "mode=755,size=64k")
+        for name, major, minor in (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9),
+                                   ("tty", 5, 0)):
+            os.mknod(f"{merged}/dev/{name}", stat.S_IFCHR | 0o666, os.makedev(major, minor))
+        for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                             ("stderr", "/proc/self/fd/2")):
+            os.symlink(target, f"{merged}/dev/{name}")
+        # /proc paths runc masks: nothing of the host kernel's internals reaches the probe.
+        for masked in ("kcore", "keys", "timer_list", "sched_debug", "sysrq-trigger", "kallsyms"):
+            p = f"{merged}/proc/{masked}"
+            if os.path.exists(p):
+                linux.mount(f"{merged}/dev/null", p, None, linux.MS_BIND)
+        os.chdir(merged)
+        linux.pivot_root(".", ".")
+        linux.mount("", ".", None, linux.MS_SLAVE | linux.MS_REC)
+        linux.umount2(".", linux.MNT_DETACH)
+        os.chdir("/")
+        linux.sethostname(_HOSTNAME)
+        os.umask(0o022)
+        # Docker's default set for root, without CAP_MKNOD: with no device cgroup here, a probe
+        # could otherwise make a node for a host disk and open it.
+        keep = tuple(c for c in linux.DOCKER_DEFAULT_CAPS if c != 27) if uid == 0 else ()
+        linux.drop_bounding_set(keep)
+        os.setgroups(groups)
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+        if uid == 0:
+            linux.capset(keep)
+        linux.set_pdeathsig(signal.SIGKILL)
+        os.makedirs(cwd, exist_ok=True)
+        os.chdir(cwd)
+        if not os.getcwd().startswith("/"):  # CVE-2024-21626: a cwd outside the root
+            raise OSError("working directory is outside the container root")
+        linux.set_no_new_privs()
+        linux.close_range_cloexec(3)
+        os.execve(argv[0], argv, dict(item.split("=", 1) for item in env if "=" in item))
+    except BaseException as err:  # noqa: BLE001
+        try:
+            os.write(fail_w, f"runtime: {err}".encode()[:4000])
+        finally:
+            os._exit(127)
+
+
+def _side_effects(upper: Path, tree: Tree) -> list[SideEffect]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(upper):
+        rel_dir = os.path.relpath(dirpath, upper)
+        for name in sorted(dirnames + filenames):
+            full = os.path.join(dirpath, name)
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            st = os.lstat(full)
+            lower = tree.get(rel)
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                out.append(SideEffect(rel, "deleted", lower.kind.value if lower else "?"))
+                continue
+            kind = {stat.S_IFREG: "file", stat.S_IFDIR: "dir", stat.S_IFLNK: "symlink"}.get(stat.S_IFMT(st.st_mode), "other")
+            digest = None
+            if kind == "file":
+                h = hashlib.sha256()
+                with open(full, "rb") as fp:
+                    while chunk := fp.read(1 << 20):
+                        h.update(chunk)
+                digest = h.hexdigest()
+            opaque = kind == "dir" and _xattr(full, "trusted.overlay.opaque") == b"y"
+            if kind == "dir" and lower is not None and not opaque and lower.kind is EntryKind.DIR and \
+                    (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (lower.mode, lower.uid, lower.gid):
+                continue  # a directory copied up only because something below it changed
+            change = "opaque" if opaque else ("added" if lower is None else "modified")
+            out.append(SideEffect(rel, change, kind, st.st_mode & 0o7777, st.st_uid, st.st_gid, digest))
+    return sorted(out, key=lambda e: e.path)
+
+
+def _xattr(path: str, name: str) -> bytes | None:
+    try:
+        return os.getxattr(path, name, follow_symlinks=False)
+    except OSError:
+        return None
+
+
+def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCache | None = None,
+              tree: Tree | None = None) -> RunResult:
+    """Run the image's command (or options.argv) and return what it did. Needs root."""
+    if os.geteuid() != 0:
+        raise RuntimeError_("inspectr run needs root (namespaces and overlay mounts); run it as root")
+    tree = tree or build_tree(image, cache=cache)
+    root = prepare_rootfs(image, tree)
+    cfg = image.config
+    argv = list(options.argv) if options.argv else list(cfg.entrypoint or ()) + list(cfg.cmd or ())
+    if not argv:
+        raise RuntimeError_("the image has no Entrypoint or Cmd; give a command after --")
+    env = [e for e in cfg.env]
+    if not any(e.startswith("PATH=") for e in env):
+        env.insert(0, f"PATH={_DEFAULT_PATH}")
+    uid, gid, groups, home = _passwd_lookup(tree, root / "lower", options.user if options.user is not None else (cfg.user or "0"))
+    env.append(f"HOSTNAME={_HOSTNAME}")
+    if not any(e.startswith("HOME=") for e in env):
+        env.append(f"HOME={home}")
+    env += list(options.env)
+    path_env = next((e[5:] for e in reversed(env) if e.startswith("PATH=")), _DEFAULT_PATH)
+    argv[0] = _resolve_argv0(tree, argv[0], path_env)
+    cwd = options.workdir or cfg.working_dir or "/"
+    run_dir = Path(tempfile.mkdtemp(prefix="inspectr-run-"))
+    for d in ("upper", "work", "merged"):
+        (run_dir / d).mkdir()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
+    pid_r, pid_w = os.pipe()
+    start = time.monotonic()
+    child = os.fork()
+    if child == 0:
+        os.close(out_r), os.close(err_r), os.close(fail_r), os.close(pid_r)
+        _child(root, run_dir, argv, env, cwd, uid, gid, groups, out_w, err_w, fail_w, pid_w)
+    for fd in (out_w, err_w, fail_w, pid_w):
+        os.close(fd)
+    try:
+        outputs = {out_r: bytearray(), err_r: bytearray(), fail_r: bytearray()}
+        open_fds = set(outputs)
+        truncated = timed_out = False
+        b_pid: int | None = None
+        pid_buf = b""
+        while open_fds:
+            left = options.timeout_s - (time.monotonic() - start)
+            if left <= 0:
+                timed_out = True
+                if b_pid is None:
+                    pid_buf += os.read(pid_r, 64)
+                    b_pid = int(pid_buf.split()[0]) if pid_buf.strip() else None
+                os.kill(b_pid or child, signal.SIGKILL)  # PID 1 dies: the whole namespace dies
+                break
+            ready, _, _ = select.select(list(open_fds), [], [], min(left, 0.5))
+            for fd in ready:
+                data = os.read(fd, 1 << 16)
+                if not data:
+                    open_fds.discard(fd)
+                    continue
+                buf = outputs[fd]
+                if len(buf) + len(data) > options.max_output_bytes:
+                    data = data[: max(0, options.max_output_bytes - len(buf))]
+                    truncated = True
+                buf += data
+        os.waitpid(child, 0)
+        duration = time.monotonic() - start
+        if outputs[fail_r]:
+            raise RuntimeError_(outputs[fail_r].decode("utf-8", "replace"))
+        while chunk := os.read(pid_r, 256):
+            pid_buf += chunk
+        words = pid_buf.split()
+        status = int(words[words.index(b"status") + 1]) if b"status" in words else None
+        if timed_out or status is None:
+            exit_code, sig = None, signal.SIGKILL
+        elif os.WIFSIGNALED(status):
+            exit_code, sig = None, os.WTERMSIG(status)
+        else:
+            exit_code, sig = os.WEXITSTATUS(status), None
+        return RunResult(exit_code, sig, timed_out, bytes(outputs[out_r]), bytes(outputs[err_r]), duration,
+                         _side_effects(run_dir / "upper", tree), truncated)
+    finally:
+        for fd in (out_r, err_r, fail_r, pid_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        shutil.rmtree(run_dir, ignore_errors=True)

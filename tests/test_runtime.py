@@ -1,0 +1,113 @@
+"""inspectr's own namespace runtime (needs root: CI runs these as root, with no skips)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from builders import TarBuilder, write_oci_layout
+from inspectr import open_image
+from inspectr.runtime.run import RunOptions, run_image
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+pytestmark = [pytest.mark.needs_root, pytest.mark.skipif(os.geteuid() != 0, reason="the runtime needs root")]
+
+
+def sh(script: str, image: str = "oci-busybox", **kw: object):  # type: ignore[no-untyped-def]
+    return run_image(open_image(FIXTURES / image), RunOptions(argv=("/bin/sh", "-c", script), **kw))  # type: ignore[arg-type]
+
+
+def test_the_image_config_is_applied() -> None:
+    r = sh("id -u; id -g; pwd; echo $FIXTURE; hostname")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.decode().split() == ["1000", "1000", "/home/app", "oci-busybox", "inspectr"]
+
+
+def test_default_command_runs() -> None:
+    r = run_image(open_image(FIXTURES / "oci-busybox"))
+    assert r.exit_code == 0 and r.stdout == b"hello from the inspectr busybox fixture\n"
+
+
+def test_exit_codes_and_signals_pass_through() -> None:
+    assert sh("exit 42").exit_code == 42
+    # The command is PID 1 of its namespace (as in docker without --init), so only a signal from
+    # outside can end it: the runtime's own SIGKILL, reported as signal 9.
+    r = sh("sleep 30", timeout_s=0.3)
+    assert (r.exit_code, r.signal, r.timed_out) == (None, 9, True)
+
+
+def test_timeout_kills_the_namespace_and_is_reported() -> None:
+    r = sh("sleep 60 & sleep 60", timeout_s=0.5)
+    assert r.timed_out and r.signal == 9 and r.duration_s < 5
+
+
+def test_side_effects_are_recorded_exactly_including_deletions() -> None:
+    r = sh("echo x > /tmp/new; echo more >> /home/app/.profile; rm /etc/motd 2>/dev/null; rm /home/app/.profile; mkdir /tmp/d",
+           user="0")
+    got = {(e.path, e.change) for e in r.side_effects}
+    assert ("tmp/new", "added") in got and ("home/app/.profile", "deleted") in got and ("tmp/d", "added") in got
+    assert not any(e.path in ("proc", "dev", "etc/hostname") for e in r.side_effects)
+
+
+def test_a_recreated_directory_is_an_opaque_side_effect(tmp_path: Path) -> None:
+    r = sh("rm -rf /home/app && mkdir /home/app && echo n > /home/app/new", user="0")
+    changes = {(e.path, e.change) for e in r.side_effects}
+    assert ("home/app", "opaque") in changes and ("home/app/new", "added") in changes
+
+
+def test_root_keeps_only_the_default_capabilities_and_users_none() -> None:
+    root = sh("grep -E 'CapEff|NoNewPrivs' /proc/self/status", user="0").stdout.decode()
+    assert "CapEff:\t00000000a00425fb" in root and "NoNewPrivs:\t1" in root  # Docker's 14 minus mknod
+    user = sh("grep -E 'CapEff|CapBnd' /proc/self/status").stdout.decode()
+    assert "CapEff:\t0000000000000000" in user and "CapBnd:\t0000000000000000" in user
+
+
+def test_host_devices_are_out_of_reach() -> None:
+    r = sh("mknod /tmp/sda b 8 0 && echo made; ls /dev; cat /dev/sda 2>&1 | head -c 100", user="0")
+    assert b"made" not in r.stdout
+    assert b"sda" not in r.stdout.split(b"\n")[0]
+
+
+def test_proc_1_is_the_container_not_the_host() -> None:
+    r = sh("readlink /proc/1/root; ls /proc/1/root/home; ls /proc | grep -c '^[0-9]'", user="0")
+    lines = r.stdout.decode().splitlines()
+    assert lines[0] == "/" and lines[1] == "app"
+    assert int(lines[2]) <= 3  # only the container's own processes are visible
+
+
+def test_network_is_loopback_only() -> None:
+    r = sh("cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '", user="0")
+    assert r.stdout.decode().split() == ["lo"]
+
+
+def _busybox() -> bytes:
+    from click.testing import CliRunner
+
+    from inspectr.cli import cli
+
+    return CliRunner().invoke(cli, ["cat", str(FIXTURES / "oci-busybox"), "bin/busybox"]).stdout_bytes
+
+
+def test_a_setuid_binary_gains_nothing_under_no_new_privs(tmp_path: Path) -> None:
+    layer = (TarBuilder().add_dir("bin").add_file("bin/busybox", _busybox(), mode=0o4755).add_symlink("bin/sh", "busybox")
+             .add_symlink("bin/id", "busybox").add_dir("etc")
+             .add_file("etc/passwd", "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/:/bin/sh\n")
+             .add_file("etc/group", "root:x:0:\napp:x:1000:\n").finish())
+    image = open_image(write_oci_layout(tmp_path / "img", [layer]).path)
+    r = run_image(image, RunOptions(argv=("/bin/id", "-u"), user="app"))
+    assert r.exit_code == 0 and r.stdout == b"1000\n", r.stderr  # setuid-root bit ignored
+
+
+def test_an_image_symlink_cannot_redirect_a_mount_target(tmp_path: Path) -> None:
+    # The image's /proc and /dev are symlinks to host paths: the mounts land on the init
+    # layer's own directories, never through the image's links.
+    layer = (TarBuilder().add_dir("bin").add_file("bin/busybox", _busybox(), mode=0o755).add_symlink("bin/sh", "busybox")
+             .add_symlink("bin/ls", "busybox").add_symlink("proc", "/etc").add_symlink("dev", "../../../etc").finish())
+    written = write_oci_layout(tmp_path / "img", [layer])
+    r = run_image(open_image(written.path), RunOptions(argv=("/bin/sh", "-c", "ls /proc/self/fd >/dev/null && echo proc-ok;"
+                                                                              " ls /dev/null && echo dev-ok; ls /dev")))
+    assert b"proc-ok" in r.stdout and b"dev-ok" in r.stdout, r.stderr
+    assert b"passwd" not in r.stdout  # /dev is not the host's /etc
+    assert Path("/etc/passwd").is_file()
