@@ -39,9 +39,9 @@ def cli(ctx: click.Context, verbose: bool, color: str, cache_dir: Path | None, n
     ctx.obj = Context(verbose=verbose, color=color, cache_dir=None if no_cache else (cache_dir or default_cache_dir()))
 
 
-from . import audit_cmd, cache_cmd, cat_cmd, diff_cmd, export_cmd, gate_cmd, inspect_cmd, ls_cmd, run_cmd, verify_cmd  # noqa: E402  (registers the commands)
+from . import audit_cmd, behave_cmd, cache_cmd, cat_cmd, diff_cmd, export_cmd, gate_cmd, inspect_cmd, ls_cmd, run_cmd, verify_cmd  # noqa: E402  (registers the commands)
 
-for module in (inspect_cmd, ls_cmd, cat_cmd, export_cmd, diff_cmd, verify_cmd, audit_cmd, gate_cmd, run_cmd, cache_cmd):
+for module in (inspect_cmd, ls_cmd, cat_cmd, export_cmd, diff_cmd, verify_cmd, audit_cmd, gate_cmd, run_cmd, behave_cmd, cache_cmd):
     cli.add_command(module.command)
 
 

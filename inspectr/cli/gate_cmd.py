@@ -25,7 +25,7 @@ from .common import Context
 @click.option("--key", "keys", multiple=True, type=click.Path(dir_okay=False, path_type=Path), help="cosign public key (adds to the policy's).")
 @click.option("--keyring", "keyrings", multiple=True, type=click.Path(dir_okay=False, path_type=Path), help="OpenPGP keyring (adds to the policy's).")
 @click.option("--identity", help="The reference the release signature must name (overrides the policy's).")
-@click.option("--behave", is_flag=True, help="Also run the policy's behaviour probes (needs the runtime of issue 5).")
+@click.option("--behave", is_flag=True, help="Also run the policy's behaviour probes in inspectr's runtime (needs root).")
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write gate.json, gate.sarif, gate.junit.xml and gate.md here.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report here.")

@@ -15,6 +15,7 @@ from ..diff.engine import compare_images, index_pair
 from ..diff.options import DiffOptions
 from ..fs.cache import LayerCache
 from ..limits import Limits
+from ..runtime.behave import Probe, behave
 from ..sources.detect import open_image
 from ..verify.engine import Trust, verify_image
 from ..verify.keys import load_keyring, load_public_key
@@ -151,7 +152,18 @@ def run_gate(release: str, rebuild: str, policy: GatePolicy, limits: Limits = Li
         if failing and verdict in ("reproduced", "equivalent"):
             verdict = "not-reproduced"
             reasons.append(f"audit: {len(failing)} findings at {policy.audit_fail_on} or worse")
-    for probe in policy.probes:
-        checks.append(GateCheck(f"behave:{probe}", f"behaviour probe {probe!r}", "skip",
-                                "the behavioural check needs inspectr's runtime (issue 5), which this version lacks"))
+    if policy.probes:
+        probes = [Probe(p, ("/bin/sh", "-c", p)) for p in policy.probes]
+        behaviour = behave(a, b, probes, repeat=2, cache=cache)
+        for outcome in behaviour.outcomes:
+            ok = outcome.verdict in ("same", "nondeterministic-only")
+            detail = ("behaves the same" + (f" (nondeterministic: {', '.join(outcome.nondeterministic)})"
+                                            if outcome.nondeterministic else "")) if ok else \
+                (outcome.error or f"differs in {', '.join(outcome.differences)}")
+            checks.append(GateCheck(f"behave:{outcome.probe.name}", f"behaviour probe {outcome.probe.name!r}",
+                                    "pass" if ok else "fail", detail, outcome.to_json()))
+        if not behaviour.same and verdict in ("reproduced", "equivalent"):
+            verdict = "not-reproduced"
+            reasons.append("behaviour differs: " + ", ".join(o.probe.name for o in behaviour.outcomes
+                                                             if o.verdict not in ("same", "nondeterministic-only")))
     return GateReport(release, rebuild, verdict, reasons, checks, difference, rel, reb)

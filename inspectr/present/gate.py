@@ -85,7 +85,7 @@ def github_annotations(r: GateReport, fp: TextIO) -> None:
     for c in r.checks:
         if c.status == "fail":
             fp.write(f"::error title=inspectr gate: {c.id}::{_escape_command(c.message)}\n")
-        elif c.status == "skip" and c.id.startswith("behave"):
+        elif c.status == "skip":
             fp.write(f"::warning title=inspectr gate: {c.id}::{_escape_command(c.message)}\n")
     for change in r.unaccepted[:50]:
         fp.write(f"::error title=inspectr gate: unaccepted difference::{_escape_command(change.path)} "

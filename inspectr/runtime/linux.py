@@ -14,7 +14,7 @@ __all__ = [
     "CLONE_NEWNS", "CLONE_NEWUTS", "CLONE_NEWIPC", "CLONE_NEWPID", "CLONE_NEWNET", "CLONE_NEWCGROUP",
     "MS_RDONLY", "MS_NOSUID", "MS_NODEV", "MS_NOEXEC", "MS_BIND", "MS_REC", "MS_PRIVATE", "MS_SLAVE", "MS_REMOUNT",
     "MNT_DETACH", "unshare", "mount", "umount2", "pivot_root", "sethostname", "prctl", "drop_bounding_set",
-    "set_no_new_privs", "set_pdeathsig", "capset", "close_range_cloexec", "DOCKER_DEFAULT_CAPS",
+    "set_no_new_privs", "set_pdeathsig", "capset", "close_range_cloexec", "DOCKER_DEFAULT_CAPS", "disable_aslr",
 ]
 
 CLONE_NEWNS = 0x00020000
@@ -135,3 +135,15 @@ def close_range_cloexec(first: int) -> None:
     """Mark every fd from `first` up close-on-exec (CLOSE_RANGE_CLOEXEC), so nothing leaks."""
     _check(_libc.syscall(_nr("close_range"), ctypes.c_uint(first), ctypes.c_uint(0xFFFFFFFF), ctypes.c_uint(4)),
            "close_range")
+
+
+ADDR_NO_RANDOMIZE = 0x0040000
+
+
+def disable_aslr() -> None:
+    """personality(ADDR_NO_RANDOMIZE): identical address-space layout run after run."""
+    _libc.personality.argtypes = [ctypes.c_ulong]
+    current = _libc.personality(0xFFFFFFFF)
+    if current == -1 or _libc.personality(current | ADDR_NO_RANDOMIZE) == -1:
+        err = ctypes.get_errno()
+        raise OSError(err, f"personality: {os.strerror(err)}")

@@ -51,6 +51,7 @@ class RunOptions:
     env: tuple[str, ...] = ()  # extra NAME=VALUE
     workdir: str | None = None
     network: bool = False  # False: only a loopback interface (a new, empty net namespace)
+    deterministic: bool = False  # ASLR off and pinned to CPU 0 (the behave recipe)
 
 
 @dataclass(frozen=True)
@@ -160,14 +161,14 @@ def _resolve_argv0(tree: Tree, argv0: str, path_env: str) -> str:
 
 
 def _child(root: Path, run_dir: Path, argv: list[str], env: list[str], cwd: str, uid: int, gid: int, groups: list[int],
-           out_w: int, err_w: int, fail_w: int, pid_w: int) -> None:
+           out_w: int, err_w: int, fail_w: int, pid_w: int, deterministic: bool = False) -> None:
     """A: make the pid namespace and fork B (PID 1). Never returns."""
     try:
         linux.set_pdeathsig(signal.SIGKILL)
         linux.unshare(linux.CLONE_NEWPID)
         pid = os.fork()
         if pid == 0:
-            _container(root, run_dir, argv, env, cwd, uid, gid, groups, out_w, err_w, fail_w)
+            _container(root, run_dir, argv, env, cwd, uid, gid, groups, out_w, err_w, fail_w, deterministic)
         os.write(pid_w, f"{pid}\n".encode())
         _, status = os.waitpid(pid, 0)
         os.write(pid_w, f"status {status}\n".encode())  # B's raw wait status: exit code or signal
@@ -178,7 +179,7 @@ def _child(root: Path, run_dir: Path, argv: list[str], env: list[str], cwd: str,
 
 
 def _container(root: Path, run_dir: Path, argv: list[str], env: list[str], cwd: str, uid: int, gid: int,
-               groups: list[int], out_w: int, err_w: int, fail_w: int) -> None:
+               groups: list[int], out_w: int, err_w: int, fail_w: int, deterministic: bool = False) -> None:
     """B, PID 1 of the new pid namespace. Never returns."""
     try:
         linux.set_pdeathsig(signal.SIGKILL)
@@ -228,6 +229,9 @@ def _container(root: Path, run_dir: Path, argv: list[str], env: list[str], cwd: 
         os.chdir(cwd)
         if not os.getcwd().startswith("/"):  # CVE-2024-21626: a cwd outside the root
             raise OSError("working directory is outside the container root")
+        if deterministic:
+            linux.disable_aslr()
+            os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
         linux.set_no_new_privs()
         linux.close_range_cloexec(3)
         os.execve(argv[0], argv, dict(item.split("=", 1) for item in env if "=" in item))
@@ -307,7 +311,7 @@ def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCach
     child = os.fork()
     if child == 0:
         os.close(out_r), os.close(err_r), os.close(fail_r), os.close(pid_r)
-        _child(root, run_dir, argv, env, cwd, uid, gid, groups, out_w, err_w, fail_w, pid_w)
+        _child(root, run_dir, argv, env, cwd, uid, gid, groups, out_w, err_w, fail_w, pid_w, options.deterministic)
     for fd in (out_w, err_w, fail_w, pid_w):
         os.close(fd)
     try:
