@@ -111,3 +111,17 @@ def test_an_image_symlink_cannot_redirect_a_mount_target(tmp_path: Path) -> None
     assert b"proc-ok" in r.stdout and b"dev-ok" in r.stdout, r.stderr
     assert b"passwd" not in r.stdout  # /dev is not the host's /etc
     assert Path("/etc/passwd").is_file()
+
+
+def test_timeout_oom_and_pids_limit_are_reported_distinctly() -> None:
+    oom = sh("x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo done", user="0", memory_bytes=32 << 20)
+    assert oom.oom_killed and not oom.timed_out and not oom.pids_limit_hit and b"done" not in oom.stdout
+    pids = sh("for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 1 & done; wait", user="0", pids=5)
+    assert pids.pids_limit_hit and not pids.oom_killed and not pids.timed_out and b"can't fork" in pids.stderr
+    slow = sh("sleep 30", timeout_s=0.3)
+    assert slow.timed_out and not slow.oom_killed and not slow.pids_limit_hit
+
+
+def test_the_device_cgroup_blocks_host_devices_even_for_root() -> None:
+    r = sh("mknod /tmp/x c 1 1; echo $?; head -c 1 /dev/zero | od -An -tx1", user="0")
+    assert r.stdout.split()[0] == b"1" and r.stdout.split()[1] == b"00"  # no node made; /dev/zero still works

@@ -18,12 +18,14 @@ from .common import Context, image_options, load_image
 @click.option("--user", help="Run as this user[:group], resolved in the image's /etc/passwd (default: the image's User).")
 @click.option("-e", "--env", "env", multiple=True, metavar="NAME=VALUE", help="Extra environment. Repeatable.")
 @click.option("-w", "--workdir", help="Working directory (default: the image's WorkingDir).")
+@click.option("--memory", "memory_mib", type=click.IntRange(4), default=512, show_default=True, help="Memory limit in MiB (cgroup).")
+@click.option("--pids", "pids_max", type=click.IntRange(1), default=1024, show_default=True, help="Process limit (cgroup).")
 @click.option("--diff", "show_diff", is_flag=True, help="After the run, list its side effects (added, modified, deleted paths).")
 @image_options
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_obj
 def command(ctx: Context, image: str, command: tuple[str, ...], timeout_s: float, user: str | None, env: tuple[str, ...],
-            workdir: str | None, show_diff: bool, platform: str | None, limit_scale: int, limits: tuple[str, ...],
+            workdir: str | None, memory_mib: int, pids_max: int, show_diff: bool, platform: str | None, limit_scale: int, limits: tuple[str, ...],
             strict: bool, fmt: str) -> None:
     """Run IMAGE's command (or COMMAND after --) in inspectr's own namespace runtime: pid, mount,
     uts, ipc, net (loopback only) and cgroup namespaces, an overlay over the image with a fresh
@@ -32,13 +34,14 @@ def command(ctx: Context, image: str, command: tuple[str, ...], timeout_s: float
     124 on timeout). Example: `inspectr run fixtures/oci-busybox -- /bin/sh -c 'id; ls /'`.
     """
     img = load_image(image, platform, limit_scale, limits)
-    result = run_image(img, RunOptions(argv=command or None, timeout_s=timeout_s, user=user, env=env, workdir=workdir),
-                       cache=ctx.cache)
+    result = run_image(img, RunOptions(argv=command or None, timeout_s=timeout_s, user=user, env=env, workdir=workdir,
+                                       memory_bytes=memory_mib << 20, pids=pids_max), cache=ctx.cache)
     if fmt == "json":
         doc = {"format_version": 1, "kind": "run", "exit_code": result.exit_code, "signal": result.signal,
                "timed_out": result.timed_out, "duration_s": round(result.duration_s, 6),
                "stdout": result.stdout.decode("utf-8", "surrogateescape"), "stderr": result.stderr.decode("utf-8", "surrogateescape"),
-               "output_truncated": result.output_truncated,
+               "output_truncated": result.output_truncated, "oom_killed": result.oom_killed,
+               "pids_limit_hit": result.pids_limit_hit, "memory_peak_bytes": result.memory_peak_bytes, "notes": result.notes,
                "side_effects": [e.__dict__ for e in result.side_effects]}
         json.dump(doc, sys.stdout, indent=2, ensure_ascii=True)
         sys.stdout.write("\n")
@@ -51,5 +54,11 @@ def command(ctx: Context, image: str, command: tuple[str, ...], timeout_s: float
                 sys.stderr.write(f"{mark} {e.path} ({e.type})\n")
         if result.timed_out:
             sys.stderr.write(f"inspectr: timed out after {timeout_s:g} s; killed\n")
+        if result.oom_killed:
+            sys.stderr.write(f"inspectr: out of memory: killed at the {memory_mib} MiB limit\n")
+        if result.pids_limit_hit:
+            sys.stderr.write(f"inspectr: the process limit ({pids_max}) was reached\n")
+        for note in result.notes:
+            sys.stderr.write(f"inspectr: warning: {note}\n")
     code = 124 if result.timed_out else (result.exit_code if result.exit_code is not None else 128 + (result.signal or 0))
     click.get_current_context().exit(code)

@@ -28,6 +28,8 @@ from ..fs.export import ExportOptions, export_dir
 from ..fs.tree import Tree
 from ..image import Image
 from . import linux
+from .cgroups import Limits as CgroupLimits
+from .cgroups import RunCgroup
 
 __all__ = ["RunOptions", "SideEffect", "RunResult", "RuntimeError_", "prepare_rootfs", "run_image"]
 
@@ -52,6 +54,8 @@ class RunOptions:
     workdir: str | None = None
     network: bool = False  # False: only a loopback interface (a new, empty net namespace)
     deterministic: bool = False  # ASLR off and pinned to CPU 0 (the behave recipe)
+    memory_bytes: int | None = 512 << 20
+    pids: int | None = 1024
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,10 @@ class RunResult:
     duration_s: float
     side_effects: list[SideEffect] = field(default_factory=list)
     output_truncated: bool = False
+    oom_killed: bool = False
+    pids_limit_hit: bool = False
+    memory_peak_bytes: int | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def _rootfs_cache() -> Path:
@@ -161,10 +169,11 @@ def _resolve_argv0(tree: Tree, argv0: str, path_env: str) -> str:
 
 
 def _child(root: Path, run_dir: Path, argv: list[str], env: list[str], cwd: str, uid: int, gid: int, groups: list[int],
-           out_w: int, err_w: int, fail_w: int, pid_w: int, deterministic: bool = False) -> None:
-    """A: make the pid namespace and fork B (PID 1). Never returns."""
+           out_w: int, err_w: int, fail_w: int, pid_w: int, deterministic: bool, cgroup: RunCgroup) -> None:
+    """A: join the run's cgroups, make the pid namespace and fork B (PID 1). Never returns."""
     try:
         linux.set_pdeathsig(signal.SIGKILL)
+        cgroup.join()
         linux.unshare(linux.CLONE_NEWPID)
         pid = os.fork()
         if pid == 0:
@@ -307,11 +316,12 @@ def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCach
     err_r, err_w = os.pipe()
     fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
     pid_r, pid_w = os.pipe()
+    cgroup = RunCgroup(CgroupLimits(options.memory_bytes, options.pids))
     start = time.monotonic()
     child = os.fork()
     if child == 0:
         os.close(out_r), os.close(err_r), os.close(fail_r), os.close(pid_r)
-        _child(root, run_dir, argv, env, cwd, uid, gid, groups, out_w, err_w, fail_w, pid_w, options.deterministic)
+        _child(root, run_dir, argv, env, cwd, uid, gid, groups, out_w, err_w, fail_w, pid_w, options.deterministic, cgroup)
     for fd in (out_w, err_w, fail_w, pid_w):
         os.close(fd)
     try:
@@ -354,9 +364,12 @@ def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCach
             exit_code, sig = None, os.WTERMSIG(status)
         else:
             exit_code, sig = os.WEXITSTATUS(status), None
+        usage = cgroup.usage()
         return RunResult(exit_code, sig, timed_out, bytes(outputs[out_r]), bytes(outputs[err_r]), duration,
-                         _side_effects(run_dir / "upper", tree), truncated)
+                         _side_effects(run_dir / "upper", tree), truncated, usage.oom_killed, usage.pids_limit_hit,
+                         usage.memory_peak_bytes, usage.notes)
     finally:
+        cgroup.remove()
         for fd in (out_r, err_r, fail_r, pid_r):
             try:
                 os.close(fd)
