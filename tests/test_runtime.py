@@ -125,3 +125,10 @@ def test_timeout_oom_and_pids_limit_are_reported_distinctly() -> None:
 def test_the_device_cgroup_blocks_host_devices_even_for_root() -> None:
     r = sh("mknod /tmp/x c 1 1; echo $?; head -c 1 /dev/zero | od -An -tx1", user="0")
     assert r.stdout.split()[0] == b"1" and r.stdout.split()[1] == b"00"  # no node made; /dev/zero still works
+
+
+def test_seccomp_denies_namespace_and_mount_syscalls_even_to_root() -> None:
+    r = sh("unshare -m true 2>&1; echo rc=$?; mount -t tmpfs none /tmp 2>&1; echo rc=$?; grep Seccomp: /proc/self/status",
+           user="0")
+    out = r.stdout.decode()
+    assert "rc=0" not in out and "Seccomp:\t2" in out

@@ -19,6 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import InspectrError
 from ..fs.build import build_tree
@@ -30,6 +31,8 @@ from ..image import Image
 from . import linux
 from .cgroups import Limits as CgroupLimits
 from .cgroups import RunCgroup
+from .seccomp_filter import build_filter
+from .seccomp_filter import load_module as load_seccomp
 
 __all__ = ["RunOptions", "SideEffect", "RunResult", "RuntimeError_", "prepare_rootfs", "run_image"]
 
@@ -56,6 +59,7 @@ class RunOptions:
     deterministic: bool = False  # ASLR off and pinned to CPU 0 (the behave recipe)
     memory_bytes: int | None = 512 << 20
     pids: int | None = 1024
+    seccomp: bool = True  # the deny-list; turning it off weakens isolation
 
 
 @dataclass(frozen=True)
@@ -169,7 +173,8 @@ def _resolve_argv0(tree: Tree, argv0: str, path_env: str) -> str:
 
 
 def _child(root: Path, run_dir: Path, argv: list[str], env: list[str], cwd: str, uid: int, gid: int, groups: list[int],
-           out_w: int, err_w: int, fail_w: int, pid_w: int, deterministic: bool, cgroup: RunCgroup) -> None:
+           out_w: int, err_w: int, fail_w: int, pid_w: int, deterministic: bool, cgroup: RunCgroup,
+           seccomp_filter: Any) -> None:
     """A: join the run's cgroups, make the pid namespace and fork B (PID 1). Never returns."""
     try:
         linux.set_pdeathsig(signal.SIGKILL)
@@ -177,7 +182,7 @@ def _child(root: Path, run_dir: Path, argv: list[str], env: list[str], cwd: str,
         linux.unshare(linux.CLONE_NEWPID)
         pid = os.fork()
         if pid == 0:
-            _container(root, run_dir, argv, env, cwd, uid, gid, groups, out_w, err_w, fail_w, deterministic)
+            _container(root, run_dir, argv, env, cwd, uid, gid, groups, out_w, err_w, fail_w, deterministic, seccomp_filter)
         os.write(pid_w, f"{pid}\n".encode())
         _, status = os.waitpid(pid, 0)
         os.write(pid_w, f"status {status}\n".encode())  # B's raw wait status: exit code or signal
@@ -188,7 +193,7 @@ def _child(root: Path, run_dir: Path, argv: list[str], env: list[str], cwd: str,
 
 
 def _container(root: Path, run_dir: Path, argv: list[str], env: list[str], cwd: str, uid: int, gid: int,
-               groups: list[int], out_w: int, err_w: int, fail_w: int, deterministic: bool = False) -> None:
+               groups: list[int], out_w: int, err_w: int, fail_w: int, deterministic: bool, seccomp_filter: Any) -> None:
     """B, PID 1 of the new pid namespace. Never returns."""
     try:
         linux.set_pdeathsig(signal.SIGKILL)
@@ -243,6 +248,8 @@ def _container(root: Path, run_dir: Path, argv: list[str], env: list[str], cwd: 
             os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
         linux.set_no_new_privs()
         linux.close_range_cloexec(3)
+        if seccomp_filter is not None:
+            seccomp_filter.load()  # last: after it, even the runtime could not mount or unshare
         os.execve(argv[0], argv, dict(item.split("=", 1) for item in env if "=" in item))
     except BaseException as err:  # noqa: BLE001
         try:
@@ -316,12 +323,17 @@ def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCach
     err_r, err_w = os.pipe()
     fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
     pid_r, pid_w = os.pipe()
+    try:  # built here, before the fork: nothing may be imported after pivot_root
+        seccomp_filter = build_filter(load_seccomp()) if options.seccomp else None
+    except RuntimeError as err:
+        raise RuntimeError_(str(err)) from None
     cgroup = RunCgroup(CgroupLimits(options.memory_bytes, options.pids))
     start = time.monotonic()
     child = os.fork()
     if child == 0:
         os.close(out_r), os.close(err_r), os.close(fail_r), os.close(pid_r)
-        _child(root, run_dir, argv, env, cwd, uid, gid, groups, out_w, err_w, fail_w, pid_w, options.deterministic, cgroup)
+        _child(root, run_dir, argv, env, cwd, uid, gid, groups, out_w, err_w, fail_w, pid_w, options.deterministic, cgroup,
+               seccomp_filter)
     for fd in (out_w, err_w, fail_w, pid_w):
         os.close(fd)
     try:
