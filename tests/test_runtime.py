@@ -132,3 +132,23 @@ def test_seccomp_denies_namespace_and_mount_syscalls_even_to_root() -> None:
            user="0")
     out = r.stdout.decode()
     assert "rc=0" not in out and "Seccomp:\t2" in out
+
+
+def test_no_fd_leaks_into_the_probe_and_proc_self_exe_is_the_images() -> None:
+    r = sh("ls /proc/self/fd; readlink /proc/1/exe", user="0")
+    lines = r.stdout.decode().split()
+    assert sorted(lines[:-1], key=int) == ["0", "1", "2", "3"]  # 3 is ls's own directory handle
+    assert lines[-1] == "/bin/busybox"  # never inspectr's interpreter (CVE-2019-5736)
+
+
+def test_unpacking_a_layer_never_writes_through_its_links_to_the_host(tmp_path: Path) -> None:
+    canary = tmp_path / "host" / "canary"
+    canary.parent.mkdir()
+    canary.write_text("untouched")
+    layer1 = TarBuilder().add_dir("bin").add_file("bin/busybox", _busybox(), mode=0o755).add_symlink("bin/sh", "busybox") \
+        .add_symlink("escape", str(canary.parent)).finish()
+    layer2 = TarBuilder().add_file("escape/canary", "overwritten").add_file("escape/new", "planted").finish()
+    image = open_image(write_oci_layout(tmp_path / "img", [layer1, layer2]).path)
+    r = run_image(image, RunOptions(argv=("/bin/sh", "-c", "cat /escape/canary")))
+    assert r.stdout == b"overwritten"  # in-root: the absolute link resolved inside the image
+    assert canary.read_text() == "untouched" and not (canary.parent / "new").exists()
