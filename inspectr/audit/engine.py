@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from ..globs import compile_glob
+from ..tomlfile import read_toml
 from ..errors import UsageError
 from ..fs.build import index_layers
 from ..fs.cache import LayerCache
@@ -67,12 +67,7 @@ def _bytes(value: Any, where: str) -> int:
 def load_audit_rules(path: Path) -> AuditRules:
     """`.inspectr-audit.toml`: [thresholds] lowestEfficiency, highestWastedBytes,
     highestUserWastedPercent; [[allow]] rule, path (glob), reason. Errors name the field."""
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: rules file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise UsageError(f"{path}: invalid TOML: {err}") from None
+    doc = read_toml(path, "rules file")
     unknown = set(doc) - {"thresholds", "allow"}
     if unknown:
         raise UsageError(f"{path}: unknown table {sorted(unknown)[0]!r}")

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import UsageError
 from ..globs import compile_glob
+from ..tomlfile import read_toml
 from .difference import DEFAULT_IGNORABLE, SEMANTIC_IGNORABLE, Cause, Change
 
-__all__ = ["DiffOptions", "Acceptance", "compile_glob", "load_policy"]
+__all__ = ["DiffOptions", "Acceptance", "compile_glob", "load_policy", "parse_acceptances"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,44 +74,44 @@ class DiffOptions:
         return None
 
 
-def load_policy(path: Path) -> tuple[Acceptance, ...]:
-    """Read `[[accept]]` tables from a TOML policy (docs/formats/policy.md). Raises UsageError
-    naming the field on anything invalid."""
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: policy file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise UsageError(f"{path}: invalid TOML: {err}") from None
-    rules = doc.get("accept")
-    if rules is None:
-        raise UsageError(f"{path}: no [[accept]] entries (an empty policy accepts nothing)")
+def parse_acceptances(rules: Any, where: str, source: str) -> tuple[Acceptance, ...]:
+    """`[[accept]]` tables (shared by `diff --policy` and the gate policy); errors name the field."""
     if not isinstance(rules, list):
-        raise UsageError(f"{path}: 'accept' must be an array of tables ([[accept]])")
+        raise UsageError(f"{where}: 'accept' must be an array of tables ([[accept]])")
     out = []
     valid_causes = {c.value: c for c in Cause}
     for i, rule in enumerate(rules):
-        where = f"{path}: accept[{i}]"
+        at = f"{where}: accept[{i}]"
         if not isinstance(rule, dict):
-            raise UsageError(f"{where}: must be a table")
+            raise UsageError(f"{at}: must be a table")
         unknown = set(rule) - {"path", "reason", "cause", "field", "expires"}
         if unknown:
-            raise UsageError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+            raise UsageError(f"{at}: unknown field {sorted(unknown)[0]!r}")
         glob = rule.get("path", "**")
         reason = rule.get("reason")
         if not isinstance(glob, str) or not glob:
-            raise UsageError(f"{where}.path: must be a non-empty string")
+            raise UsageError(f"{at}.path: must be a non-empty string")
         if not isinstance(reason, str) or not reason.strip():
-            raise UsageError(f"{where}.reason: every acceptance needs a reason")
+            raise UsageError(f"{at}.reason: every acceptance needs a reason")
         cause = rule.get("cause")
         if cause is not None and cause not in valid_causes:
-            raise UsageError(f"{where}.cause: {cause!r} is not one of {', '.join(valid_causes)}")
+            raise UsageError(f"{at}.cause: {cause!r} is not one of {', '.join(valid_causes)}")
         field_name = rule.get("field")
         if field_name is not None and not isinstance(field_name, str):
-            raise UsageError(f"{where}.field: must be a string")
+            raise UsageError(f"{at}.field: must be a string")
         expires = rule.get("expires")
         if isinstance(expires, dt.datetime) or (expires is not None and not isinstance(expires, dt.date)):
-            raise UsageError(f"{where}.expires: must be a TOML date, e.g. 2027-01-31")
+            raise UsageError(f"{at}.expires: must be a TOML date, e.g. 2027-01-31")
         out.append(Acceptance(glob, reason.strip(), valid_causes.get(cause) if cause else None, field_name,
-                              expires, source=f"policy {path.name}"))
+                              expires, source=source))
     return tuple(out)
+
+
+def load_policy(path: Path) -> tuple[Acceptance, ...]:
+    """Read `[[accept]]` tables from a TOML policy (docs/formats/policy.md). Raises UsageError
+    naming the field on anything invalid."""
+    doc = read_toml(path, "policy file")
+    rules = doc.get("accept")
+    if rules is None:
+        raise UsageError(f"{path}: no [[accept]] entries (an empty policy accepts nothing)")
+    return parse_acceptances(rules, str(path), f"policy {path.name}")

@@ -3,14 +3,12 @@ docs/formats/gate-policy.schema.json). Every error names the field."""
 
 from __future__ import annotations
 
-import datetime as dt
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..diff.difference import Cause
-from ..diff.options import Acceptance
+from ..diff.options import Acceptance, parse_acceptances
 from ..errors import UsageError
 
 __all__ = ["GatePolicy", "load_gate_policy"]
@@ -64,22 +62,7 @@ def load_gate_policy(path: Path) -> GatePolicy:
     required = signers.get("required", True)
     if not isinstance(required, bool):
         raise UsageError(f"{where}: signers.required: must be true or false")
-    accepts = []
-    causes = {c.value: c for c in Cause}
-    for i, rule in enumerate(doc.get("accept", [])):
-        w = f"{where}: accept[{i}]"
-        if not isinstance(rule, dict) or set(rule) - {"path", "cause", "field", "reason", "expires"}:
-            raise UsageError(f"{w}: fields are path, cause, field, reason, expires")
-        if not isinstance(rule.get("reason"), str) or not rule["reason"].strip():
-            raise UsageError(f"{w}.reason: every acceptance needs a reason")
-        cause = rule.get("cause")
-        if cause is not None and cause not in causes:
-            raise UsageError(f"{w}.cause: {cause!r} is not one of {', '.join(causes)}")
-        expires = rule.get("expires")
-        if isinstance(expires, dt.datetime) or (expires is not None and not isinstance(expires, dt.date)):
-            raise UsageError(f"{w}.expires: must be a TOML date, e.g. 2027-01-31")
-        accepts.append(Acceptance(str(rule.get("path", "**")), rule["reason"].strip(), causes.get(cause) if cause else None,
-                                  rule.get("field"), expires, source=f"policy {path.name}"))
+    accepts = parse_acceptances(doc.get("accept", []), where, f"policy {path.name}")
     diff = doc.get("diff", {})
     if not isinstance(diff, dict) or set(diff) - {"semantic"} or not isinstance(diff.get("semantic", False), bool):
         raise UsageError(f"{where}: diff: the only field is semantic = true|false")
@@ -92,4 +75,4 @@ def load_gate_policy(path: Path) -> GatePolicy:
     if not isinstance(behave, dict) or set(behave) - {"probes"}:
         raise UsageError(f"{where}: behave: the only field is probes = [\"CMD\", ...]")
     probes = tuple(_strs(behave.get("probes", []), f"{where}: behave.probes")) if "probes" in behave else ()
-    return GatePolicy(path, keys, keyrings, identity, required, tuple(accepts), diff.get("semantic", False), fail_on, probes)
+    return GatePolicy(path, keys, keyrings, identity, required, accepts, diff.get("semantic", False), fail_on, probes)
