@@ -152,3 +152,11 @@ def test_unpacking_a_layer_never_writes_through_its_links_to_the_host(tmp_path: 
     r = run_image(image, RunOptions(argv=("/bin/sh", "-c", "cat /escape/canary")))
     assert r.stdout == b"overwritten"  # in-root: the absolute link resolved inside the image
     assert canary.read_text() == "untouched" and not (canary.parent / "new").exists()
+
+
+def test_the_determinism_recipe_fixes_uptime_and_address_layout() -> None:
+    runs = [sh("cut -d' ' -f1 /proc/uptime; head -c 8 /proc/self/maps; grep Cpus_allowed_list /proc/self/status",
+               deterministic=True).stdout for _ in range(2)]
+    assert runs[0] == runs[1]
+    assert runs[0].startswith(b"1000.0")  # a time namespace with a constant uptime
+    assert b"Cpus_allowed_list:\t" in runs[0] and b"," not in runs[0].split(b"\t")[-1]

@@ -39,6 +39,7 @@ __all__ = ["RunOptions", "SideEffect", "RunResult", "RuntimeError_", "prepare_ro
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _INIT_DIRS = ("proc", "dev", "sys", "etc")
 _HOSTNAME = "inspectr"
+_UPTIME_NS = 1000 * 1_000_000_000  # the constant uptime probes see under the determinism recipe
 
 
 class RuntimeError_(InspectrError):
@@ -179,7 +180,17 @@ def _child(root: Path, run_dir: Path, argv: list[str], env: list[str], cwd: str,
     try:
         linux.set_pdeathsig(signal.SIGKILL)
         cgroup.join()
-        linux.unshare(linux.CLONE_NEWPID)
+        if deterministic:
+            # A time namespace in which every probe starts at the same uptime (recipe, §4).
+            linux.unshare(linux.CLONE_NEWPID | linux.CLONE_NEWTIME)
+            offsets = []
+            for name, clock in (("monotonic", time.CLOCK_MONOTONIC), ("boottime", time.CLOCK_BOOTTIME)):
+                delta = _UPTIME_NS - time.clock_gettime_ns(clock)
+                offsets.append(f"{name} {delta // 1_000_000_000} {delta % 1_000_000_000}")
+            with open("/proc/self/timens_offsets", "w") as fp:
+                fp.write("\n".join(offsets) + "\n")
+        else:
+            linux.unshare(linux.CLONE_NEWPID)
         pid = os.fork()
         if pid == 0:
             _container(root, run_dir, argv, env, cwd, uid, gid, groups, out_w, err_w, fail_w, deterministic, seccomp_filter)
