@@ -119,7 +119,9 @@ def test_timeout_oom_and_pids_limit_are_reported_distinctly() -> None:
     pids = sh("for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 1 & done; wait", user="0", pids=5)
     assert pids.pids_limit_hit and not pids.oom_killed and not pids.timed_out and b"can't fork" in pids.stderr
     slow = sh("sleep 30", timeout_s=0.3)
-    assert slow.timed_out and not slow.oom_killed and not slow.pids_limit_hit
+    assert slow.timed_out and not slow.oom_killed and not slow.pids_limit_hit and not slow.cpu_limit_hit
+    busy = sh("while :; do :; done", cpu_seconds=0.2, timeout_s=20)
+    assert busy.cpu_limit_hit and not busy.timed_out and busy.signal == 9 and busy.duration_s < 10
 
 
 def test_the_device_cgroup_blocks_host_devices_even_for_root() -> None:

@@ -19,13 +19,14 @@ from .common import Context, image_options, load_image
 @click.option("-e", "--env", "env", multiple=True, metavar="NAME=VALUE", help="Extra environment. Repeatable.")
 @click.option("-w", "--workdir", help="Working directory (default: the image's WorkingDir).")
 @click.option("--memory", "memory_mib", type=click.IntRange(4), default=512, show_default=True, help="Memory limit in MiB (cgroup).")
+@click.option("--cpu", "cpu_seconds", type=click.FloatRange(0.01), default=None, help="CPU-time limit in seconds (all processes).")
 @click.option("--pids", "pids_max", type=click.IntRange(1), default=1024, show_default=True, help="Process limit (cgroup).")
 @click.option("--diff", "show_diff", is_flag=True, help="After the run, list its side effects (added, modified, deleted paths).")
 @image_options
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_obj
 def command(ctx: Context, image: str, command: tuple[str, ...], timeout_s: float, user: str | None, env: tuple[str, ...],
-            workdir: str | None, memory_mib: int, pids_max: int, show_diff: bool, platform: str | None, limit_scale: int, limits: tuple[str, ...],
+            workdir: str | None, memory_mib: int, cpu_seconds: float | None, pids_max: int, show_diff: bool, platform: str | None, limit_scale: int, limits: tuple[str, ...],
             strict: bool, fmt: str) -> None:
     """Run IMAGE's command (or COMMAND after --) in inspectr's own namespace runtime: pid, mount,
     uts, ipc, net (loopback only) and cgroup namespaces, an overlay over the image with a fresh
@@ -35,13 +36,13 @@ def command(ctx: Context, image: str, command: tuple[str, ...], timeout_s: float
     """
     img = load_image(image, platform, limit_scale, limits)
     result = run_image(img, RunOptions(argv=command or None, timeout_s=timeout_s, user=user, env=env, workdir=workdir,
-                                       memory_bytes=memory_mib << 20, pids=pids_max), cache=ctx.cache)
+                                       memory_bytes=memory_mib << 20, pids=pids_max, cpu_seconds=cpu_seconds), cache=ctx.cache)
     if fmt == "json":
         doc = {"format_version": 1, "kind": "run", "exit_code": result.exit_code, "signal": result.signal,
                "timed_out": result.timed_out, "duration_s": round(result.duration_s, 6),
                "stdout": result.stdout.decode("utf-8", "surrogateescape"), "stderr": result.stderr.decode("utf-8", "surrogateescape"),
                "output_truncated": result.output_truncated, "oom_killed": result.oom_killed,
-               "pids_limit_hit": result.pids_limit_hit, "memory_peak_bytes": result.memory_peak_bytes, "notes": result.notes,
+               "pids_limit_hit": result.pids_limit_hit, "cpu_limit_hit": result.cpu_limit_hit, "memory_peak_bytes": result.memory_peak_bytes, "notes": result.notes,
                "side_effects": [e.__dict__ for e in result.side_effects]}
         json.dump(doc, sys.stdout, indent=2, ensure_ascii=True)
         sys.stdout.write("\n")
@@ -56,6 +57,8 @@ def command(ctx: Context, image: str, command: tuple[str, ...], timeout_s: float
             sys.stderr.write(f"inspectr: timed out after {timeout_s:g} s; killed\n")
         if result.oom_killed:
             sys.stderr.write(f"inspectr: out of memory: killed at the {memory_mib} MiB limit\n")
+        if result.cpu_limit_hit:
+            sys.stderr.write(f"inspectr: the CPU-time limit ({cpu_seconds:g} s) was reached; killed\n")
         if result.pids_limit_hit:
             sys.stderr.write(f"inspectr: the process limit ({pids_max}) was reached\n")
         for note in result.notes:

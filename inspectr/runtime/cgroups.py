@@ -64,7 +64,7 @@ class RunCgroup:
             except OSError as err:
                 self.notes.append(f"cgroup v2 limits not applied: {err.strerror}")
             return
-        for controller in ("memory", "pids", "devices"):
+        for controller in ("memory", "pids", "devices", "cpuacct"):
             root = _ROOT / controller
             if not root.is_dir():
                 self.notes.append(f"cgroup v1 {controller} controller not mounted: not limited")
@@ -91,6 +91,18 @@ class RunCgroup:
         """Called in the child before it forks the container: everything below inherits it."""
         for d in self.dirs.values():
             (d / "cgroup.procs").write_text(str(pid or os.getpid()))
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time used so far by everything in the group (for a CPU-time limit)."""
+        try:
+            if "cpuacct" in self.dirs:
+                return int((self.dirs["cpuacct"] / "cpuacct.usage").read_text()) / 1e9
+            if "unified" in self.dirs:
+                stats = dict(line.split() for line in (self.dirs["unified"] / "cpu.stat").read_text().splitlines())
+                return int(stats["usage_usec"]) / 1e6
+        except (OSError, ValueError, KeyError):
+            return None
+        return None
 
     def usage(self) -> Usage:
         usage = Usage(notes=list(self.notes))

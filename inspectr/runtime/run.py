@@ -61,6 +61,7 @@ class RunOptions:
     memory_bytes: int | None = 512 << 20
     pids: int | None = 1024
     seccomp: bool = True  # the deny-list; turning it off weakens isolation
+    cpu_seconds: float | None = None  # CPU-time limit over all of the probe's processes
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class RunResult:
     output_truncated: bool = False
     oom_killed: bool = False
     pids_limit_hit: bool = False
+    cpu_limit_hit: bool = False
     memory_peak_bytes: int | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -353,8 +355,14 @@ def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCach
         truncated = timed_out = False
         b_pid: int | None = None
         pid_buf = b""
+        cpu_hit = False
         while open_fds:
             left = options.timeout_s - (time.monotonic() - start)
+            if options.cpu_seconds is not None and not timed_out:
+                used = cgroup.cpu_seconds()
+                if used is not None and used > options.cpu_seconds:
+                    cpu_hit = True
+                    left = 0
             if left <= 0:
                 timed_out = True
                 if b_pid is None:
@@ -362,7 +370,7 @@ def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCach
                     b_pid = int(pid_buf.split()[0]) if pid_buf.strip() else None
                 os.kill(b_pid or child, signal.SIGKILL)  # PID 1 dies: the whole namespace dies
                 break
-            ready, _, _ = select.select(list(open_fds), [], [], min(left, 0.5))
+            ready, _, _ = select.select(list(open_fds), [], [], min(left, 0.05 if options.cpu_seconds is not None else 0.5))
             for fd in ready:
                 data = os.read(fd, 1 << 16)
                 if not data:
@@ -381,7 +389,9 @@ def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCach
             pid_buf += chunk
         words = pid_buf.split()
         status = int(words[words.index(b"status") + 1]) if b"status" in words else None
-        if timed_out or status is None:
+        if cpu_hit:
+            timed_out = False  # the kill came from the CPU-time limit, not the wall clock
+        if cpu_hit or timed_out or status is None:
             exit_code, sig = None, signal.SIGKILL
         elif os.WIFSIGNALED(status):
             exit_code, sig = None, os.WTERMSIG(status)
@@ -390,7 +400,7 @@ def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCach
         usage = cgroup.usage()
         return RunResult(exit_code, sig, timed_out, bytes(outputs[out_r]), bytes(outputs[err_r]), duration,
                          _side_effects(run_dir / "upper", tree), truncated, usage.oom_killed, usage.pids_limit_hit,
-                         usage.memory_peak_bytes, usage.notes)
+                         cpu_hit, usage.memory_peak_bytes, usage.notes)
     finally:
         cgroup.remove()
         for fd in (out_r, err_r, fail_r, pid_r):
