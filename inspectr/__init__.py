@@ -2,15 +2,13 @@
 
 The library API: `open_image` resolves a reference to a verified Image (index, manifest,
 config); `build_tree` streams and verifies every layer into a union Tree with provenance.
+Names are imported on first use (PEP 562), so the CLI starts fast.
 """
 
-from .errors import InspectrError
-from .fs.build import build_tree, index_layers
-from .fs.entry import EntryKind
-from .fs.tree import Node, Tree, apply_layers
-from .image import Image, LayerRef
-from .limits import Limits
-from .sources.detect import open_image
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = [
     "InspectrError",
@@ -27,3 +25,18 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+_WHERE = {
+    "InspectrError": ".errors", "Image": ".image", "LayerRef": ".image", "Limits": ".limits",
+    "EntryKind": ".fs.entry", "Node": ".fs.tree", "Tree": ".fs.tree", "apply_layers": ".fs.tree",
+    "open_image": ".sources.detect", "build_tree": ".fs.build", "index_layers": ".fs.build",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'inspectr' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

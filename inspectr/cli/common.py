@@ -6,10 +6,12 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 import click
-from rich.console import Console
 
 from ..fs.cache import LayerCache
 from ..fs.layer_index import LayerIndex
@@ -31,7 +33,8 @@ class Context:
     def cache(self) -> LayerCache | None:
         return LayerCache(self.cache_dir) if self.cache_dir is not None else None
 
-    def console(self, stderr: bool = False) -> Console:
+    def console(self, stderr: bool = False) -> "Console":
+        from rich.console import Console  # imported on use: commands that print no tables start faster
         force = {"always": True, "never": False}.get(self.color)
         stream = sys.stderr if stderr else sys.stdout
         # Piped output is not cut to 80 columns: tables keep digests and paths whole.
