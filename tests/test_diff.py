@@ -339,3 +339,38 @@ def test_policy_expiry_must_be_a_date(tmp_path: Path) -> None:
     policy.write_text('[[accept]]\npath = "**"\nreason = "r"\nexpires = 2027-01-31T00:00:00Z\n')
     with pytest.raises(UsageError, match=r"accept\[0\]\.expires: must be a TOML date"):
         load_policy(policy)
+
+
+def _big_layer(tag: str) -> TarBuilder:
+    # Incompressible bytes, so the pair passes spool_contents' worker-process threshold.
+    import random
+
+    rng = random.Random(tag)
+    builder = TarBuilder().add_dir("data")
+    for i in range(6):
+        builder.add_file(f"data/blob{i}", rng.randbytes(4 << 20))
+    return builder.add_file("data/notes.txt", f"version {tag}\nshared line\n")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_second_pass_per_layer_in_workers_gives_the_text_diff(tmp_path: Path, workers: int) -> None:
+    from inspectr.fs.content import content_sources, spool_contents
+
+    a = open_image(layout(tmp_path, "a", base(), _big_layer("one")))
+    b = open_image(layout(tmp_path, "b", base(), _big_layer("two")))
+    result = diff_images(a, b, DiffOptions())
+    notes = next(c for c in result.changes if c.path == "data/notes.txt")
+    assert "-version one\n+version two\n" in notes.content_diff
+    assert sum(layer.blob.length for layer in b.layers) > 16 << 20  # the default runs in workers
+
+    # A file whose bytes no longer match the indexed digest is an error, from a worker too.
+    pair = index_pair(a, b)
+    node = pair.tree_b.get("data/notes.txt")
+    jobs = [(b.layers[n], b.limits, {off: (str(tmp_path / f"out{inode.id}{suffix}"), b"\0" * 32) for off, inode in by_off.items()})
+            for suffix in ("-1", "-2") for n, by_off in content_sources([node.inode]).items()]  # two jobs: the pool runs
+    with pytest.raises(Exception, match="content of a file changed since it was indexed"):
+        spool_contents(jobs, workers=workers)
+    good = [(ref, lim, {off: (p, node.inode.sha256) for off, (p, _) in t.items()}) for ref, lim, t in jobs]
+    spool_contents(good, workers=workers)
+    for suffix in ("-1", "-2"):
+        assert (tmp_path / f"out{node.inode.id}{suffix}").read_text() == "version two\nshared line\n"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from concurrent.futures import ThreadPoolExecutor
 import os
 import tempfile
 from typing import Callable
@@ -12,7 +11,7 @@ from typing import Callable
 from ..errors import DiffIdMismatch, SizeLimitExceeded
 from ..fs.build import run_layer_jobs
 from ..fs.cache import LayerCache
-from ..fs.content import content_sources, stream_contents
+from ..fs.content import SpoolJob, content_sources, spool_contents
 from ..fs.entry import EntryKind
 from ..fs.layer_index import LayerIndex
 from ..fs.tree import Inode, Tree, apply_layers
@@ -145,26 +144,12 @@ def _refine_contents(pair: ImagePair, changes: list[Change], options: DiffOption
             wanted_a[na.inode.id] = na.inode
             wanted_b[nb.inode.id] = nb.inode
     with tempfile.TemporaryDirectory(prefix="inspectr-diff-") as tmp:
-        def spool(side: str, image: Image, wanted: dict[int, Inode]) -> None:
-            handles: dict[int, object] = {}
-
-            def open_sink(inode: Inode) -> Callable[[bytes | memoryview], object]:
-                fp = open(os.path.join(tmp, f"{side}{inode.id}"), "wb")
-                handles[inode.id] = fp
-                return fp.write
-
-            def close_sink(inode: Inode) -> None:
-                handles.pop(inode.id).close()  # type: ignore[attr-defined]
-
-            # Each file is checked against the sha256 of the verified first pass, so a pass may
-            # stop at its layer's last wanted file.
-            stream_contents(image, content_sources(wanted.values()), open_sink, close_sink, stop_early=True)
-
-        # Both sides at once: inflate and sha256 release the GIL, so two threads use both cores.
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            jobs = [pool.submit(spool, "a", pair.a, wanted_a), pool.submit(spool, "b", pair.b, wanted_b)]
-            for job in jobs:
-                job.result()
+        jobs: list[SpoolJob] = []
+        for side, image, wanted in (("a", pair.a, wanted_a), ("b", pair.b, wanted_b)):
+            for layer_no, by_offset in content_sources(wanted.values()).items():
+                jobs.append((image.layers[layer_no], image.limits,
+                             {off: (os.path.join(tmp, f"{side}{inode.id}"), inode.sha256) for off, inode in by_offset.items()}))
+        spool_contents(jobs)
 
         def read(side: str, inode: Inode) -> bytes | None:
             try:

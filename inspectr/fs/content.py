@@ -7,16 +7,20 @@ that changed on disk since are caught even when a pass stops early.
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Iterable
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Callable, Iterable, Sequence
 
 from ..errors import DigestMismatch
-from ..image import Image
+from ..image import Image, LayerRef
+from ..limits import Limits
 from ..untrusted.tar import Member, TarWalker
 from .entry import EntryKind
 from .layer_index import iter_layer_members
 from .tree import Inode, Tree
 
-__all__ = ["content_sources", "stream_contents"]
+__all__ = ["content_sources", "stream_contents", "SpoolJob", "spool_contents"]
 
 
 def content_sources(inodes: Iterable[Inode]) -> dict[int, dict[int, Inode]]:
@@ -74,6 +78,51 @@ def stream_contents(
                 )
             if stop_early and not targets:
                 break
+
+
+# (layer, limits, {member offset: (destination file, indexed sha256)})
+SpoolJob = tuple[LayerRef, Limits, dict[int, tuple[str, bytes | None]]]
+
+# Below this many compressed bytes a worker process costs more than it saves.
+_PARALLEL_MIN_BYTES = 16 << 20
+
+
+def _spool_layer(job: SpoolJob) -> None:
+    ref, limits, targets = job
+    targets = dict(targets)
+    for walker, member in iter_layer_members(ref, limits):
+        target = targets.pop(member.offset, None)
+        if target is None:
+            continue
+        path, expected = target
+        with open(path, "wb") as fp:
+            checked = _Checked(fp.write)
+            walker.consume(member, checked)
+        if expected is not None and checked.digest() != expected:
+            raise DigestMismatch(
+                f"{ref.label}: content of a file changed since it was indexed "
+                f"(expected sha256:{expected.hex()}, got sha256:{checked.digest().hex()})"
+            )
+        if not targets:  # integrity rests on the per-file check above
+            break
+
+
+def spool_contents(jobs: Sequence[SpoolJob], workers: int | None = None) -> None:
+    """Write wanted files' bytes to the given paths: one pass per layer, layers in worker
+    processes when there is enough to inflate (a thread per image left one core idle, because the
+    tar walk holds the GIL)."""
+    jobs = [job for job in jobs if job[2]]
+    if workers is None:
+        workers = min(len(jobs), os.cpu_count() or 1)
+        if sum(job[0].blob.length for job in jobs) < _PARALLEL_MIN_BYTES:
+            workers = 1
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            _spool_layer(job)
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        for future in [pool.submit(_spool_layer, job) for job in sorted(jobs, key=lambda j: -j[0].blob.length)]:
+            future.result()
 
 
 def tree_inodes(tree: Tree) -> list[Inode]:
