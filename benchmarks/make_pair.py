@@ -59,8 +59,8 @@ def image_a_path(work: Path, files: int, scale: float, seed: int) -> Path:
     return work / (f"img-f{files}-s{scale:g}" + ("" if seed == 1 else f"-seed{seed}"))
 
 
-def image_b_path(a: Path, changes: int, change_seed: int) -> Path:
-    return a.parent / f"{a.name}-b{changes}-c{change_seed}"
+def image_b_path(a: Path, changes: int, change_seed: int, top_only: bool = False) -> Path:
+    return a.parent / f"{a.name}-b{changes}-c{change_seed}{'-top' if top_only else ''}"
 
 
 # --------------------------------------------------------------------------- planning the changes
@@ -115,8 +115,10 @@ def _content(e: mi.PlanEntry, scale: float, seed: int) -> bytes:
     return b"".join(mi.iter_content(e, int(e.size * scale), seed))
 
 
-def plan_pair(files: int, seed: int, scale: float, changes: int, change_seed: int):
+def plan_pair(files: int, seed: int, scale: float, changes: int, change_seed: int,
+              changed_layers: tuple[int, ...] = CHANGED_LAYERS):
     """(plan of B, {layer: {path: override}}, change log). Pure function of its arguments.
+    `changed_layers` is (2, 3, 4), or (4,) for a rebuild where only the top layer is new.
 
     An override is a dict with optional "data" (the new bytes), "mode" and "mtime".
     """
@@ -131,8 +133,8 @@ def plan_pair(files: int, seed: int, scale: float, changes: int, change_seed: in
             seen_below.setdefault(e.path, li)
     by_path = {(li, e.path): e for li, entries in enumerate(plan) for e in entries}
 
-    upper = sorted(p for p, li in visible.items() if li in CHANGED_LAYERS and p not in hl_targets)
-    base = sorted(p for p, li in visible.items() if li not in CHANGED_LAYERS and p not in hl_targets)
+    upper = sorted(p for p, li in visible.items() if li in changed_layers and p not in hl_targets)
+    base = sorted(p for p, li in visible.items() if li not in changed_layers and p not in hl_targets)
     r.shuffle(upper)
     r.shuffle(base)
     taken: set[str] = set()
@@ -153,7 +155,7 @@ def plan_pair(files: int, seed: int, scale: float, changes: int, change_seed: in
     n_edit, n_bin, n_mode = changes // 2, max(1, changes // 100), changes * 2 // 15
     n_add = n_rm = changes * 2 // 15
     n_mtime = changes // 10
-    overrides: dict[int, dict[str, dict]] = {li: {} for li in CHANGED_LAYERS}
+    overrides: dict[int, dict[str, dict]] = {li: {} for li in changed_layers}
     log: list[dict] = []
 
     def note(kind: str, p: str, li: int, **extra) -> None:
@@ -202,14 +204,14 @@ def plan_pair(files: int, seed: int, scale: float, changes: int, change_seed: in
     dirs3 = sorted({p.rsplit("/", 1)[0] for p in visible if visible[p] == 3})
     for k in range(n_add):
         seed_counter += 1
-        li = 4 if k < n_add // 2 else 3
+        li = 4 if k < n_add // 2 or 3 not in changed_layers else 3
         d = new_dir if li == 4 else dirs3[r.randrange(len(dirs3))]
         p = f"{d}/added-{k:03d}.{('txt', 'py', 'json', 'conf')[k % 4]}"
         plan[li].append(mi.PlanEntry(p, mi.FILE, mi._small_size(r), mi.TEXT, seed_counter))
         overrides[li][p] = {"mtime": REBUILD_MTIME}
         note("added", p, li)
     # Parent directories of what was added, and the make_image order.
-    for li in CHANGED_LAYERS:
+    for li in changed_layers:
         have = {e.path for e in plan[li]}
         for e in list(plan[li]):
             for parent in mi._parents(e.path):
@@ -256,17 +258,19 @@ def _blob(layout: Path, digest: str) -> Path:
     return layout / "blobs" / "sha256" / digest.split(":", 1)[1]
 
 
-def make_pair(a_info: dict, out: Path, changes: int, change_seed: int, jobs: int | None = None, quiet: bool = False) -> dict:
+def make_pair(a_info: dict, out: Path, changes: int, change_seed: int, jobs: int | None = None, quiet: bool = False,
+              top_only: bool = False) -> dict:
+    changed_layers = (4,) if top_only else CHANGED_LAYERS
     t0 = time.perf_counter()
     p = a_info["params"]
     a = Path(a_info["path"])
-    plan, overrides, log = plan_pair(p["files"], p["seed"], p["scale"], changes, change_seed)
+    plan, overrides, log = plan_pair(p["files"], p["seed"], p["scale"], changes, change_seed, changed_layers)
     if out.exists():
         shutil.rmtree(out)
     (out / "blobs" / "sha256").mkdir(parents=True)
     mi.pools(p["seed"])
-    tasks = {li: (plan[li], p["scale"], p["compress"], p["seed"], str(out / f".layer{li}.tmp"), overrides[li]) for li in CHANGED_LAYERS}
-    order = sorted(CHANGED_LAYERS, key=lambda li: -mi.LAYER_BUDGET_MIB[li])
+    tasks = {li: (plan[li], p["scale"], p["compress"], p["seed"], str(out / f".layer{li}.tmp"), overrides[li]) for li in changed_layers}
+    order = sorted(changed_layers, key=lambda li: -mi.LAYER_BUDGET_MIB[li])
     jobs = jobs or min(len(tasks), os.cpu_count() or 1)
     with multiprocessing.get_context("fork").Pool(jobs) as pool:
         done = dict(zip(order, pool.map(write_layer, [tasks[li] for li in order], chunksize=1)))
@@ -285,7 +289,7 @@ def make_pair(a_info: dict, out: Path, changes: int, change_seed: int, jobs: int
     config = json.loads(_blob(a, manifest_a["config"]["digest"]).read_bytes())
     config["created"] = REBUILD_CREATED
     config["rootfs"]["diff_ids"] = [layer["diff_id"] for layer in layers]
-    for li in CHANGED_LAYERS:
+    for li in changed_layers:
         config["history"][li]["created"] = REBUILD_CREATED
     config_desc = mi._put_blob(out, mi._dump(config))
     manifest = dict(manifest_a)
@@ -302,7 +306,7 @@ def make_pair(a_info: dict, out: Path, changes: int, change_seed: int, jobs: int
     summary = {
         "path": str(out),
         "params": {"a": str(a), "a_manifest_digest": a_info["manifest_digest"], "a_params": p,
-                   "changes": changes, "change_seed": change_seed},
+                   "changes": changes, "change_seed": change_seed, **({"top_only": True} if top_only else {})},
         "manifest_digest": manifest_desc["digest"],
         "layers": layers,
         "changed_layers": [li for li, layer in enumerate(layers) if layer["changed"]],
@@ -322,13 +326,13 @@ def make_pair(a_info: dict, out: Path, changes: int, change_seed: int, jobs: int
 
 
 def ensure_pair(work: Path, files: int = 50_000, scale: float = 1.0, seed: int = 1, compress: str = "isal:2",
-                changes: int = 300, change_seed: int = 7, jobs: int | None = None) -> tuple[dict, dict]:
+                changes: int = 300, change_seed: int = 7, jobs: int | None = None, top_only: bool = False) -> tuple[dict, dict]:
     """(A's summary, B's summary), reusing both when their stamps match and their blobs exist."""
     a_info = mi.ensure_image(image_a_path(work, files, scale, seed), scale, files, seed, compress, jobs)
-    b = image_b_path(Path(a_info["path"]), changes, change_seed)
+    b = image_b_path(Path(a_info["path"]), changes, change_seed, top_only)
     stamp = b.parent / (b.name + ".json")
     want = {"a": a_info["path"], "a_manifest_digest": a_info["manifest_digest"], "a_params": a_info["params"],
-            "changes": changes, "change_seed": change_seed}
+            "changes": changes, "change_seed": change_seed, **({"top_only": True} if top_only else {})}
     if stamp.exists() and (b / "index.json").exists():
         try:
             b_info = json.loads(stamp.read_text())
@@ -338,7 +342,7 @@ def ensure_pair(work: Path, files: int = 50_000, scale: float = 1.0, seed: int =
                 return a_info, b_info
         except (OSError, ValueError, KeyError):
             pass
-    return a_info, make_pair(a_info, b, changes, change_seed, jobs)
+    return a_info, make_pair(a_info, b, changes, change_seed, jobs, top_only=top_only)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -351,9 +355,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--changes", type=int, default=300, help="changed files of the merged tree, about; default 300")
     ap.add_argument("--change-seed", type=int, default=7)
     ap.add_argument("--jobs", type=int, default=None)
+    ap.add_argument("--top-only", action="store_true",
+                    help="change only layer 4 (B shares layers 0-3 with A); B gets a -top suffix")
     args = ap.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
-    a_info, b_info = ensure_pair(args.work, args.files, args.scale, args.seed, args.compress, args.changes, args.change_seed, args.jobs)
+    a_info, b_info = ensure_pair(args.work, args.files, args.scale, args.seed, args.compress, args.changes, args.change_seed, args.jobs,
+                                 args.top_only)
     print(json.dumps({"a": a_info["path"], "a_reused": bool(a_info.get("reused")), "b": b_info["path"],
                       "b_reused": bool(b_info.get("reused")), "changed_layers": b_info["changed_layers"],
                       "change_counts": b_info["change_counts"], "changed_files": b_info["changed_files"]}, indent=2))
