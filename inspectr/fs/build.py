@@ -6,7 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 from ..errors import SizeLimitExceeded
 from ..image import Image, LayerRef
@@ -15,7 +15,10 @@ from .cache import LayerCache
 from .layer_index import LayerIndex, index_layer, verify_blob
 from .tree import Tree, apply_layers
 
-__all__ = ["index_refs", "index_layers", "build_tree", "run_layer_jobs"]
+__all__ = ["index_refs", "index_layers", "build_tree", "run_layer_jobs", "parallel_map"]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 # Below this many compressed bytes a worker process costs more than it saves.
 _PARALLEL_MIN_BYTES = 16 << 20
@@ -31,22 +34,28 @@ def _index_one(args: tuple[LayerRef, Limits, bool, bool, LayerCache | None]) -> 
     return index
 
 
+def parallel_map(fn: Callable[[T], R], items: Sequence[T], sizes: Sequence[int], workers: int | None = None) -> list[R]:
+    """fn over items, results in the given order. CPU-bound layer work runs in worker processes
+    when there is enough of it (`sizes`: compressed bytes per item), largest item first."""
+    if workers is None:
+        workers = min(len(items), os.cpu_count() or 1)
+        if sum(sizes) < _PARALLEL_MIN_BYTES:
+            workers = 1
+    if workers <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        # Largest first keeps both cores busy.
+        futures = {i: pool.submit(fn, items[i]) for i in sorted(range(len(items)), key=lambda i: -sizes[i])}
+        return [futures[i].result() for i in range(len(items))]
+
+
 def run_layer_jobs(jobs: Sequence[tuple[LayerRef, bool]], limits: Limits, workers: int | None = None,
                    scan_secrets: bool = False, cache: LayerCache | None = None) -> list[LayerIndex | int]:
     """Index (or, when the flag says so, only verify the digest of) each layer; results in the
-    given order. CPU-bound work runs in worker processes when there is enough of it."""
-    if workers is None:
-        workers = min(len(jobs), os.cpu_count() or 1)
-        if sum(ref.blob.length for ref, _ in jobs) < _PARALLEL_MIN_BYTES:
-            workers = 1
-    if workers <= 1 or len(jobs) <= 1:
-        return [_index_one((ref, limits, scan_secrets, verify, cache)) for ref, verify in jobs]
-    ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        # Largest first keeps both cores busy; results are put back in the given order.
-        order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].blob.length)
-        futures = {i: pool.submit(_index_one, (jobs[i][0], limits, scan_secrets, jobs[i][1], cache)) for i in order}
-        return [futures[i].result() for i in range(len(jobs))]
+    given order."""
+    return parallel_map(_index_one, [(ref, limits, scan_secrets, verify, cache) for ref, verify in jobs],
+                        [ref.blob.length for ref, _ in jobs], workers)
 
 
 def index_refs(

@@ -7,20 +7,20 @@ that changed on disk since are caught even when a pass stops early.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, Iterable, Sequence
+from typing import BinaryIO, Callable, Iterable, Sequence, TypeVar
 
 from ..errors import DigestMismatch
 from ..image import Image, LayerRef
 from ..limits import Limits
 from ..untrusted.tar import Member, TarWalker
+from .build import parallel_map
 from .entry import EntryKind
 from .layer_index import iter_layer_members
 from .tree import Inode, Tree
 
 __all__ = ["content_sources", "stream_contents", "SpoolJob", "spool_contents"]
+
+T = TypeVar("T")
 
 
 def content_sources(inodes: Iterable[Inode]) -> dict[int, dict[int, Inode]]:
@@ -49,10 +49,37 @@ class _Checked:
         return self._hash.digest()
 
 
+Sink = Callable[[bytes | memoryview], object]
+
+
+def _read_layer(ref: LayerRef, limits: Limits, targets: dict[int, T], expected: Callable[[T], bytes | None],
+                open_sink: Callable[[T], Sink], close_sink: Callable[[T], None], stop_early: bool) -> None:
+    """One pass over a layer: stream each target member's bytes into its sink and check them
+    against the digest of the verified indexing pass."""
+    targets = dict(targets)
+    walker: TarWalker
+    member: Member
+    for walker, member in iter_layer_members(ref, limits):
+        target = targets.pop(member.offset, None)
+        if target is None:
+            continue
+        checked = _Checked(open_sink(target))
+        walker.consume(member, checked)
+        close_sink(target)
+        want = expected(target)
+        if want is not None and checked.digest() != want:
+            raise DigestMismatch(
+                f"{ref.label}: content of a file changed since it was indexed "
+                f"(expected sha256:{want.hex()}, got sha256:{checked.digest().hex()})"
+            )
+        if stop_early and not targets:
+            break
+
+
 def stream_contents(
     image: Image,
     wanted: dict[int, dict[int, Inode]],
-    open_sink: Callable[[Inode], Callable[[bytes | memoryview], object]],
+    open_sink: Callable[[Inode], Sink],
     close_sink: Callable[[Inode], None],
     stop_early: bool = False,
 ) -> None:
@@ -60,69 +87,35 @@ def stream_contents(
     into it, verify them, close it. With `stop_early`, a layer pass ends at its last wanted
     member (used by `cat`; integrity rests on the per-file digest check)."""
     for layer_no in sorted(wanted):
-        targets = dict(wanted[layer_no])
-        ref = image.layers[layer_no]
-        walker: TarWalker
-        member: Member
-        for walker, member in iter_layer_members(ref, image.limits):
-            inode = targets.pop(member.offset, None)
-            if inode is None:
-                continue
-            checked = _Checked(open_sink(inode))
-            walker.consume(member, checked)
-            close_sink(inode)
-            if inode.sha256 is not None and checked.digest() != inode.sha256:
-                raise DigestMismatch(
-                    f"{ref.label}: content of a file changed since it was indexed "
-                    f"(expected sha256:{inode.sha256.hex()}, got sha256:{checked.digest().hex()})"
-                )
-            if stop_early and not targets:
-                break
+        _read_layer(image.layers[layer_no], image.limits, wanted[layer_no], lambda inode: inode.sha256,
+                    open_sink, close_sink, stop_early)
 
 
 # (layer, limits, {member offset: (destination file, indexed sha256)})
 SpoolJob = tuple[LayerRef, Limits, dict[int, tuple[str, bytes | None]]]
 
-# Below this many compressed bytes a worker process costs more than it saves.
-_PARALLEL_MIN_BYTES = 16 << 20
-
 
 def _spool_layer(job: SpoolJob) -> None:
     ref, limits, targets = job
-    targets = dict(targets)
-    for walker, member in iter_layer_members(ref, limits):
-        target = targets.pop(member.offset, None)
-        if target is None:
-            continue
-        path, expected = target
-        with open(path, "wb") as fp:
-            checked = _Checked(fp.write)
-            walker.consume(member, checked)
-        if expected is not None and checked.digest() != expected:
-            raise DigestMismatch(
-                f"{ref.label}: content of a file changed since it was indexed "
-                f"(expected sha256:{expected.hex()}, got sha256:{checked.digest().hex()})"
-            )
-        if not targets:  # integrity rests on the per-file check above
-            break
+    files: dict[str, BinaryIO] = {}
+
+    def open_file(target: tuple[str, bytes | None]) -> Sink:
+        files[target[0]] = open(target[0], "wb")
+        return files[target[0]].write
+
+    try:
+        _read_layer(ref, limits, targets, lambda target: target[1], open_file,
+                    lambda target: files.pop(target[0]).close(), stop_early=True)
+    finally:
+        for fp in files.values():
+            fp.close()
 
 
 def spool_contents(jobs: Sequence[SpoolJob], workers: int | None = None) -> None:
-    """Write wanted files' bytes to the given paths: one pass per layer, layers in worker
-    processes when there is enough to inflate (a thread per image left one core idle, because the
-    tar walk holds the GIL)."""
+    """Write wanted files' bytes to the given paths: one pass per layer, stopping at its last
+    wanted file, layers in worker processes when there is enough to inflate."""
     jobs = [job for job in jobs if job[2]]
-    if workers is None:
-        workers = min(len(jobs), os.cpu_count() or 1)
-        if sum(job[0].blob.length for job in jobs) < _PARALLEL_MIN_BYTES:
-            workers = 1
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            _spool_layer(job)
-        return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        for future in [pool.submit(_spool_layer, job) for job in sorted(jobs, key=lambda j: -j[0].blob.length)]:
-            future.result()
+    parallel_map(_spool_layer, jobs, [job[0].blob.length for job in jobs], workers)
 
 
 def tree_inodes(tree: Tree) -> list[Inode]:
