@@ -46,8 +46,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -88,50 +86,6 @@ def baseline_main(images: list[Path], procs: int) -> int:
 # --------------------------------------------------------------------------- measuring
 
 
-def run_measured(cmd: list[str], ok: tuple[int, ...] = (0,), sample: bool = False, timeout: float | None = None,
-                 env: dict | None = None) -> dict:
-    """bench_ls.run_measured, but accepting the exit codes in `ok` (diff exits 1 on a difference)
-    and with an optional timeout (coreutils `timeout`, inside GNU time so %M still covers the tool)."""
-    inner = cmd if timeout is None else ["timeout", "-k", "10", str(int(timeout)), *cmd]
-    with tempfile.NamedTemporaryFile("r", prefix="bench-time-") as rus, tempfile.TemporaryFile() as err, \
-            open(os.devnull, "wb") as devnull:
-        full = [bl.GNU_TIME, "-f", "%M %U %S", "-o", rus.name, *inner]
-        busy0 = bl.busy_cpu_s()
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(full, stdout=devnull, stderr=err, env=env)
-        peak = [0]
-        stop = threading.Event()
-
-        def sampler() -> None:
-            while not stop.is_set():
-                peak[0] = max(peak[0], bl._tree_pss_kb(proc.pid))
-                stop.wait(0.05)
-
-        thread = threading.Thread(target=sampler, daemon=True) if sample else None
-        if thread:
-            thread.start()
-        proc.wait()
-        wall = time.perf_counter() - t0
-        busy = bl.busy_cpu_s() - busy0
-        if thread:
-            stop.set()
-            thread.join()
-        err.seek(0)
-        stderr = err.read().decode(errors="replace").strip()
-        timed_out = timeout is not None and proc.returncode in (124, 137)
-        if proc.returncode not in ok and not timed_out:
-            raise SystemExit(f"command failed (exit {proc.returncode}, expected {ok}): {' '.join(cmd)}\n{stderr[-2000:]}")
-        maxrss, user, system = rus.read().split()[-3:]
-    out = {"wall_s": wall, "maxrss_kb": int(maxrss), "user_s": float(user), "sys_s": float(system),
-           "exit": proc.returncode, "timed_out": timed_out}
-    out["background_cores"] = max(0.0, (busy - out["user_s"] - out["sys_s"]) / wall)
-    if sample:
-        out["tree_pss_kb"] = peak[0]
-    if stderr:
-        out["stderr"] = stderr[-500:]
-    return out
-
-
 class Tool(bl.Tool):
     """bench_ls.Tool with accepted exit codes."""
 
@@ -142,7 +96,7 @@ class Tool(bl.Tool):
     def once(self, sample: bool = False, quiet: tuple[float, float] = (0.0, 1.0)) -> dict:
         if quiet[0] > 0:
             bl.wait_for_quiet(*quiet)
-        result = run_measured(self.cmd, self.ok, sample)
+        result = bl.run_measured(self.cmd, sample, ok=self.ok)
         if sample:
             self.sampled = result
         else:
@@ -187,7 +141,7 @@ def run_diffoscope(name: str, inputs: list[Path], report: Path, timeout: float, 
     env = dict(os.environ, TMPDIR=str(tmp))
     print(f"  [diffoscope] {name}: {' '.join(cmd)} (timeout {timeout:.0f} s)", file=sys.stderr, flush=True)
     try:
-        r = run_measured(cmd, ok=(0, 1), sample=False, timeout=timeout, env=env)
+        r = bl.run_measured(cmd, ok=(0, 1), timeout=timeout, env=env)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     r.update(name=name, cmd=" ".join(cmd), timeout_s=timeout)

