@@ -75,3 +75,34 @@ def test_diff_uses_the_cache_and_gives_the_same_result(tmp_path: Path) -> None:
     warm = runner.invoke(cli, ["--cache-dir", cache_dir, *args])
     assert cold.exit_code == warm.exit_code == 1
     assert json.loads(cold.stdout) == json.loads(warm.stdout)
+
+
+def test_gc_paused_restores_the_collector_even_on_error() -> None:
+    import gc
+
+    from inspectr.fs.gcpause import gc_paused
+
+    seen: list[bool] = []
+
+    @gc_paused
+    def inner() -> None:
+        seen.append(gc.isenabled())
+
+    @gc_paused
+    def outer(fail: bool) -> None:
+        inner()
+        seen.append(gc.isenabled())  # the inner pause did not switch it back on
+        if fail:
+            raise ValueError("boom")
+
+    assert gc.isenabled()
+    outer(False)
+    with pytest.raises(ValueError):
+        outer(True)
+    assert seen == [False, False, False, False] and gc.isenabled()
+    gc.disable()
+    try:
+        outer(False)
+        assert not gc.isenabled()  # a caller's own pause is left as it was
+    finally:
+        gc.enable()

@@ -13,6 +13,7 @@ from ..fs.build import run_layer_jobs
 from ..fs.cache import LayerCache
 from ..fs.content import SpoolJob, content_sources, spool_contents
 from ..fs.entry import EntryKind
+from ..fs.gcpause import gc_paused
 from ..fs.layer_index import LayerIndex
 from ..fs.tree import Inode, Tree, apply_layers
 from ..image import Image, LayerRef
@@ -47,6 +48,7 @@ def _content_key(ref: LayerRef) -> str:
     return f"{ref.digest}|{ref.media_type}"
 
 
+@gc_paused
 def index_pair(a: Image, b: Image, jobs: int | None = None,
                on_done: Callable[[LayerIndex], None] | None = None, cache: LayerCache | None = None) -> ImagePair:
     """Index the layers of both images in one pool. A blob that both images hold (same digest)
@@ -213,6 +215,7 @@ def _describe(image: Image) -> dict[str, object]:
             "config_digest": str(image.config_digest), "layers": len(image.layers)}
 
 
+@gc_paused
 def compare_images(pair: ImagePair, options: DiffOptions) -> Difference:
     """The full comparison of an indexed pair (no identical short-cut)."""
     a, b = pair.a, pair.b

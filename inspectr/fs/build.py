@@ -12,6 +12,7 @@ from ..errors import SizeLimitExceeded
 from ..image import Image, LayerRef
 from ..limits import Limits
 from .cache import LayerCache
+from .gcpause import gc_paused
 from .layer_index import LayerIndex, index_layer, verify_blob
 from .tree import Tree, apply_layers
 
@@ -58,6 +59,7 @@ def run_layer_jobs(jobs: Sequence[tuple[LayerRef, bool]], limits: Limits, worker
                         [ref.blob.length for ref, _ in jobs], workers)
 
 
+@gc_paused
 def index_refs(
     layers: Sequence[LayerRef],
     limits: Limits,

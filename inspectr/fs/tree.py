@@ -25,6 +25,7 @@ from ..errors import (
 from ..limits import Limits
 from ..untrusted.paths import join_path, split_path
 from .entry import Entry, EntryKind, Notice
+from .gcpause import gc_paused
 from .layer_index import LayerIndex
 
 __all__ = ["Inode", "Node", "Removed", "Tree", "apply_layers"]
@@ -420,6 +421,7 @@ class Tree:
         return target
 
 
+@gc_paused
 def apply_layers(indexes: Iterable[LayerIndex], limits: Limits = Limits(), strict: bool = False) -> Tree:
     """Union of layer indexes, applied in order to an empty root (R1). Pure: no I/O."""
     tree = Tree(limits, strict)

@@ -9,6 +9,7 @@ import base64
 from typing import Callable
 
 from ...fs.entry import EntryKind
+from ...fs.gcpause import gc_paused
 from ...fs.tree import Node, Tree
 from ..classify import is_noise_path
 from ..difference import Cause, Change, FieldChange, Side
@@ -80,6 +81,7 @@ def _presence(node: Node, side: str) -> list[FieldChange]:
             for name, value in values]
 
 
+@gc_paused
 def compare_trees(ta: Tree, tb: Tree, created_by_a: Callable[[int], str | None],
                   created_by_b: Callable[[int], str | None]) -> list[Change]:
     """Every path that differs between the merged trees, sorted by path."""
