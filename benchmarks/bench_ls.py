@@ -232,8 +232,9 @@ def run_measured(cmd: list[str], sample: bool = False, cwd: str | None = None, o
 
 
 class Tool:
-    def __init__(self, name: str, cmd: list[str], note: str = "", cleanup: Path | None = None) -> None:
-        self.name, self.cmd, self.note, self.cleanup = name, cmd, note, cleanup
+    def __init__(self, name: str, cmd: list[str], note: str = "", cleanup: Path | None = None,
+                 ok: tuple[int, ...] = (0,)) -> None:
+        self.name, self.cmd, self.note, self.cleanup, self.ok = name, cmd, note, cleanup, ok
         self.runs: list[dict] = []
         self.sampled: dict | None = None
 
@@ -241,7 +242,7 @@ class Tool:
         if quiet[0] > 0:
             wait_for_quiet(*quiet)
         try:
-            result = run_measured(self.cmd, sample)
+            result = run_measured(self.cmd, sample, ok=self.ok)
         finally:
             if self.cleanup is not None and self.cleanup.exists():
                 shutil.rmtree(self.cleanup)
