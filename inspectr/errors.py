@@ -30,6 +30,9 @@ __all__ = [
     "PathNotFound",
     "NotAFile",
     "ExportError",
+    "RegistryError",
+    "RegistryUnreachable",
+    "RegistryAuthError",
     "ERROR_CLASSES",
 ]
 
@@ -203,6 +206,24 @@ class ExportError(InspectrError):
     """Materialising a rootfs failed (target not empty, write refused)."""
 
     error_class = "export-error"
+
+
+class RegistryError(InspectrError):
+    """A registry answered in a way inspectr cannot use (an unexpected status, a bad token)."""
+
+    error_class = "registry-error"
+
+
+class RegistryUnreachable(RegistryError):
+    """No connection: refused, DNS, TLS handshake or certificate failure, timeout."""
+
+    error_class = "registry-unreachable"
+
+
+class RegistryAuthError(RegistryError):
+    """401/403: no credentials, wrong credentials, or no access to the repository."""
+
+    error_class = "registry-auth"
 
 
 def _all_classes() -> dict[str, type[InspectrError]]:

@@ -66,6 +66,9 @@ def cli(ctx: click.Context, verbose: bool, color: str, cache_dir: Path | None, n
     digest while it streams. Exit codes: 0 ok, 1 findings, 2 error.
     """
     ctx.obj = Context(verbose=verbose, color=color, cache_dir=None if no_cache else (cache_dir or default_cache_dir()))
+    from ..registry import RegistrySettings, configure
+
+    configure(RegistrySettings(cache_dir=ctx.obj.cache_dir, no_cache=no_cache))  # pulled blobs live beside the indexes
 
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
@@ -49,8 +49,48 @@ class Context:
         )
 
 
+def _registry_flag(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """Registry flags set process-wide defaults (registry.configure), so engines that open
+    images themselves (gate, behave) see them too."""
+    from ..registry import configure, current_settings
+    from ..registry.auth import parse_creds
+
+    if value is None or param.name is None:
+        return
+    settings = current_settings()
+    options = settings.options
+    match param.name:
+        case "tls_verify":
+            options = replace(options, tls_verify=value)
+        case "cert_dir":
+            options = replace(options, cert_dir=Path(value))
+        case "authfile":
+            options = replace(options, authfile=Path(value))
+        case "creds":
+            try:
+                options = replace(options, creds=parse_creds(value))
+            except UsageError as err:
+                raise click.BadParameter(err.message.removeprefix("--creds: ")) from None
+    configure(replace(settings, options=options))
+
+
+def registry_options(func: F) -> F:
+    """--tls-verify, --cert-dir, --authfile, --creds: for `docker://` references."""
+    func = click.option("--creds", metavar="USER[:PASSWORD]", expose_value=False, callback=_registry_flag,
+                        help="Registry credentials (else --authfile, auth.json, ~/.docker/config.json).")(func)
+    func = click.option("--authfile", metavar="FILE", type=click.Path(dir_okay=False), expose_value=False,
+                        callback=_registry_flag, help="Registry auth file (containers auth.json or docker config.json).")(func)
+    func = click.option("--cert-dir", metavar="DIR", type=click.Path(file_okay=False), expose_value=False,
+                        callback=_registry_flag, help="Trust the CA certificates (*.crt) in DIR; *.cert/*.key are client certificates.")(func)
+    func = click.option("--tls-verify", type=click.BOOL, default=None, metavar="BOOL", expose_value=False,
+                        callback=_registry_flag,
+                        help="Verify registry TLS certificates (default true); false also allows plain HTTP.")(func)
+    return func
+
+
 def image_options(func: F) -> F:
-    """--platform and the limit flags, for every command that opens an image."""
+    """--platform, the limit flags and the registry flags, for every command that opens an image."""
+    func = registry_options(func)
     func = click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Pick this platform from a multi-platform index.")(func)
     func = click.option(
         "--limit-scale", type=click.IntRange(1, 1 << 20), default=1, show_default=True,

@@ -14,7 +14,7 @@ from ..gate.engine import run_gate
 from ..gate.policy import GatePolicy, load_gate_policy
 from ..limits import Limits
 from ..present.gate import gate_markdown, gate_to_json, gate_to_junit, gate_to_sarif, github_annotations
-from .common import Context
+from .common import Context, registry_options
 
 
 @click.command("gate")
@@ -32,6 +32,7 @@ from .common import Context
 @click.option("--sarif", "sarif_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the SARIF report here.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JUnit XML report here.")
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the Markdown summary here.")
+@registry_options
 @click.pass_obj
 def command(ctx: Context, release: str, rebuild: str, policy_path: Path | None, keys: tuple[Path, ...],
             keyrings: tuple[Path, ...], identity: str | None, behave: bool, report_dir: Path | None, json_path: Path | None,

@@ -19,7 +19,7 @@ from ..present.verify import (
 )
 from ..verify.engine import Trust, verify_image
 from ..verify.keys import load_keyring, load_public_key
-from .common import Context
+from .common import Context, registry_options
 
 
 @click.command("verify")
@@ -39,6 +39,7 @@ from .common import Context
 @click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE", help="Raise one resource limit.")
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "sarif", "junit", "markdown"]), default="text",
               show_default=True)
+@registry_options
 @click.pass_obj
 def command(ctx: Context, image: str, keys: tuple[Path, ...], keyrings: tuple[Path, ...], signatures: tuple[Path, ...],
             identity: str | None, policy: Path | None, require_signature: bool, skip_blob_checks: bool, limits: tuple[str, ...], fmt: str) -> None:

@@ -35,7 +35,7 @@ def _split_path_ref(rest: str) -> tuple[str, str | None]:
 def parse_reference(reference: str) -> tuple[str | None, str, str | None]:
     """(transport or None for auto-detect, path, ref)."""
     if reference.startswith("docker://"):
-        raise UsageError(f"{reference}: registry references are not supported yet; save the image first (skopeo copy)")
+        return "docker", reference, None
     for transport in TRANSPORTS:
         if reference.startswith(transport + ":"):
             path, ref = _split_path_ref(reference[len(transport) + 1 :])
@@ -76,6 +76,10 @@ def open_image(reference: str | os.PathLike[str], platform: str | Platform | Non
 
 def _open(reference: str, want: Platform | None, limits: Limits) -> Image:
     transport, raw_path, ref = parse_reference(reference)
+    if transport == "docker":
+        from .registry import open_registry_image  # urllib3 is imported only for registry references
+
+        return open_registry_image(reference, want, limits)
     path = Path(raw_path)
     if not os.path.lexists(path):
         raise ImageNotFound(f"{raw_path}: no such file or directory")

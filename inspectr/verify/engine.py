@@ -74,8 +74,11 @@ def verify_image(reference: str, trust: Trust = Trust(), limits: Limits = Limits
         layout = open_signature_layout(path, limits)
         if layout is not None:
             extra_layouts.append(layout)
+    # A registry image has a reference of its own: signed identities are checked against it.
+    registry_ref = str(getattr(integrity.store, "ref", "")) if integrity.transport == "docker" else None
+    identity = trust.identity or registry_ref
     for c in candidates:
-        report.signatures.append(check_candidate(c, digests, list(trust.keys), list(trust.keyrings), trust.identity))
+        report.signatures.append(check_candidate(c, digests, list(trust.keys), list(trust.keyrings), identity))
     layouts = [(integrity.store, integrity.index, integrity.manifests)] if integrity.store is not None else []
     for store, index in extra_layouts:  # --signatures layouts: referrers there count too
         layouts.append((store, index, {}))
@@ -89,8 +92,8 @@ def verify_image(reference: str, trust: Trust = Trust(), limits: Limits = Limits
     for p in problems:
         report.signatures.append(SignatureResult("unknown", p.split(": ", 1)[0], Status.WARN, p, "unsupported-format"))
     if trust.policy is not None:
-        policy = load_policy(trust.policy, integrity.transport, str(integrity.path))
-        report.policy = evaluate(policy, [c for c in candidates if isinstance(c, Candidate)], digests, trust.identity)
+        policy = load_policy(trust.policy, integrity.transport, registry_ref or str(integrity.path))
+        report.policy = evaluate(policy, [c for c in candidates if isinstance(c, Candidate)], digests, identity)
     elif trust.given and not candidates:
         report.signatures.append(SignatureResult("none", reference, Status.FAIL, "no signature found for this image", "no-signature"))
     return report.finish()

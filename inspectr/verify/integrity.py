@@ -14,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..digest import Digest
 from ..errors import InspectrError
@@ -28,6 +28,9 @@ from ..sources.common import ArchiveStore, BlobStore, DirStore
 from ..sources.detect import parse_reference
 from ..untrusted.jsonload import load_json
 from .report import Check, Status
+
+if TYPE_CHECKING:
+    from ..sources.registry import RegistryStore
 
 __all__ = ["IntegrityResult", "check_integrity"]
 
@@ -219,7 +222,7 @@ def _known_layer(media_type: str) -> bool:
         return False
 
 
-def _oci(result: IntegrityResult, store: DirStore | ArchiveStore, limits: Limits, skip_blobs: bool) -> _Walker | None:
+def _oci(result: IntegrityResult, store: "DirStore | ArchiveStore | RegistryStore", limits: Limits, skip_blobs: bool) -> _Walker | None:
     walker = _Walker(result, store, limits, skip_blobs)
     try:
         layout = load_json(store.doc("oci-layout", "oci-layout"), "oci-layout", limits)
@@ -344,12 +347,29 @@ def _dir(result: IntegrityResult, path: Path, limits: Limits, skip_blobs: bool) 
         walker.unreferenced(store.list_blobs())
 
 
+def _registry(reference: str, limits: Limits, skip_blobs: bool) -> IntegrityResult:
+    """A registry image, walked like a layout: the synthesised index.json lists the image and
+    its signature, attestation and referrer manifests (sources/registry.py)."""
+    from ..sources.registry import open_registry_store
+
+    store = open_registry_store(reference, limits, attachments=True)
+    result = IntegrityResult(format="registry", transport="docker", store=store)
+    result.add("manifest-digest", str(store.ref), Status.PASS,
+               f"{store.top_digest} (recomputed; matches the requested digest and Docker-Content-Digest)")
+    _oci(result, store, limits, skip_blobs)
+    for problem in store.problems:
+        result.add("registry", str(store.ref), Status.WARN, problem, "registry-error")
+    return result
+
+
 def check_integrity(reference: str, limits: Limits = Limits(), skip_blobs: bool = False) -> IntegrityResult:
     """Every integrity check of the layout or archive at `reference` (any ref is ignored: the
     whole container is checked). Raises InspectrError only when the input is unusable."""
     from ..errors import ImageNotFound
 
     transport, raw, _ = parse_reference(reference)
+    if transport == "docker":
+        return _registry(reference, limits, skip_blobs)
     path = Path(raw)
     if not os.path.lexists(path):
         raise ImageNotFound(f"{raw}: no such file or directory")

@@ -125,6 +125,27 @@ def _resolve(base: Path, p: str) -> Path:
     return path if path.is_absolute() else base / path
 
 
+def _path_scopes(image_path: str) -> list[str]:
+    candidates = [os.path.abspath(image_path)]
+    parent = os.path.dirname(candidates[0])
+    while parent and parent != candidates[-1]:
+        candidates.append(parent)
+        parent = os.path.dirname(parent)
+    return candidates
+
+
+def _docker_scopes(reference: str) -> list[str]:
+    """containers-policy.json docker scopes, most specific first: host/repo:tag (or @digest),
+    host/repo, each parent namespace, host."""
+    name = reference.split("@", 1)[0]
+    if name.rfind(":") > name.rfind("/"):
+        name = name[: name.rfind(":")]
+    out = [reference] if reference != name else []
+    parts = name.split("/")
+    out += ["/".join(parts[:i]) for i in range(len(parts), 0, -1)]
+    return out
+
+
 def load_policy(path: Path, transport: str, image_path: str) -> Policy:
     """The requirement list that applies to the image: the most specific scope of its
     transport (the image path, then its parents), else the transport's "", else `default`."""
@@ -143,11 +164,7 @@ def load_policy(path: Path, transport: str, image_path: str) -> Policy:
     if not isinstance(scopes, dict):
         raise UsageError(f"--policy {path}: transports.{transport} must be an object")
     chosen, scope = doc["default"], "default"
-    candidates = [os.path.abspath(image_path)]
-    parent = os.path.dirname(candidates[0])
-    while parent and parent != candidates[-1]:
-        candidates.append(parent)
-        parent = os.path.dirname(parent)
+    candidates = _docker_scopes(image_path) if transport == "docker" else _path_scopes(image_path)
     for cand in candidates + [""]:
         if cand in scopes:
             chosen, scope = scopes[cand], f"transports.{transport}[{cand!r}]"

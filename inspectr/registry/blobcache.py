@@ -1,0 +1,99 @@
+"""Pulled blobs, content-addressed under the cache dir (`blobs/<alg>/<hex>`).
+
+A file lands here only after its size and digest were checked while it streamed (atomic
+rename), and every reader verifies it again as it reads, so a file tampered with on disk is
+caught, never trusted.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import stat
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..digest import Digest
+
+__all__ = ["BlobCache", "BlobFile"]
+
+
+@dataclass(frozen=True)
+class BlobFile:
+    path: Path
+    digest: str
+    size: int
+    mtime: float
+
+
+class BlobCache:
+    def __init__(self, root: Path | None) -> None:
+        """`root` None: a private temporary dir, removed at exit (--no-cache)."""
+        if root is None:
+            tmp = tempfile.mkdtemp(prefix="inspectr-blobs-")
+            atexit.register(shutil.rmtree, tmp, True)
+            root = Path(tmp)
+        self.root = root
+
+    def path(self, digest: Digest) -> Path:
+        return self.root / "blobs" / digest.algorithm / digest.encoded
+
+    def lookup(self, digest: Digest) -> int | None:
+        """The cached file's size, or None when absent (or not a plain file)."""
+        try:
+            st = os.lstat(self.path(digest))
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return st.st_size
+
+    def put(self, digest: Digest, data: bytes) -> Path:
+        """Store already-verified bytes (a manifest read whole)."""
+        path = self.path(digest)
+        if self.lookup(digest) == len(data):
+            return path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".part-", dir=path.parent)
+            with os.fdopen(fd, "wb") as fp:
+                fp.write(data)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only cache costs requests, not correctness
+        return path
+
+    def touch(self, digest: Digest) -> None:
+        try:
+            os.utime(self.path(digest))
+        except OSError:
+            pass
+
+    def entries(self) -> list[BlobFile]:
+        out: list[BlobFile] = []
+        base = self.root / "blobs"
+        if not base.is_dir():
+            return out
+        for alg in sorted(base.iterdir()):
+            for path in sorted(alg.iterdir()) if alg.is_dir() else []:
+                if path.name.startswith("."):
+                    continue
+                st = path.lstat()
+                out.append(BlobFile(path, f"{alg.name}:{path.name}", st.st_size, st.st_mtime))
+        return out
+
+    def prune(self, older_than_days: float | None = None) -> tuple[int, int]:
+        count = size = 0
+        limit = None if older_than_days is None else time.time() - older_than_days * 86400
+        for entry in self.entries():
+            if limit is None or entry.mtime < limit:
+                try:
+                    entry.path.unlink()
+                    count += 1
+                    size += entry.size
+                except OSError:
+                    pass
+        return count, size

@@ -1,0 +1,490 @@
+"""A read-only OCI distribution API client over urllib3: manifests (digest recomputed and
+checked against Docker-Content-Digest), streaming blobs verified into a file, the referrers
+API, Bearer and Basic auth from challenges, TLS settings, redirects and retries.
+
+urllib3 rather than raw sockets: connection pooling, TLS and chunked decoding are its job;
+redirects and retries are handled here so auth headers never follow a redirect off-host.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import ssl
+import tempfile
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import SSLError
+
+from ..digest import Digest
+from ..errors import (
+    DigestMismatch,
+    ImageNotFound,
+    InspectrError,
+    MalformedImage,
+    RegistryAuthError,
+    RegistryError,
+    RegistryUnreachable,
+    SizeLimitExceeded,
+    SizeMismatch,
+    UnsupportedMediaType,
+)
+from ..limits import Limits
+from ..mediatypes import DOCKER_LIST, DOCKER_MANIFEST, DOCKER_V1_MANIFESTS, OCI_INDEX, OCI_MANIFEST
+from ..untrusted.jsonload import load_json
+from ..untrusted.www_auth import parse_challenges
+from .auth import Credentials, find_credentials
+
+__all__ = ["RegistryOptions", "RegistryClient", "FetchedManifest", "MANIFEST_ACCEPT"]
+
+MANIFEST_ACCEPT = (OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST)
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+_REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
+_MAX_SMALL_BODY = 1 << 20  # tokens, error bodies
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class RegistryOptions:
+    """How to reach registries. Picklable: layer workers build their own client from it."""
+
+    tls_verify: bool = True
+    cert_dir: Path | None = None
+    authfile: Path | None = None
+    creds: Credentials | None = None
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 60.0
+    retries: int = 4
+    backoff_s: float = 0.25
+
+
+@dataclass(frozen=True)
+class FetchedManifest:
+    data: bytes
+    media_type: str
+    digest: Digest
+
+
+@dataclass
+class _Auth:
+    header: str | None = None  # Authorization value that worked for this scope
+    tried: set[str] = field(default_factory=set)
+
+
+def _ssl_context(host: str, options: RegistryOptions) -> ssl.SSLContext:
+    """System CAs plus `*.crt` in the cert dir; `*.cert`+`*.key` pairs as client certificates
+    (the containers-certs.d layout). Without --cert-dir, /etc/containers/certs.d/HOST and
+    /etc/docker/certs.d/HOST are used when present, as skopeo and docker do."""
+    ctx = ssl.create_default_context()
+    if not options.tls_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    dirs = [options.cert_dir] if options.cert_dir is not None else [
+        Path("/etc/containers/certs.d") / host, Path("/etc/docker/certs.d") / host]
+    for d in dirs:
+        if d is None or not d.is_dir():
+            if options.cert_dir is not None:
+                raise RegistryUnreachable(f"--cert-dir {d}: not a directory")
+            continue
+        try:
+            for path in sorted(d.iterdir()):
+                if path.suffix == ".crt":
+                    ctx.load_verify_locations(cafile=str(path))
+                elif path.suffix == ".cert":
+                    key = path.with_suffix(".key")
+                    if not key.is_file():
+                        raise RegistryUnreachable(f"{path}: client certificate without {key.name}")
+                    ctx.load_cert_chain(str(path), str(key))
+        except (ssl.SSLError, OSError) as err:
+            raise RegistryUnreachable(f"{d}: cannot load certificates: {err}") from None
+    return ctx
+
+
+def _media_type(header: str | None) -> str:
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+def _describe(err: BaseException) -> str:
+    """urllib3 wraps the useful cause several levels deep; find the most specific text."""
+    seen: list[str] = []
+    cur: BaseException | None = err
+    while cur is not None and len(seen) < 6:
+        reason = getattr(cur, "reason", None)
+        seen.append(str(cur))
+        cur = reason if isinstance(reason, BaseException) else cur.__cause__ or cur.__context__
+    text = seen[-1]
+    for marker in ("CERTIFICATE_VERIFY_FAILED", "Connection refused", "timed out", "Name or service not known",
+                   "WRONG_VERSION_NUMBER", "No route to host"):
+        if any(marker in s for s in seen):
+            return {"CERTIFICATE_VERIFY_FAILED": "TLS certificate verification failed",
+                    "WRONG_VERSION_NUMBER": "TLS handshake failed (is the registry plain HTTP?)"}.get(marker, marker.lower())
+    return text[:200]
+
+
+class RegistryClient:
+    """One registry host. Not thread-safe; one per process (see client_for)."""
+
+    def __init__(self, host: str, options: RegistryOptions = RegistryOptions(), limits: Limits = Limits()) -> None:
+        self.host = host
+        self.options = options
+        self.limits = limits
+        self._scheme = "https"
+        self._pool = urllib3.PoolManager(num_pools=4, maxsize=4, ssl_context=_ssl_context(host, options))
+        self._plain_pool: urllib3.PoolManager | None = None
+        self._auth: dict[str, _Auth] = {}
+        self._creds: dict[str, Credentials | None] = {}
+        self.requests: list[tuple[str, str]] = []  # (method, path): what a command cost, for tests and -v
+
+    # -- transport -------------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return f"{self._scheme}://{self.host}{path}"
+
+    def _timeout(self) -> urllib3.Timeout:
+        return urllib3.Timeout(connect=self.options.connect_timeout_s, read=self.options.read_timeout_s)
+
+    def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None = None) -> urllib3.BaseHTTPResponse:
+        pool = self._pool
+        if url.startswith("http://"):
+            self._plain_pool = self._plain_pool or urllib3.PoolManager(num_pools=4, maxsize=4)
+            pool = self._plain_pool
+        return pool.request(method, url, headers=headers, body=body, redirect=False, retries=False,
+                            preload_content=False, timeout=self._timeout())
+
+    def _send_retrying(self, method: str, url: str, headers: dict[str, str], body: bytes | None = None) -> urllib3.BaseHTTPResponse:
+        """Retries connection failures and 429/5xx with exponential backoff (Retry-After honoured, capped)."""
+        attempt = 0
+        while True:
+            try:
+                resp = self._send(method, url, headers, body)
+            except SSLError as err:
+                if not self.options.tls_verify and url.startswith("https://") and self._scheme == "https":
+                    # --tls-verify=false also allows plain HTTP, as skopeo does
+                    self._scheme = "http"
+                    url = "http://" + url[len("https://"):]
+                    continue
+                raise RegistryUnreachable(
+                    f"docker://{self.host}: {_describe(err)}",
+                    hint="give the registry's CA with --cert-dir DIR (a directory holding ca.crt); "
+                         "--tls-verify=false only for a registry you trust",
+                ) from None
+            except Urllib3Error as err:
+                if attempt >= self.options.retries or "refused" in _describe(err):
+                    raise RegistryUnreachable(f"docker://{self.host}: cannot connect: {_describe(err)}") from None
+                self._sleep(attempt, None)
+                attempt += 1
+                continue
+            if resp.status in _RETRY_STATUS and attempt < self.options.retries:
+                retry_after = resp.headers.get("Retry-After")
+                resp.drain_conn()
+                resp.release_conn()
+                self._sleep(attempt, retry_after)
+                attempt += 1
+                continue
+            return resp
+
+    def _sleep(self, attempt: int, retry_after: str | None) -> None:
+        delay = self.options.backoff_s * (2 ** attempt)
+        if retry_after and retry_after.strip().isdigit():
+            delay = max(delay, float(retry_after))
+        time.sleep(min(delay, 10.0))
+
+    def request(self, method: str, path: str, repo: str, headers: dict[str, str] | None = None) -> urllib3.BaseHTTPResponse:
+        """One API call with auth (answering a 401 challenge once), redirects and retries.
+        The Authorization header is sent only to the registry host, never after a redirect off it."""
+        self.requests.append((method, path))
+        headers = dict(headers or {})
+        headers.setdefault("User-Agent", "inspectr")
+        scope = f"repository:{repo}:pull" if repo else ""
+        state = self._auth.setdefault(scope, _Auth())
+        for _ in range(2):
+            send = dict(headers)
+            if state.header:
+                send["Authorization"] = state.header
+            resp = self._follow(method, self._url(path), send)
+            if resp.status != 401:
+                return resp
+            challenges = parse_challenges(resp.headers.getlist("WWW-Authenticate"))
+            resp.drain_conn()
+            resp.release_conn()
+            new = self._answer(challenges, repo, scope, state)
+            if new is None:
+                break
+            state.header = new
+        creds = self._credentials(repo)
+        if creds is None:
+            raise RegistryAuthError(
+                f"docker://{self.host}/{repo}: authentication required (HTTP 401) and no credentials found",
+                hint="give --creds USER:PASSWORD or --authfile FILE, or log in with skopeo/podman/docker login",
+            )
+        raise RegistryAuthError(f"docker://{self.host}/{repo}: credentials from {creds.origin} were refused (HTTP 401)")
+
+    def _follow(self, method: str, url: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+        origin = urllib.parse.urlsplit(url)[:2]
+        for _ in range(_MAX_REDIRECTS + 1):
+            resp = self._send_retrying(method, url, headers)
+            if resp.status not in _REDIRECT_STATUS:
+                return resp
+            location = resp.headers.get("Location")
+            resp.drain_conn()
+            resp.release_conn()
+            if not location:
+                raise RegistryError(f"docker://{self.host}: HTTP {resp.status} redirect without Location")
+            url = urllib.parse.urljoin(url, location)
+            if urllib.parse.urlsplit(url)[:2] != origin:
+                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+                raise RegistryError(f"docker://{self.host}: redirect to unsupported URL scheme")
+        raise RegistryError(f"docker://{self.host}: more than {_MAX_REDIRECTS} redirects")
+
+    # -- auth ------------------------------------------------------------------------------
+
+    def _credentials(self, repo: str) -> Credentials | None:
+        if repo not in self._creds:
+            domain = self.host
+            self._creds[repo] = self.options.creds or find_credentials(domain, repo, self.options.authfile, self.limits)
+        return self._creds[repo]
+
+    def _answer(self, challenges: list[Any], repo: str, scope: str, state: _Auth) -> str | None:
+        """The Authorization value that answers the challenge, or None if there is nothing new to try."""
+        creds = self._credentials(repo)
+        for ch in challenges:
+            if ch.scheme == "bearer" and ch.params.get("realm"):
+                key = f"bearer:{ch.params.get('scope', scope)}"
+                if key in state.tried:
+                    return None
+                state.tried.add(key)
+                return f"Bearer {self._token(ch.params, scope, creds, repo)}"
+            if ch.scheme == "basic":
+                if creds is None or creds.identity_token or "basic" in state.tried:
+                    return None
+                state.tried.add("basic")
+                raw = f"{creds.username}:{creds.password}".encode()
+                return "Basic " + base64.b64encode(raw).decode()
+        if not challenges:
+            raise RegistryAuthError(f"docker://{self.host}/{repo}: HTTP 401 without a WWW-Authenticate challenge")
+        return None
+
+    def _token(self, params: dict[str, str], scope: str, creds: Credentials | None, repo: str) -> str:
+        realm = params["realm"]
+        parts = urllib.parse.urlsplit(realm)
+        if parts.scheme not in ("https", "http") or not parts.netloc:
+            raise RegistryAuthError(f"docker://{self.host}: token realm {realm[:100]!r} is not an http(s) URL")
+        # Credentials go only to an https realm, or to the registry host itself.
+        send_creds = creds is not None and (parts.scheme == "https" or parts.netloc == self.host)
+        query: dict[str, str] = {}
+        if params.get("service"):
+            query["service"] = params["service"]
+        want_scope = params.get("scope") or scope
+        if want_scope:
+            query["scope"] = want_scope
+        headers = {"User-Agent": "inspectr"}
+        body: bytes | None = None
+        method = "GET"
+        if send_creds and creds is not None and creds.identity_token:
+            method = "POST"
+            form = dict(query, grant_type="refresh_token", refresh_token=creds.password, client_id="inspectr")
+            body = urllib.parse.urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif send_creds and creds is not None:
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
+        url = realm if method == "POST" else realm + ("&" if parts.query else "?") + urllib.parse.urlencode(query)
+        self.requests.append((method, f"token {parts.netloc}{parts.path}"))
+        resp = self._send_retrying(method, url, headers, body)
+        data = self._small_body(resp)
+        if resp.status in (401, 403):
+            who = f"credentials from {creds.origin}" if creds else "anonymous access"
+            raise RegistryAuthError(f"docker://{self.host}/{repo}: token server refused {who} (HTTP {resp.status})",
+                                    hint="give --creds USER:PASSWORD or --authfile FILE" if creds is None else None)
+        if resp.status != 200:
+            raise RegistryError(f"docker://{self.host}: token server answered HTTP {resp.status}")
+        doc = load_json(data, f"docker://{self.host}: token response", self.limits)
+        token = doc.get("token") or doc.get("access_token") if isinstance(doc, dict) else None
+        if not isinstance(token, str) or not token or any(c in token for c in "\r\n"):
+            raise RegistryError(f"docker://{self.host}: token response holds no token")
+        return token
+
+    # -- bodies and errors -----------------------------------------------------------------
+
+    def _small_body(self, resp: urllib3.BaseHTTPResponse, cap: int = _MAX_SMALL_BODY) -> bytes:
+        try:
+            data = resp.read(cap + 1, decode_content=True)
+        except Urllib3Error as err:
+            raise RegistryUnreachable(f"docker://{self.host}: connection failed while reading: {_describe(err)}") from None
+        finally:
+            resp.release_conn()
+        if len(data) > cap:
+            raise SizeLimitExceeded(f"docker://{self.host}: response larger than {cap} bytes")
+        return data
+
+    def _error(self, resp: urllib3.BaseHTTPResponse, what: str) -> InspectrError:
+        """An error for a non-2xx answer, with the registry's own error code when it sent one."""
+        try:
+            data = self._small_body(resp, 64 << 10)
+            doc = load_json(data, what, self.limits)
+            first = doc["errors"][0]
+            code = "".join(c for c in str(first.get("code", ""))[:40] if c.isalnum() or c == "_")
+            detail = f": {code}" if code else ""
+        except (InspectrError, KeyError, IndexError, TypeError, AttributeError):
+            detail = ""
+        if resp.status == 404:
+            return ImageNotFound(f"{what}: not found (HTTP 404{detail})")
+        if resp.status in (401, 403):
+            return RegistryAuthError(f"{what}: access denied (HTTP {resp.status}{detail})")
+        return RegistryError(f"{what}: registry answered HTTP {resp.status}{detail}")
+
+    # -- API -------------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        resp = self.request("GET", "/v2/", "")
+        if resp.status != 200:
+            raise self._error(resp, f"docker://{self.host}/v2/")
+        resp.drain_conn()
+        resp.release_conn()
+
+    def get_manifest(self, repo: str, reference: str, what: str | None = None, optional: bool = False) -> FetchedManifest | None:
+        """GET a manifest by tag or digest. Verified: the digest is recomputed from the bytes,
+        and must equal the requested digest and the Docker-Content-Digest header when given."""
+        what = what or f"docker://{self.host}/{repo}{'@' if ':' in reference else ':'}{reference}"
+        resp = self.request("GET", f"/v2/{repo}/manifests/{reference}", repo, {"Accept": ", ".join(MANIFEST_ACCEPT)})
+        if resp.status == 404 and optional:
+            resp.drain_conn()
+            resp.release_conn()
+            return None
+        if resp.status != 200:
+            raise self._error(resp, what)
+        declared = resp.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self.limits.max_json_bytes:
+            resp.drain_conn()
+            resp.release_conn()
+            raise SizeLimitExceeded(f"{what}: manifest is {declared} bytes, over max_json_bytes")
+        content_type = _media_type(resp.headers.get("Content-Type"))
+        header_digest = resp.headers.get("Docker-Content-Digest")
+        data = self._small_body(resp, self.limits.max_json_bytes)
+        want = Digest.parse(reference, what) if ":" in reference else None
+        algorithm = want.algorithm if want is not None else "sha256"
+        got = Digest(algorithm, hashlib.new(algorithm, data).hexdigest())
+        if want is not None and got != want:
+            raise DigestMismatch(f"{what}: registry sent a manifest whose digest is {got}",
+                                 hint="the registry or something between it and you altered the manifest")
+        if header_digest:
+            try:
+                claimed = Digest.parse(header_digest.strip(), f"{what}: Docker-Content-Digest")
+            except MalformedImage as err:
+                raise RegistryError(err.message) from None
+            if claimed.verifiable:
+                actual = Digest(claimed.algorithm, hashlib.new(claimed.algorithm, data).hexdigest())
+                if actual != claimed:
+                    raise DigestMismatch(f"{what}: Docker-Content-Digest says {claimed}, the bytes hash to {actual}",
+                                         hint="the registry or something between it and you altered the manifest")
+        doc = load_json(data, f"{what}: manifest", self.limits)
+        body_type = doc.get("mediaType") if isinstance(doc, dict) else None
+        if content_type in DOCKER_V1_MANIFESTS or body_type in DOCKER_V1_MANIFESTS:
+            raise UnsupportedMediaType(f"{what}: Docker schema 1 manifests are not supported")
+        if content_type not in MANIFEST_ACCEPT:
+            if content_type in ("application/json", "") and body_type in MANIFEST_ACCEPT:
+                content_type = body_type  # old registries label manifests plain JSON
+            else:
+                shown = "".join(c for c in content_type[:80] if c.isprintable())
+                raise UnsupportedMediaType(f"{what}: registry served media type {shown!r}, not an image manifest or index")
+        if isinstance(body_type, str) and body_type != content_type:
+            raise MalformedImage(f"{what}: Content-Type {content_type} disagrees with the manifest's mediaType {body_type[:80]!r}")
+        return FetchedManifest(data, content_type, got)
+
+    def fetch_blob(self, repo: str, digest: Digest, size: int | None, dest: Path, what: str) -> None:
+        """Stream a blob into `dest` (atomically: temp file + rename), verifying size and digest
+        on the way. Nothing is left at `dest` unless both match. Retries a broken stream."""
+        attempt = 0
+        while True:
+            try:
+                self._fetch_once(repo, digest, size, dest, what)
+                return
+            except _Truncated as err:
+                if attempt >= self.options.retries:
+                    raise SizeMismatch(f"{what}: {err}") from None
+                self._sleep(attempt, None)
+                attempt += 1
+
+    def _fetch_once(self, repo: str, digest: Digest, size: int | None, dest: Path, what: str) -> None:
+        resp = self.request("GET", f"/v2/{repo}/blobs/{digest}", repo)
+        if resp.status != 200:
+            raise self._error(resp, what)
+        cap = size if size is not None else self.limits.max_blob_bytes
+        h = digest.hasher()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".part-", dir=dest.parent)
+        n = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in _stream(resp):
+                    n += len(chunk)
+                    if n > cap:
+                        raise (SizeMismatch(f"{what}: registry sent more than the {size} bytes the descriptor gives")
+                               if size is not None else SizeLimitExceeded(f"{what}: blob exceeds max_blob_bytes"))
+                    h.update(chunk)
+                    out.write(chunk)
+            if size is not None and n != size:
+                raise _Truncated(f"registry sent {n} of {size} bytes")
+            if h.hexdigest() != digest.encoded:
+                raise DigestMismatch(f"{what}: registry sent bytes whose digest is {digest.algorithm}:{h.hexdigest()}, not {digest}",
+                                     hint="the registry or something between it and you altered the blob")
+            os.replace(tmp, dest)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        finally:
+            resp.release_conn()
+
+    def referrers(self, repo: str, digest: Digest) -> bytes | None:
+        """The referrers API's index for `digest`, or None when the registry does not offer it."""
+        resp = self.request("GET", f"/v2/{repo}/referrers/{digest}", repo, {"Accept": OCI_INDEX})
+        if resp.status in (404, 405, 400):
+            resp.drain_conn()
+            resp.release_conn()
+            return None
+        if resp.status != 200:
+            raise self._error(resp, f"docker://{self.host}/{repo}: referrers of {digest}")
+        content_type = _media_type(resp.headers.get("Content-Type"))
+        data = self._small_body(resp, self.limits.max_json_bytes)
+        if content_type != OCI_INDEX:
+            return None  # an HTML page or a registry without the API: use the tag schema instead
+        return data
+
+
+class _Truncated(Exception):
+    pass
+
+
+def _stream(resp: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
+    try:
+        while True:
+            chunk = resp.read(_CHUNK, decode_content=False)
+            if not chunk:
+                return
+            yield chunk
+    except Urllib3Error as err:
+        raise _Truncated(f"connection broke while reading: {_describe(err)}") from None
+
+
+_CLIENTS: dict[tuple[str, RegistryOptions, int], RegistryClient] = {}
+
+
+def client_for(host: str, options: RegistryOptions, limits: Limits) -> RegistryClient:
+    """One client per host and options in this process (keeps tokens and connections)."""
+    key = (host, options, os.getpid())
+    client = _CLIENTS.get(key)
+    if client is None:
+        client = _CLIENTS[key] = RegistryClient(host, options, limits)
+    return client

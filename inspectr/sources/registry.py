@@ -1,0 +1,216 @@
+"""`docker://` images: a registry seen as an OCI layout.
+
+`RegistryStore` answers the same calls as a layout dir: `oci-layout` and `index.json` are
+synthesised (the resolved tag, plus signature, attestation and referrer manifests when asked
+for), and blobs come from the pulled-blob cache, fetched on first use. Manifests and configs
+are fetched when read; layers only when a command streams them, so `inspect` pulls no layer.
+Everything downstream verifies digests exactly as for a layout on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ..digest import Digest
+from ..errors import BlobNotFound, ImageNotFound, InspectrError
+from ..fs.cache import default_cache_dir
+from ..image import Image
+from ..limits import Limits
+from ..mediatypes import INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX
+from ..model import Index, Platform
+from ..registry import RegistrySettings, current_settings
+from ..registry.blobcache import BlobCache
+from ..registry.client import RegistryClient, RegistryOptions, client_for
+from ..registry.reference import RegistryRef, parse_docker_reference
+from ..untrusted.jsonload import load_json
+from .blobs import FileSlice, SliceReader
+from .common import REF_NAME
+from .oci_layout import open_oci_store
+
+__all__ = ["RegistryStore", "RemoteBlob", "open_registry_image", "open_registry_store"]
+
+_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
+_ARTIFACT_MANIFEST_TYPES = frozenset(MANIFEST_TYPES) | frozenset(INDEX_TYPES)
+
+
+@dataclass(frozen=True, slots=True)
+class BlobFetch:
+    """What a worker process needs to fetch one blob itself (picklable)."""
+
+    host: str
+    repository: str
+    digest: Digest
+    options: RegistryOptions
+    limits: Limits
+    what: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteBlob(FileSlice):
+    """A blob not pulled yet: `path` is where the cache will hold it; `open` fetches first."""
+
+    fetch: BlobFetch | None = None
+
+    def open(self) -> BinaryIO:
+        path = Path(self.path)
+        if self.fetch is not None and not path.is_file():
+            f = self.fetch
+            client_for(f.host, f.options, f.limits).fetch_blob(f.repository, f.digest, self.length, path, f.what)
+        return SliceReader(self.path, 0, self.length)  # type: ignore[return-value]
+
+
+class RegistryStore:
+    """A BlobStore over one repository of one registry."""
+
+    def __init__(self, ref: RegistryRef, client: RegistryClient, cache: BlobCache, limits: Limits) -> None:
+        self.ref = ref
+        self.client = client
+        self.cache = cache
+        self.limits = limits
+        self.label = f"docker://{ref}"
+        self._known: dict[str, tuple[str, int]] = {}  # digest -> (media type, size), from fetched manifests
+        self._entries: list[dict[str, Any]] = []
+        self.requests = client.requests
+        top = client.get_manifest(ref.repository, ref.reference, f"docker://{ref}")
+        assert top is not None
+        self.top_digest = top.digest
+        self.top_media_type = top.media_type
+        self._remember(top.digest, top.data, top.media_type)
+        annotations = {REF_NAME: ref.tag} if ref.tag and ref.digest is None else {}
+        self._entries.append({"mediaType": top.media_type, "digest": str(top.digest), "size": len(top.data),
+                              **({"annotations": annotations} if annotations else {})})
+        self.problems: list[str] = []
+
+    def _remember(self, digest: Digest, data: bytes, media_type: str) -> None:
+        self.cache.put(digest, data)
+        self._known[str(digest)] = (media_type, len(data))
+        try:
+            doc = load_json(data, f"{self.label}: {digest}", self.limits)
+        except InspectrError:
+            return  # reported by whoever reads it as a descriptor
+        if not isinstance(doc, dict):
+            return
+        descs = [doc.get("config"), doc.get("subject"), *(doc.get("layers") or []), *(doc.get("manifests") or [])] \
+            if isinstance(doc.get("layers") or [], list) and isinstance(doc.get("manifests") or [], list) else []
+        for d in descs:
+            if isinstance(d, dict) and isinstance(d.get("digest"), str) and isinstance(d.get("size"), int) \
+                    and isinstance(d.get("mediaType"), str) and d["size"] >= 0:
+                self._known.setdefault(d["digest"], (d["mediaType"], d["size"]))
+
+    # -- BlobStore -------------------------------------------------------------------------
+
+    def doc(self, name: str, what: str) -> bytes:
+        if name == "oci-layout":
+            return _LAYOUT
+        if name == "index.json":
+            return json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": self._entries}).encode()
+        raise BlobNotFound(f"{self.label}: {what}: no {name} in a registry")
+
+    def has_doc(self, name: str) -> bool:
+        return name in ("oci-layout", "index.json")
+
+    def list_blobs(self) -> set[str]:
+        return set()  # a registry cannot be listed; unreferenced-blob checks do not apply
+
+    def blob(self, digest: Digest, what: str) -> FileSlice:
+        path = self.cache.path(digest)
+        known = self._known.get(str(digest))
+        media_type = known[0] if known else ""
+        is_manifest = media_type in _ARTIFACT_MANIFEST_TYPES or (not known and ("manifest" in what or "index" in what))
+        size = self.cache.lookup(digest)
+        if size is not None and (known is None or known[1] == size):
+            self.cache.touch(digest)
+            if is_manifest and str(digest) not in self._known:
+                with open(path, "rb") as fp:
+                    self._remember(digest, fp.read(self.limits.max_json_bytes + 1), media_type or "")
+            return FileSlice(str(path), 0, size)
+        if is_manifest:
+            got = self.client.get_manifest(self.ref.repository, str(digest), f"{self.label}: {what} {digest}")
+            assert got is not None
+            self._remember(digest, got.data, got.media_type)
+            return FileSlice(str(path), 0, len(got.data))
+        fetch = BlobFetch(self.client.host, self.ref.repository, digest, self.client.options, self.limits,
+                          f"{self.label}: {what} {digest}")
+        if known is not None:
+            return RemoteBlob(str(path), 0, known[1], fetch)  # pulled when first read
+        self.client.fetch_blob(self.ref.repository, digest, None, path, fetch.what)
+        size = self.cache.lookup(digest)
+        if size is None:
+            raise BlobNotFound(f"{self.label}: {what} {digest}: not in the cache after pulling it")
+        return FileSlice(str(path), 0, size)
+
+    # -- signatures and attachments --------------------------------------------------------
+
+    def add_attachments(self) -> None:
+        """List cosign `.sig`/`.att` tags, the referrers API (else its `sha256-<hex>` tag
+        fallback) for the image's digest, as named entries of the synthesised index.json;
+        the verify engine then finds them exactly as in a `cosign save` layout."""
+        digest = self.top_digest
+        tag = f"{digest.algorithm}-{digest.encoded}"
+        repo = self.ref.repository
+        for suffix in (".sig", ".att", ".sbom"):
+            got = self._optional(repo, tag + suffix)
+            if got is not None:
+                self._add_entry(got.digest, got.data, got.media_type, tag + suffix)
+        data = None
+        try:
+            data = self.client.referrers(repo, digest)
+        except InspectrError as err:
+            self.problems.append(f"{self.label}: referrers API: {err.message}")
+        if data is not None:
+            listing = Digest("sha256", hashlib.sha256(data).hexdigest())
+            self._add_entry(listing, data, OCI_INDEX, tag)  # the API's answer, named like the tag fallback
+            return
+        got = self._optional(repo, tag)
+        if got is not None:
+            self._add_entry(got.digest, got.data, got.media_type, tag)
+
+    def _optional(self, repo: str, reference: str) -> Any:
+        try:
+            return self.client.get_manifest(repo, reference, f"{self.label}: tag {reference}", optional=True)
+        except InspectrError as err:
+            self.problems.append(f"{self.label}: tag {reference}: {err.message}")
+            return None
+
+    def _add_entry(self, digest: Digest, data: bytes, media_type: str, name: str) -> None:
+        self._remember(digest, data, media_type)
+        self._entries.append({"mediaType": media_type, "digest": str(digest), "size": len(data),
+                              "annotations": {REF_NAME: name}})
+
+
+def open_registry_store(reference: str, limits: Limits, settings: RegistrySettings | None = None,
+                        attachments: bool = False) -> RegistryStore:
+    settings = settings or current_settings()
+    ref = parse_docker_reference(reference)
+    root = None if settings.no_cache else (settings.cache_dir or default_cache_dir())
+    cache = BlobCache(root)
+    client = client_for(ref.api_host, settings.options, limits)
+    try:
+        store = RegistryStore(ref, client, cache, limits)
+    except ImageNotFound as err:
+        raise ImageNotFound(f"docker://{ref}: no such image in the registry ({err.message.rsplit(': ', 1)[-1]})") from None
+    if attachments:
+        store.add_attachments()
+    return store
+
+
+def open_registry_image(reference: str, platform: Platform | None, limits: Limits,
+                        settings: RegistrySettings | None = None) -> Image:
+    store = open_registry_store(reference, limits, settings)
+    image = open_oci_store(store, reference=reference, transport="docker", path=str(store.ref), fmt="registry",
+                           ref=None, platform=platform, limits=limits)
+    # The synthesised index.json is not the image's: report the registry's own index, if any.
+    top_type = store.top_media_type
+    if top_type in INDEX_TYPES:
+        with store.blob(store.top_digest, "index").open() as fp:
+            data = fp.read()
+        image.index = Index.from_json(load_json(data, f"{store.label}: index", limits), f"{store.label}: index")
+        image.index_digest = store.top_digest
+    else:
+        image.index = None
+        image.index_digest = None
+    return image
