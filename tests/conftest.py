@@ -9,9 +9,11 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-# Under CI (CI=true, as root), tests that need root or umoci must run: a skip there would hide a
-# missing install step or a broken environment, so it fails the session.
-_GUARDED = ("needs_root", "needs_umoci")
+pytest_plugins = ["registry_fixtures"]
+
+# Under CI (CI=true, as root), tests that need root, umoci or a registry must run: a skip there
+# would hide a missing install step or a broken environment, so it fails the session.
+_GUARDED = ("needs_root", "needs_umoci", "needs_registry")
 
 
 def pytest_runtest_logreport(report):  # type: ignore[no-untyped-def]

@@ -106,7 +106,8 @@ def test_cat_follows_symlinks_inside_the_image() -> None:
         (("inspect", str(FIXTURES / "oci-multiarch"), "--platform", "linux/s390x"), "reference-error",
          "available: linux/amd64, linux/arm64"),
         (("inspect", str(FIXTURES / "README.md")), "image-not-found", "README.md"),
-        (("ls", "docker://alpine"), "usage", "registry references are not supported yet"),
+        (("ls", "--tls-verify=false", "docker://127.0.0.1:1/alpine"), "registry-unreachable", "connection refused"),
+        (("ls", "docker://Alpine"), "usage", "repository names are lower case"),
     ],
 )
 def test_errors_are_one_line_with_a_class_and_exit_2(capsys: pytest.CaptureFixture[str], args: tuple[str, ...],

@@ -7,13 +7,15 @@ import sys
 import click
 
 from ..fs.cache import LayerCache
+from ..registry.blobcache import BlobCache
 from ..present.text import human_size
 from .common import Context
 
 
 @click.group("cache")
 def command() -> None:
-    """Show or prune the layer-index cache (indexes keyed by verified layer digest)."""
+    """Show or prune the cache: layer indexes (keyed by verified layer digest) and blobs pulled
+    from registries (keyed by digest)."""
 
 
 def _cache(ctx: Context) -> LayerCache:
@@ -30,13 +32,20 @@ def ls_command(ctx: Context) -> None:
     entries = cache.entries()
     for e in entries:
         sys.stdout.write(f"{human_size(e.size):>10}  {e.key}\n")
-    sys.stderr.write(f"inspectr: {len(entries)} entries in {cache.dir}\n")
+    blobs = BlobCache(cache.dir).entries()
+    for b in blobs:
+        sys.stdout.write(f"{human_size(b.size):>10}  blob {b.digest}\n")
+    sys.stderr.write(f"inspectr: {len(entries)} layer indexes and {len(blobs)} pulled blobs "
+                     f"({human_size(sum(b.size for b in blobs))}) in {cache.dir}\n")
 
 
 @command.command("prune")
 @click.option("--older-than", type=float, metavar="DAYS", help="Only entries unused for this many days.")
 @click.pass_obj
 def prune_command(ctx: Context, older_than: float | None) -> None:
-    """Remove cached layer indexes (all, or those unused for --older-than DAYS)."""
-    count, size = _cache(ctx).prune(older_than)
+    """Remove cached layer indexes and pulled blobs (all, or those unused for --older-than DAYS)."""
+    cache = _cache(ctx)
+    count, size = cache.prune(older_than)
+    more, more_size = BlobCache(cache.dir).prune(older_than)
+    count, size = count + more, size + more_size
     sys.stderr.write(f"inspectr: removed {count} entries ({human_size(size)})\n")
