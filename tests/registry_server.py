@@ -1,6 +1,8 @@
 """A real OCI registry for tests: Debian's ``docker-registry`` (distribution 2.8) started as a
 subprocess on 127.0.0.1, filled with ``skopeo copy``, plus :class:`FaultProxy`, a small reverse
-proxy that injects faults (flipped bytes, wrong Content-Type, queued error statuses).
+proxy that injects faults (flipped bytes, wrong Content-Type, queued error statuses), and
+:class:`TokenServer`, a Docker token service (the Bearer flow of Docker Hub and ghcr) issuing
+ES256 JWTs the registry really verifies.
 
 Nothing here imports inspectr: the harness must stay an independent witness of what a registry
 really sends.
@@ -11,6 +13,7 @@ from __future__ import annotations
 import atexit
 import base64
 import datetime
+import hashlib
 import http.client
 import http.server
 import ipaddress
@@ -24,13 +27,15 @@ import ssl
 import subprocess
 import threading
 import time
+import urllib.parse
+import uuid
 import warnings
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 REGISTRY_BIN = "docker-registry"
 SKOPEO_BIN = "skopeo"
@@ -76,6 +81,9 @@ class Registry:
     workdir: Path | None = None  # config, log, policy.json live here
     log_path: Path | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    # Bearer auth (start_registry(token=True)): the token service named in the challenge. The
+    # username/password above are then the token service's Basic credentials.
+    token_server: TokenServer | None = field(default=None, repr=False)
 
     # ---- talking to it ------------------------------------------------------------------
 
@@ -183,10 +191,14 @@ class Registry:
     # ---- stopping it ----------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Terminate the registry (SIGTERM, then SIGKILL after 5 s). Idempotent."""
+        """Terminate the registry (SIGTERM, then SIGKILL after 5 s) and its token server.
+        Idempotent."""
         if self.process is not None:
             _kill(self.process)
             self.process = None
+        if self.token_server is not None:
+            self.token_server.stop()
+            self.token_server = None
 
     def log_tail(self, lines: int = 40) -> str:
         if self.log_path is None or not self.log_path.exists():
@@ -349,7 +361,8 @@ def make_tls_files(directory: Path) -> tuple[Path, Path, Path]:
 # ---- starting ------------------------------------------------------------------------------
 
 
-def _config_yaml(storage: Path, port: int, *, htpasswd: Path | None, tls: tuple[Path, Path] | None) -> str:
+def _config_yaml(storage: Path, port: int, *, htpasswd: Path | None, tls: tuple[Path, Path] | None,
+                 token: TokenServer | None = None, token_roots: Path | None = None) -> str:
     # JSON is valid YAML, so json.dumps quotes paths safely.
     q = json.dumps
     lines = [
@@ -374,6 +387,10 @@ def _config_yaml(storage: Path, port: int, *, htpasswd: Path | None, tls: tuple[
         lines += ["  tls:", f"    certificate: {q(str(tls[0]))}", f"    key: {q(str(tls[1]))}"]
     if htpasswd is not None:
         lines += ["auth:", "  htpasswd:", "    realm: inspectr-test", f"    path: {q(str(htpasswd))}"]
+    if token is not None:
+        assert token_roots is not None
+        lines += ["auth:", "  token:", f"    realm: {q(token.realm)}", f"    service: {q(token.service)}",
+                  f"    issuer: {q(token.issuer)}", f"    rootcertbundle: {q(str(token_roots))}"]
     return "\n".join(lines) + "\n"
 
 
@@ -392,13 +409,17 @@ def _probe(reg: Registry) -> int | None:
         return None
 
 
-def start_registry(tmp_dir: Path, *, auth: bool = False, tls: bool = False,
+def start_registry(tmp_dir: Path, *, auth: bool = False, tls: bool = False, token: bool = False,
                    username: str = "inspectr", password: str = "s3cret-pw") -> Registry:
     """Start docker-registry with filesystem storage under TMP_DIR; return once /v2/ answers.
 
     auth: htpasswd Basic auth for USERNAME/PASSWORD. tls: HTTPS with a fresh test CA.
+    token: Bearer auth against a fresh TokenServer (Registry.token_server, stopped with the
+    registry) whose Basic user is USERNAME/PASSWORD; anonymous clients may pull public/*.
     Raises RuntimeError (with the log tail) if it does not come up within START_DEADLINE.
     """
+    if auth and token:
+        raise ValueError("auth (htpasswd) and token are alternative auth configurations")
     binary = shutil.which(REGISTRY_BIN)
     if binary is None:
         raise RuntimeError(f"{REGISTRY_BIN} not installed (apt-get install docker-registry)")
@@ -423,23 +444,47 @@ def start_registry(tmp_dir: Path, *, auth: bool = False, tls: bool = False,
         cert_dir.mkdir(exist_ok=True)
         shutil.copyfile(ca_pem, cert_dir / "ca.crt")  # only ca.crt: no client cert pair
 
+    token_server: TokenServer | None = None
+    token_roots: Path | None = None
+    if token:
+        token_server = TokenServer(username=username, password=password)
+        token_roots = tmp_dir / "token-roots.pem"
+        token_roots.write_bytes(token_server.root_cert_pem)
+    try:
+        reg = _start_process(binary, tmp_dir, storage, tls=tls_pair, ca_pem=ca_pem, cert_dir=cert_dir,
+                             htpasswd=htpasswd, token=token_server, token_roots=token_roots,
+                             username=username if auth or token else None,
+                             password=password if auth or token else None)
+    except BaseException:
+        if token_server is not None:
+            token_server.stop()
+        raise
+    reg.token_server = token_server  # only now: reg.stop() on a failed attempt must not stop it
+    return reg
+
+
+def _start_process(binary: str, tmp_dir: Path, storage: Path, *, tls: tuple[Path, Path] | None,
+                   ca_pem: Path | None, cert_dir: Path | None, htpasswd: Path | None, token: TokenServer | None,
+                   token_roots: Path | None, username: str | None, password: str | None) -> Registry:
+    """Start the process on a free port (retried on EADDRINUSE); return once /v2/ answers."""
     log_path = tmp_dir / "registry.log"
     last_error = ""
     for _attempt in range(3):  # retry only when the free port got taken meanwhile
         port = free_port()
         config = tmp_dir / "config.yml"
-        config.write_text(_config_yaml(storage, port, htpasswd=htpasswd, tls=tls_pair))
+        config.write_text(_config_yaml(storage, port, htpasswd=htpasswd, tls=tls, token=token,
+                                       token_roots=token_roots))
         scheme = "https" if tls else "http"
-        reg = Registry(host=f"127.0.0.1:{port}", url=f"{scheme}://127.0.0.1:{port}", storage=storage, tls=tls,
-                       ca_pem=ca_pem, cert_dir=cert_dir, username=username if auth else None,
-                       password=password if auth else None, workdir=tmp_dir, log_path=log_path)
+        reg = Registry(host=f"127.0.0.1:{port}", url=f"{scheme}://127.0.0.1:{port}", storage=storage,
+                       tls=tls is not None, ca_pem=ca_pem, cert_dir=cert_dir, username=username,
+                       password=password, workdir=tmp_dir, log_path=log_path)
         with open(log_path, "ab") as log:
             proc = subprocess.Popen([binary, "serve", str(config)], stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         with _LIVE_LOCK:
             _LIVE.add(proc)
         reg.process = proc
-        expected = 401 if auth else 200
+        expected = 401 if htpasswd is not None or token is not None else 200
         deadline = time.monotonic() + START_DEADLINE
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -459,6 +504,236 @@ def start_registry(tmp_dir: Path, *, auth: bool = False, tls: bool = False,
             what = "did not answer /v2/ within %.0f s" % START_DEADLINE if timed_out else "exited"
             raise RuntimeError(f"docker-registry {what} ({reg.url}); log tail:\n{last_error}")
     raise RuntimeError(f"docker-registry could not bind a free port; log tail:\n{last_error}")
+
+
+# --------------------------------------------------------------------------------------------
+# TokenServer
+# --------------------------------------------------------------------------------------------
+
+TOKEN_SERVICE = "inspectr-test-registry"  # `service` in the registry's challenge and the tokens' aud
+TOKEN_ISSUER = "inspectr-test-issuer"
+TOKEN_TTL = 300  # seconds; docker-registry adds 60 s leeway to exp and nbf
+PUBLIC_PREFIX = "public/"  # anonymous clients may pull repositories named public/...
+
+
+def libtrust_key_id(public_key: Any) -> str:
+    """docker/libtrust's ID of PUBLIC_KEY: base32 of the first 240 bits of sha256 over the DER
+    SubjectPublicKeyInfo, in 12 groups of 4 joined by ':'. docker-registry's token verifier
+    keys the public keys of its rootcertbundle by this ID and looks up a JWT's `kid` in it."""
+    from cryptography.hazmat.primitives import serialization
+
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    b32 = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode()  # 30 bytes: 48 chars, no padding
+    return ":".join(b32[i:i + 4] for i in range(0, len(b32), 4))
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(text: str) -> bytes:
+    """Inverse of JWS base64url (no padding), e.g. to read a token's claims in a test."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def parse_scope(scope: str) -> tuple[str, str, list[str]] | None:
+    """"repository:NAME:pull,push" -> ("repository", NAME, ["pull", "push"]); None if malformed.
+    The name is everything between the first and the last ':' (names never hold a ':')."""
+    typ, sep, rest = scope.partition(":")
+    name, sep2, actions = rest.rpartition(":")
+    if not (sep and sep2 and typ and name):
+        return None
+    return typ, name, [a for a in actions.split(",") if a]
+
+
+class TokenServer:
+    """A Docker token service (https://distribution.github.io/distribution/spec/auth/token/)
+    on 127.0.0.1, the Bearer flow Docker Hub and ghcr use:
+
+        GET /token?service=S&scope=repository:NAME:pull,push[&scope=...]   [Authorization: Basic]
+        -> 200 {"token": JWT, "access_token": JWT, "expires_in": 300, "issued_at": RFC 3339}
+
+    JWTs are ES256 with `kid` = libtrust key ID of the signing key, whose self-signed
+    certificate (root_cert_pem) is the registry's rootcertbundle. Policy: anonymous clients get
+    `pull` on public/* and nothing else; USERNAME/PASSWORD gets pull and push everywhere (and
+    registry:catalog:*); wrong credentials -> 401; a missing or foreign service -> 400. Only
+    requested actions are granted, as real token services do.
+    """
+
+    def __init__(self, *, username: str = "inspectr", password: str = "s3cret-pw", service: str = TOKEN_SERVICE,
+                 issuer: str = TOKEN_ISSUER, ttl: int = TOKEN_TTL) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self.username, self.password = username, password
+        self.service, self.issuer, self.ttl = service, issuer, ttl
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        self.kid = libtrust_key_id(self._key.public_key())
+        # The registry only reads the public key out of this certificate (for `kid` lookup),
+        # but it insists on a parseable certificate, not a bare key.
+        now = datetime.datetime.now(datetime.timezone.utc)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "inspectr test token signer")])
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self._key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self._key, hashes.SHA256())
+        )
+        self.root_cert_pem: bytes = cert.public_bytes(serialization.Encoding.PEM)
+
+        # ("/token", scopes joined by " ", as OAuth2 joins them; "" for none), one per GET.
+        self.requests: list[tuple[str, str]] = []
+        self.issued: list[dict[str, Any]] = []  # claim sets of the tokens sent, in order
+        self._lock = threading.Lock()
+        owner = self
+
+        class Handler(_TokenHandler):
+            server_owner = owner
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.realm = f"{self.url}/token"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="TokenServer",
+                                        daemon=True)
+        self._thread.start()
+
+    # ---- policy and minting ------------------------------------------------------------------
+
+    def grant(self, user: str | None, scopes: list[str]) -> list[dict[str, Any]]:
+        """The `access` claim for USER (None: anonymous) asking for SCOPES."""
+        granted: dict[tuple[str, str], list[str]] = {}
+        for scope in scopes:
+            parsed = parse_scope(scope)
+            if parsed is None:
+                continue  # like Docker Hub: an unparseable scope just grants nothing
+            typ, name, actions = parsed
+            allowed: set[str] = set()
+            if typ == "repository" and user is not None:
+                allowed = {"pull", "push"}
+            elif typ == "repository" and name.startswith(PUBLIC_PREFIX):
+                allowed = {"pull"}
+            elif typ == "registry" and name == "catalog" and user is not None:
+                allowed = {"*"}
+            have = granted.setdefault((typ, name), [])
+            have += [a for a in actions if a in allowed and a not in have]
+        # Resources with nothing granted are left out: the registry then answers 401.
+        return [{"type": t, "name": n, "actions": a} for (t, n), a in granted.items() if a]
+
+    def issue(self, access: list[dict[str, Any]], *, subject: str = "", ttl: int | None = None,
+              audience: str | None = None, issuer: str | None = None) -> str:
+        """A signed JWT with ACCESS; the overrides let tests mint expired or foreign tokens."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "ES256", "kid": self.kid}
+        claims = {"iss": issuer or self.issuer, "sub": subject, "aud": audience or self.service,
+                  "exp": now + (self.ttl if ttl is None else ttl), "nbf": now, "iat": now,
+                  "jti": uuid.uuid4().hex, "access": access}
+        signing_input = ".".join(_b64url(json.dumps(part, separators=(",", ":")).encode())
+                                 for part in (header, claims))
+        der = self._key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+        # JWS wants the raw r||s (32 bytes each for P-256), not the DER SEQUENCE cryptography gives.
+        r, s = decode_dss_signature(der)
+        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        with self._lock:
+            self.issued.append(claims)
+        return f"{signing_input}.{_b64url(signature)}"
+
+    def check_basic(self, authorization: str | None) -> tuple[bool, str | None]:
+        """(ok, user) for an Authorization header; no header is ok and anonymous."""
+        if authorization is None:
+            return True, None
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "basic":
+            return False, None
+        try:
+            user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False, None
+        if sep and user == self.username and password == self.password:
+            return True, user
+        return False, None
+
+    # ---- what tests use ----------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget recorded requests and issued tokens."""
+        with self._lock:
+            self.requests.clear()
+            self.issued.clear()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> TokenServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _record(self, path: str, scopes: list[str]) -> None:
+        with self._lock:
+            self.requests.append((path, " ".join(scopes)))
+
+
+class _TokenHandler(http.server.BaseHTTPRequestHandler):
+    server_owner: TokenServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def _send_json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        # No OAuth2 POST flow (identity tokens): 404 is what distribution's client and
+        # containers/image take as "fall back to GET". Not recorded in requests.
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._send_json(404, {"details": "OAuth2 POST not supported; use GET"})
+
+    def do_GET(self) -> None:
+        owner = self.server_owner
+        url = urllib.parse.urlsplit(self.path)
+        if url.path != "/token":
+            self._send_json(404, {"details": "not found"})
+            return
+        query = urllib.parse.parse_qs(url.query)
+        # Each scope parameter may itself hold several space-separated scopes (OAuth2 style).
+        scopes = [one for value in query.get("scope", []) for one in value.split()]
+        owner._record(url.path, scopes)
+        ok, user = owner.check_basic(self.headers.get("Authorization"))
+        if not ok:
+            self._send_json(401, {"details": "incorrect username or password"},
+                            {"WWW-Authenticate": 'Basic realm="inspectr-test-token"'})
+            return
+        if query.get("service") != [owner.service]:
+            self._send_json(400, {"details": f"service must be {owner.service!r}"})
+            return
+        token = owner.issue(owner.grant(user, scopes), subject=user or "")
+        issued_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._send_json(200, {"token": token, "access_token": token, "expires_in": owner.ttl,
+                              "issued_at": issued_at})
 
 
 # --------------------------------------------------------------------------------------------
@@ -530,8 +805,9 @@ class FaultProxy:
 
     def as_registry(self) -> Registry:
         """The upstream Registry as seen through the proxy (host/url of the proxy), e.g. to
-        push through it or build image references; its stop() leaves the upstream running."""
-        return replace(self.upstream, host=self.host, url=self.url, process=None)
+        push through it or build image references; its stop() leaves the upstream (and its
+        token server, which clients reach directly via the challenge's realm) running."""
+        return replace(self.upstream, host=self.host, url=self.url, process=None, token_server=None)
 
     def counts(self) -> Counter[tuple[str, str]]:
         """How many times each (method, path) was requested."""

@@ -11,12 +11,14 @@ import json
 import ssl
 import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from registry_server import FaultProxy, Registry, tampered
+from registry_server import FaultProxy, Registry, b64url_decode, tampered
 
 pytestmark = pytest.mark.needs_registry
 
@@ -63,7 +65,8 @@ def busybox(registry: Registry) -> tuple[str, str]:
 # ---- each registry answers ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, expected", [("registry", 200), ("registry_auth", 401), ("registry_tls", 200)])
+@pytest.mark.parametrize("name, expected", [("registry", 200), ("registry_auth", 401), ("registry_tls", 200),
+                                            ("registry_token", 401)])
 def test_each_registry_answers_v2(request: pytest.FixtureRequest, name: str, expected: int) -> None:
     reg: Registry = request.getfixturevalue(name)
     assert reg.url.startswith("https://" if reg.tls else "http://") and reg.url.endswith(reg.host)
@@ -138,6 +141,134 @@ def test_auth_registry_challenges_and_accepts_basic_credentials(registry_auth: R
     src, ref, digest = layout_ref("oci-busybox")
     registry_auth.push(src, f"harness/busybox:{ref}")
     assert sha256(registry_auth.inspect_raw(f"harness/busybox:{ref}")) == digest
+
+
+# ---- Bearer token auth ---------------------------------------------------------------------
+
+
+def fetch_token(reg: Registry, scopes: list[str], auth: tuple[str, str] | None = None,
+                service: str = "inspectr-test-registry") -> tuple[int, dict[str, Any]]:
+    """(status, JSON body) of GET <realm>?service=..&scope=.. (scope repeated), by hand."""
+    assert reg.token_server is not None
+    query = urllib.parse.urlencode([("service", service), *(("scope", s) for s in scopes)])
+    req = urllib.request.Request(f"{reg.token_server.realm}?{query}")
+    if auth is not None:
+        req.add_header("Authorization", "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+def jwt_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    header, claims, _sig = token.split(".")
+    return json.loads(b64url_decode(header)), json.loads(b64url_decode(claims))
+
+
+@pytest.fixture(scope="module")
+def token_busybox(registry_token: Registry) -> str:
+    """oci-busybox pushed with credentials to public/busybox and private/busybox -> digest."""
+    src, _ref, digest = layout_ref("oci-busybox")
+    registry_token.push(src, "public/busybox:latest")
+    registry_token.push(src, "private/busybox:latest")
+    return digest
+
+
+def test_token_registry_challenges_with_bearer(registry_token: Registry) -> None:
+    server = registry_token.token_server
+    assert server is not None and server.realm == server.url + "/token" and server.url.startswith("http://127.0.0.1:")
+    status, headers, _ = get(registry_token, "/v2/")
+    assert status == 401
+    assert headers["WWW-Authenticate"] == f'Bearer realm="{server.realm}",service="inspectr-test-registry"'
+    # Basic credentials are for the token server; the registry itself does not take them.
+    assert get(registry_token, "/v2/", registry_token.basic_auth_header())[0] == 401
+
+
+def test_token_registry_push_with_credentials(registry_token: Registry, token_busybox: str) -> None:
+    # skopeo did the token dance with --dest-creds: Basic at the realm, Bearer at the registry.
+    assert registry_token.creds == "inspectr:s3cret-pw"
+    for repo in ("public/busybox", "private/busybox"):
+        assert sha256(registry_token.inspect_raw(f"{repo}:latest")) == token_busybox
+    assert registry_token.token_server is not None
+    scopes = {scope for _path, scope in registry_token.token_server.requests}
+    assert {"repository:public/busybox:pull,push", "repository:private/busybox:pull,push"} <= scopes
+
+
+def test_token_anonymous_pull_of_public_repository(registry_token: Registry, token_busybox: str) -> None:
+    server = registry_token.token_server
+    assert server is not None
+    status, body = fetch_token(registry_token, ["repository:public/busybox:pull"])
+    assert status == 200 and body["token"] == body["access_token"] and body["expires_in"] == 300
+    assert body["issued_at"].endswith("Z")
+    assert server.requests[-1] == ("/token", "repository:public/busybox:pull")
+    header, claims = jwt_parts(body["token"])
+    assert header == {"typ": "JWT", "alg": "ES256", "kid": server.kid}
+    assert len(server.kid) == 59 and server.kid.count(":") == 11  # libtrust: 12 groups of 4
+    assert claims["iss"] == "inspectr-test-issuer" and claims["aud"] == "inspectr-test-registry"
+    assert claims["sub"] == "" and claims["exp"] - claims["iat"] == 300 and claims["nbf"] <= claims["iat"]
+    assert claims["access"] == [{"type": "repository", "name": "public/busybox", "actions": ["pull"]}]
+
+    auth = {"Authorization": f"Bearer {body['token']}", "Accept": OCI_MANIFEST}
+    status, headers, manifest = get(registry_token, "/v2/public/busybox/manifests/latest", auth)
+    assert status == 200 and sha256(manifest) == headers["Docker-Content-Digest"] == token_busybox
+    # Without a token: challenged, with the scope the registry wants.
+    status, headers, _ = get(registry_token, "/v2/public/busybox/manifests/latest", {"Accept": OCI_MANIFEST})
+    assert status == 401
+    assert 'scope="repository:public/busybox:pull"' in headers["WWW-Authenticate"]
+    # Anonymous push is not granted even on public/*.
+    status, body = fetch_token(registry_token, ["repository:public/busybox:pull,push"])
+    assert jwt_parts(body["token"])[1]["access"] == [
+        {"type": "repository", "name": "public/busybox", "actions": ["pull"]}]
+
+
+def test_token_anonymous_pull_of_private_repository_is_refused(registry_token: Registry,
+                                                               token_busybox: str) -> None:
+    status, body = fetch_token(registry_token, ["repository:private/busybox:pull"])
+    assert status == 200  # a token is issued, as on Docker Hub, but it grants nothing
+    assert jwt_parts(body["token"])[1]["access"] == []
+    status, headers, _ = get(registry_token, "/v2/private/busybox/manifests/latest",
+                             {"Authorization": f"Bearer {body['token']}", "Accept": OCI_MANIFEST})
+    assert status == 401 and 'error="insufficient_scope"' in headers["WWW-Authenticate"]
+
+    # With credentials, repeated scope parameters: pull+push on both.
+    status, body = fetch_token(registry_token, ["repository:private/busybox:pull",
+                                                "repository:public/busybox:pull,push"], auth=("inspectr", "s3cret-pw"))
+    assert status == 200
+    claims = jwt_parts(body["token"])[1]
+    assert claims["sub"] == "inspectr"
+    assert claims["access"] == [{"type": "repository", "name": "private/busybox", "actions": ["pull"]},
+                                {"type": "repository", "name": "public/busybox", "actions": ["pull", "push"]}]
+    status, headers, manifest = get(registry_token, "/v2/private/busybox/manifests/latest",
+                                    {"Authorization": f"Bearer {body['token']}", "Accept": OCI_MANIFEST})
+    assert status == 200 and sha256(manifest) == token_busybox
+
+
+def test_token_server_refuses_wrong_password_and_foreign_service(registry_token: Registry) -> None:
+    status, body = fetch_token(registry_token, ["repository:public/busybox:pull"], auth=("inspectr", "wrong"))
+    assert status == 401 and "token" not in body
+    assert fetch_token(registry_token, ["repository:public/busybox:pull"], auth=("nobody", "s3cret-pw"))[0] == 401
+    assert fetch_token(registry_token, ["repository:public/busybox:pull"], service="elsewhere")[0] == 400
+
+
+def test_token_registry_verifies_signature_and_claims(registry_token: Registry, token_busybox: str) -> None:
+    # The registry really checks the JWT: a flipped signature byte, a foreign audience or
+    # issuer, or an expired token (beyond its 60 s leeway) are all invalid_token.
+    server = registry_token.token_server
+    assert server is not None
+    access = [{"type": "repository", "name": "public/busybox", "actions": ["pull"]}]
+    good = server.issue(access)
+    head, claims, sig = good.split(".")
+    raw_sig = bytearray(b64url_decode(sig))
+    raw_sig[5] ^= 1
+    forged = f"{head}.{claims}.{base64.urlsafe_b64encode(bytes(raw_sig)).rstrip(b'=').decode()}"
+    bad = [forged, server.issue(access, audience="elsewhere"), server.issue(access, issuer="someone-else"),
+           server.issue(access, ttl=-120)]
+    path = "/v2/public/busybox/manifests/latest"
+    assert get(registry_token, path, {"Authorization": f"Bearer {good}", "Accept": OCI_MANIFEST})[0] == 200
+    for token in bad:
+        status, headers, _ = get(registry_token, path, {"Authorization": f"Bearer {token}", "Accept": OCI_MANIFEST})
+        assert status == 401 and 'error="invalid_token"' in headers["WWW-Authenticate"]
 
 
 # ---- TLS -------------------------------------------------------------------------------------

@@ -85,6 +85,8 @@ def _ssl_context(host: str, options: RegistryOptions) -> ssl.SSLContext:
     /etc/docker/certs.d/HOST are used when present, as skopeo and docker do."""
     ctx = ssl.create_default_context()
     if not options.tls_verify:
+        # The user turned verification off on purpose; urllib3's per-request warning is noise.
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
@@ -249,9 +251,8 @@ class RegistryClient:
     # -- auth ------------------------------------------------------------------------------
 
     def _credentials(self, repo: str) -> Credentials | None:
-        if repo not in self._creds:
-            domain = self.host
-            self._creds[repo] = self.options.creds or find_credentials(domain, repo, self.options.authfile, self.limits)
+        if self._creds.get(repo) is None:  # a miss is looked up again: auth files may appear meanwhile
+            self._creds[repo] = self.options.creds or find_credentials(self.host, repo, self.options.authfile, self.limits)
         return self._creds[repo]
 
     def _answer(self, challenges: list[Any], repo: str, scope: str, state: _Auth) -> str | None:

@@ -116,7 +116,7 @@ def _write_archive(path: Path, index: bytes, blobs: dict[str, str]) -> None:
         info.mode = 0o644
         tar.addfile(info, io.BytesIO(data))
 
-    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.TarFile(path, "w", format=tarfile.PAX_FORMAT) as tar:  # writing only: never parses image bytes
         add_bytes(tar, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
         add_bytes(tar, "index.json", index)
         for digest, src in sorted(blobs.items()):

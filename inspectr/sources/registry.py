@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..digest import Digest
-from ..errors import BlobNotFound, ImageNotFound, InspectrError
+from ..errors import BlobNotFound, InspectrError
 from ..fs.cache import default_cache_dir
 from ..image import Image
 from ..limits import Limits
@@ -189,10 +189,7 @@ def open_registry_store(reference: str, limits: Limits, settings: RegistrySettin
     root = None if settings.no_cache else (settings.cache_dir or default_cache_dir())
     cache = BlobCache(root)
     client = client_for(ref.api_host, settings.options, limits)
-    try:
-        store = RegistryStore(ref, client, cache, limits)
-    except ImageNotFound as err:
-        raise ImageNotFound(f"docker://{ref}: no such image in the registry ({err.message.rsplit(': ', 1)[-1]})") from None
+    store = RegistryStore(ref, client, cache, limits)
     if attachments:
         store.add_attachments()
     return store

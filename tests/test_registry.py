@@ -1,0 +1,373 @@
+"""`docker://` references against a real registry (Debian's docker-registry, started by the
+fixtures in registry_fixtures.py), with images pushed by skopeo: every command gives the same
+result as on the image's OCI layout; auth, TLS, tampering, retries, the cache, signatures
+and `pull`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from inspectr.cli import cli, main
+from registry_server import FaultProxy, Registry, tampered
+
+ROOT = Path(__file__).resolve().parent.parent
+FIX = ROOT / "fixtures"
+SIG = FIX / "signatures"
+IDENTITY = "registry.example.com/inspectr/test:1.0"
+SIGNED = "sha256:0454bf75f9bf9d40379ece6254bb1408ec6f0013f2ed7f1efd30a6cd77fac00d"
+SIG_TAG = SIGNED.replace(":", "-")
+
+
+def run(*args: str) -> Any:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(exc.value.code or 0), out, err
+
+
+def flags(reg: Registry) -> list[str]:
+    out = ["--tls-verify=false"] if not reg.tls else ["--cert-dir", str(reg.cert_dir)]
+    if reg.creds:
+        out += ["--creds", reg.creds]
+    return out
+
+
+_pushed: set[tuple[str, str, str]] = set()
+
+
+def pushed(reg: Registry, src: str, dest: str) -> str:
+    """Push once per session and registry; the docker:// reference."""
+    key = (reg.host, src, dest)
+    if key not in _pushed:
+        reg.push(src, dest)
+        _pushed.add(key)
+    return f"docker://{reg.host}/{dest}"
+
+
+def busybox(reg: Registry) -> str:
+    return pushed(reg, f"oci:{FIX / 'oci-busybox'}:latest", "fixtures/busybox:latest")
+
+
+def _norm(text: str, *refs: str) -> str:
+    for ref in refs:
+        text = text.replace(ref, "IMAGE")
+    return text.replace('"format": "registry"', '"format": "oci-layout"')
+
+
+# -- every command: the registry copy gives the layout's answer -------------------------------
+
+@pytest.mark.parametrize("command", [
+    ["ls", "--format", "json"],
+    ["ls", "--deleted", "--format", "json"],
+    ["cat", "{}", "etc/passwd"],
+    ["audit", "--format", "json"],
+    ["verify", "--format", "json"],
+])
+def test_commands_match_the_oci_layout(registry: Registry, command: list[str]) -> None:
+    remote = busybox(registry)
+    local = f"oci:{FIX / 'oci-busybox'}:latest"
+    outs = []
+    for ref in (remote, local):
+        args = [a.replace("{}", ref) for a in command]
+        if "{}" not in command:
+            args.insert(1, ref)
+        result = run(*args, *flags(registry)) if ref == remote else run(*args)
+        outs.append((result.exit_code, _norm(result.stdout, remote, local, remote[len("docker://"):])))
+    if command[0] == "verify":
+        a, b = (json.loads(o) for _, o in outs)
+        assert outs[0][0] == outs[1][0] == 0
+        assert a["verdict"] == b["verdict"] == "integrity-verified"
+        assert a["manifest_digests"] == b["manifest_digests"]
+        passed = {(c["check"], c["status"]) for c in a["checks"]}
+        assert ("layer-diffid", "pass") in passed and ("manifest-digest", "pass") in passed
+        return
+    assert outs[0] == outs[1]
+    assert outs[0][0] == (1 if command[0] == "audit" else 0) and outs[0][1]  # audit: the fixture's setuid helper
+
+
+def test_inspect_json_matches_and_reports_the_registry_format(registry: Registry) -> None:
+    remote = busybox(registry)
+    a = json.loads(run("inspect", remote, "--format", "json", *flags(registry)).stdout)
+    b = json.loads(run("inspect", f"oci:{FIX / 'oci-busybox'}:latest", "--format", "json").stdout)
+    assert a["format"] == "registry" and b["format"] == "oci-layout"
+    assert a["index_digest"] is None  # the synthesised index.json is not reported as the image's
+    for key in ("manifest_digest", "config_digest", "layers", "config", "platform"):
+        assert a[key] == b[key], key
+
+
+def test_diff_registry_against_layout_is_identical_and_against_another_image_is_not(registry: Registry) -> None:
+    remote = busybox(registry)
+    same = run("diff", remote, f"oci:{FIX / 'oci-busybox'}:latest", *flags(registry))
+    assert same.exit_code == 0, same.stdout
+    other = pushed(registry, f"oci:{FIX / 'oci-layered'}", "fixtures/layered:latest")
+    differ = run("diff", remote, other, "--format", "json", *flags(registry))
+    assert differ.exit_code == 1
+    assert json.loads(differ.stdout)["verdict"] == "different"
+
+
+def test_export_matches_the_layout(registry: Registry, tmp_path: Path) -> None:
+    remote = busybox(registry)
+    assert run("export", remote, str(tmp_path / "r"), *flags(registry)).exit_code == 0
+    assert run("export", f"oci:{FIX / 'oci-busybox'}:latest", str(tmp_path / "l")).exit_code == 0
+
+    def tree(root: Path) -> dict[str, tuple[int, str]]:
+        out = {}
+        for p in sorted(root.rglob("*")):
+            st = p.lstat()
+            data = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() and not p.is_symlink() else os.readlink(p) if p.is_symlink() else ""
+            out[str(p.relative_to(root))] = (st.st_mode, data)
+        return out
+
+    assert tree(tmp_path / "r") == tree(tmp_path / "l")
+    assert len(tree(tmp_path / "r")) > 30
+
+
+@pytest.mark.needs_root
+@pytest.mark.skipif(os.geteuid() != 0, reason="the runtime needs root")
+def test_run_and_behave_on_a_registry_image(registry: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    remote = busybox(registry)
+    code, out, _ = run_main(capsys, "run", *flags(registry), remote, "--", "/bin/cat", "/etc/hostname")
+    code_l, out_l, _ = run_main(capsys, "run", f"oci:{FIX / 'oci-busybox'}:latest", "--", "/bin/cat", "/etc/hostname")
+    assert (code, out) == (code_l, out_l) and code == 0 and out.strip()
+    code, out, _ = run_main(capsys, "behave", *flags(registry), remote, f"oci:{FIX / 'oci-busybox'}:latest",
+                            "--probe", "cat /etc/passwd; id", "--format", "json")
+    assert code == 0, out
+    assert json.loads(out)["same"] is True
+
+
+def test_multi_platform_index_is_narrowed_by_platform(registry: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    remote = pushed(registry, f"oci:{FIX / 'oci-multiarch'}", "fixtures/multiarch:latest")
+    for plat in ("linux/amd64", "linux/arm64"):
+        a = json.loads(run("inspect", remote, "--platform", plat, "--format", "json", *flags(registry)).stdout)
+        b = json.loads(run("inspect", f"oci:{FIX / 'oci-multiarch'}", "--platform", plat, "--format", "json").stdout)
+        assert a["platform"] == b["platform"] == plat
+        assert a["manifest_digest"] == b["manifest_digest"]
+        # the registry's own index: the one the layout's index.json names, not index.json itself
+        assert a["index_digest"] == json.loads((FIX / "oci-multiarch" / "index.json").read_text())["manifests"][0]["digest"]
+    code, _, err = run_main(capsys, "inspect", remote, "--platform", "linux/s390x", *flags(registry))
+    assert code == 2 and "error[reference-error]" in err and "available: linux/amd64, linux/arm64" in err
+
+
+# -- signatures ------------------------------------------------------------------------------
+
+def test_cosign_sig_tag_pushed_with_skopeo_is_found_and_verified(registry: Registry) -> None:
+    remote = pushed(registry, f"oci:{SIG / 'cosign-layout'}:latest", "inspectr/test:latest")
+    pushed(registry, f"oci:{SIG / 'cosign-layout'}:{SIG_TAG}.sig", f"inspectr/test:{SIG_TAG}.sig")
+    ok = run("verify", remote, "--key", str(SIG / "cosign-a.pub"), "--identity", IDENTITY, "--format", "json", *flags(registry))
+    doc = json.loads(ok.stdout)
+    assert ok.exit_code == 0 and doc["verdict"] == "verified"
+    assert [s["status"] for s in doc["signatures"]] == ["pass"]
+    assert f"{SIG_TAG}.sig" in doc["signatures"][0]["source"]
+    other = run("verify", remote, "--key", str(SIG / "cosign-b.pub"), "--identity", IDENTITY, "--format", "json", *flags(registry))
+    assert other.exit_code == 1 and json.loads(other.stdout)["verdict"] != "verified"
+    # Without --identity the registry reference itself is the identity: this signature names another repository.
+    own = json.loads(run("verify", remote, "--key", str(SIG / "cosign-a.pub"), "--format", "json", *flags(registry)).stdout)
+    assert own["verdict"] != "verified"
+    assert "identity-mismatch" in json.dumps(own["signatures"])
+
+
+def _put(reg: Registry, path: str, data: bytes, content_type: str) -> None:
+    req = urllib.request.Request(f"{reg.url}{path}", data=data, method="PUT", headers={"Content-Type": content_type})
+    with urllib.request.urlopen(req) as resp:
+        assert resp.status in (201, 202)
+
+
+def _push_blob(reg: Registry, repo: str, data: bytes) -> None:
+    req = urllib.request.Request(f"{reg.url}/v2/{repo}/blobs/uploads/", data=b"", method="POST")
+    with urllib.request.urlopen(req) as resp:
+        location = resp.headers["Location"]
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    sep = "&" if "?" in location else "?"
+    url = location if location.startswith("http") else reg.url + location
+    put = urllib.request.Request(f"{url}{sep}digest={digest}", data=data, method="PUT",
+                                 headers={"Content-Type": "application/octet-stream"})
+    with urllib.request.urlopen(put) as resp:
+        assert resp.status == 201
+
+
+def test_sigstore_bundle_referrer_found_through_the_tag_fallback(registry: Registry) -> None:
+    """docker-registry 2.8 has no referrers API (404), so the `sha256-<hex>` tag schema is used.
+    skopeo 1.9 cannot push an artifact index with --preserve-digests, so the fixture's bytes
+    are pushed with the distribution API directly."""
+    layout = SIG / "bundle-layout"
+    remote = pushed(registry, f"oci:{layout}:latest", "bundle/test:latest")
+    index = json.loads((layout / "index.json").read_text())
+    tag_desc = next(d for d in index["manifests"] if d.get("annotations", {}).get("org.opencontainers.image.ref.name") == SIG_TAG)
+    blob = lambda d: (layout / "blobs" / "sha256" / d.split(":")[1]).read_bytes()  # noqa: E731
+    tag_index = json.loads(blob(tag_desc["digest"]))
+    for ref in tag_index["manifests"]:
+        manifest = json.loads(blob(ref["digest"]))
+        for d in [manifest["config"], *manifest["layers"]]:
+            _push_blob(registry, "bundle/test", blob(d["digest"]))
+        _put(registry, f"/v2/bundle/test/manifests/{ref['digest']}", blob(ref["digest"]), ref["mediaType"])
+    _put(registry, f"/v2/bundle/test/manifests/{SIG_TAG}", blob(tag_desc["digest"]), tag_desc["mediaType"])
+    got = run("verify", remote, "--key", str(SIG / "bundle-a.pub.pem"), "--identity", IDENTITY, "--format", "json", *flags(registry))
+    want = run("verify", f"oci:{layout}:latest", "--key", str(SIG / "bundle-a.pub.pem"), "--identity", IDENTITY, "--format", "json")
+    a, b = json.loads(got.stdout), json.loads(want.stdout)
+    assert got.exit_code == want.exit_code == 0
+    assert a["verdict"] == b["verdict"] == "verified"
+    assert sorted((s["kind"], s["status"]) for s in a["signatures"]) == sorted((s["kind"], s["status"]) for s in b["signatures"])
+
+
+def test_gate_with_a_registry_release(registry: Registry) -> None:
+    remote = pushed(registry, f"oci:{SIG / 'cosign-layout'}:latest", "inspectr/test:latest")
+    pushed(registry, f"oci:{SIG / 'cosign-layout'}:{SIG_TAG}.sig", f"inspectr/test:{SIG_TAG}.sig")
+    result = run("gate", "--release", remote, "--rebuild", f"oci:{FIX / 'oci-gzip'}:latest", "--key", str(SIG / "cosign-a.pub"),
+                 "--identity", IDENTITY, *flags(registry))
+    assert result.exit_code == 0, result.stdout
+    assert "reproduced" in result.stdout
+
+
+# -- pull ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["layout", "archive.tar"])
+def test_pull_saves_a_layout_that_verifies_offline_like_the_registry(registry: Registry, tmp_path: Path, name: str,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    remote = pushed(registry, f"oci:{SIG / 'cosign-layout'}:latest", "inspectr/test:latest")
+    pushed(registry, f"oci:{SIG / 'cosign-layout'}:{SIG_TAG}.sig", f"inspectr/test:{SIG_TAG}.sig")
+    dest = tmp_path / name
+    result = run("pull", remote, str(dest), *flags(registry))
+    assert result.exit_code == 0, result.stdout
+    assert f"{SIG_TAG}.sig" in result.stdout
+    offline = run("verify", str(dest), "--key", str(SIG / "cosign-a.pub"), "--identity", IDENTITY, "--format", "json")
+    doc = json.loads(offline.stdout)
+    assert offline.exit_code == 0 and doc["verdict"] == "verified" and doc["manifest_digests"][0] == SIGNED
+    assert not any(c["status"] == "fail" for c in doc["checks"])
+    code, _, err = run_main(capsys, "pull", remote, str(dest), *flags(registry))
+    assert code == 2 and "error[export-error]" in err and "already exists" in err  # never overwrites
+
+
+# -- auth and TLS ----------------------------------------------------------------------------
+
+def test_basic_auth(registry_auth: Registry, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                    monkeypatch: pytest.MonkeyPatch) -> None:
+    remote = busybox(registry_auth)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no auth files of the machine's
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.delenv("DOCKER_CONFIG", raising=False)
+    code, out, err = run_main(capsys, "inspect", "--tls-verify=false", remote)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("inspectr: error[registry-auth]: ") and "no credentials found" in err
+    code, _, err = run_main(capsys, "inspect", "--tls-verify=false", "--creds", "inspectr:wrong", remote)
+    assert code == 2 and "error[registry-auth]" in err and "--creds were refused" in err
+    assert run("inspect", "--tls-verify=false", "--creds", str(registry_auth.creds), remote).exit_code == 0
+    auth = tmp_path / "auth.json"
+    import base64
+    auth.write_text(json.dumps({"auths": {registry_auth.host: {"auth": base64.b64encode(str(registry_auth.creds).encode()).decode()}}}))
+    assert run("ls", "--tls-verify=false", "--authfile", str(auth), remote).exit_code == 0
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(auth))
+    assert run("ls", "--tls-verify=false", remote).exit_code == 0
+
+
+def test_tls_with_a_test_ca(registry_tls: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    remote = busybox(registry_tls)
+    code, out, err = run_main(capsys, "inspect", remote)
+    assert code == 2 and out == ""
+    assert err.startswith("inspectr: error[registry-unreachable]: ") and "certificate verification failed" in err
+    assert run("inspect", "--cert-dir", str(registry_tls.cert_dir), remote).exit_code == 0
+    assert run("inspect", "--tls-verify=false", remote).exit_code == 0
+
+
+# -- hostile or broken registries -------------------------------------------------------------
+
+def test_tampered_manifest_is_caught(fault_proxy: FaultProxy, capsys: pytest.CaptureFixture[str]) -> None:
+    busybox(fault_proxy.upstream)
+    proxy = fault_proxy.as_registry()
+    fault_proxy.tamper_manifest.add("latest")
+    code, out, err = run_main(capsys, "ls", "--tls-verify=false", f"docker://{proxy.host}/fixtures/busybox:latest")
+    assert code == 2 and out == ""
+    assert "error[digest-mismatch]" in err and "Docker-Content-Digest" in err
+
+
+def test_manifest_by_digest_must_hash_to_that_digest(fault_proxy: FaultProxy, capsys: pytest.CaptureFixture[str]) -> None:
+    busybox(fault_proxy.upstream)
+    proxy = fault_proxy.as_registry()
+    digest = json.loads((FIX / "oci-busybox" / "index.json").read_text())["manifests"][0]["digest"]
+    fault_proxy.tamper_manifest.add(digest)
+    code, _, err = run_main(capsys, "ls", "--tls-verify=false", f"docker://{proxy.host}/fixtures/busybox@{digest}")
+    assert code == 2 and "error[digest-mismatch]" in err
+
+
+def test_tampered_blob_is_caught_and_not_cached(fault_proxy: FaultProxy, capsys: pytest.CaptureFixture[str]) -> None:
+    busybox(fault_proxy.upstream)
+    proxy = fault_proxy.as_registry()
+    manifest = json.loads((FIX / "oci-busybox" / "blobs" / "sha256" /
+                           json.loads((FIX / "oci-busybox" / "index.json").read_text())["manifests"][0]["digest"][7:]).read_text())
+    layer = manifest["layers"][0]["digest"]
+    fault_proxy.tamper_blob.add(layer)
+    ref = f"docker://{proxy.host}/fixtures/busybox:latest"
+    code, out, err = run_main(capsys, "ls", "--tls-verify=false", ref)
+    assert code == 2 and out == "" and "error[digest-mismatch]" in err and layer in err
+    fault_proxy.tamper_blob.clear()
+    code, out, _ = run_main(capsys, "ls", "--tls-verify=false", ref)
+    assert code == 0 and "bin/busybox" in out  # the bad bytes were never cached
+
+
+def test_tampered_storage_is_caught(registry: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    ref = pushed(registry, f"oci:{FIX / 'oci-layered'}", "fixtures/tamper:latest")
+    manifest_digest = json.loads((FIX / "oci-layered" / "index.json").read_text())["manifests"][0]["digest"]
+    manifest = json.loads((FIX / "oci-layered" / "blobs" / "sha256" / manifest_digest[7:]).read_text())
+    config = manifest["config"]["digest"]
+    with tampered(registry.blob_data_path(config)):
+        code, out, err = run_main(capsys, "--no-cache", "inspect", "--tls-verify=false", ref)
+    assert code == 2 and out == "" and "error[digest-mismatch]" in err and config in err
+
+
+def test_wrong_media_type_404_and_unreachable_are_clear_errors(fault_proxy: FaultProxy, capsys: pytest.CaptureFixture[str]) -> None:
+    busybox(fault_proxy.upstream)
+    proxy = fault_proxy.as_registry()
+    fault_proxy.wrong_content_type.add("latest")
+    code, _, err = run_main(capsys, "inspect", "--tls-verify=false", f"docker://{proxy.host}/fixtures/busybox:latest")
+    assert code == 2 and "error[unsupported-media-type]" in err and "text/html" in err
+    code, _, err = run_main(capsys, "inspect", "--tls-verify=false", f"docker://{proxy.host}/fixtures/busybox:nope")
+    assert code == 2 and "error[image-not-found]" in err and "MANIFEST_UNKNOWN" in err
+    code, _, err = run_main(capsys, "inspect", "--tls-verify=false", f"docker://{proxy.host}/no/such/repo:latest")
+    assert code == 2 and "error[image-not-found]" in err and "not found (HTTP 404: " in err
+    for e in (err,):
+        assert "Traceback" not in e and e.count("\n") == 1
+
+
+def test_retries_on_429_and_5xx(fault_proxy: FaultProxy) -> None:
+    busybox(fault_proxy.upstream)
+    proxy = fault_proxy.as_registry()
+    fault_proxy.fail_status["/manifests/latest"] = [503, 429, 502]
+    result = run("inspect", "--tls-verify=false", f"docker://{proxy.host}/fixtures/busybox:latest")
+    assert result.exit_code == 0
+    assert fault_proxy.counts()[("GET", "/v2/fixtures/busybox/manifests/latest")] == 4
+
+
+def test_second_command_makes_only_manifest_requests(fault_proxy: FaultProxy, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    busybox(fault_proxy.upstream)
+    proxy = fault_proxy.as_registry()
+    monkeypatch.setenv("INSPECTR_CACHE_DIR", str(tmp_path / "cache"))
+    ref = f"docker://{proxy.host}/fixtures/busybox:latest"
+    assert run("ls", "--tls-verify=false", ref).exit_code == 0
+    first = fault_proxy.counts()
+    assert any("/blobs/" in path for _, path in first)  # the cold run pulled
+    fault_proxy.reset()
+    assert run("audit", "--tls-verify=false", ref).exit_code in (0, 1)
+    second = fault_proxy.counts()
+    assert second and all("/manifests/" in path or path == "/v2/" for _, path in second), second
+    blobs = list((tmp_path / "cache" / "blobs" / "sha256").iterdir())
+    assert blobs and all(hashlib.sha256(p.read_bytes()).hexdigest() == p.name for p in blobs)
+
+
+def test_unreachable_registry(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(capsys, "inspect", "--tls-verify=false", "docker://127.0.0.1:1/x:latest")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("inspectr: error[registry-unreachable]: docker://127.0.0.1:1: cannot connect")
