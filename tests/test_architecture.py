@@ -13,6 +13,8 @@ FORBIDDEN = {
     "fs": {"present", "cli"},
     "sources": {"present", "cli", "fs.tree", "fs.build"},
     "present": {"cli"},
+    # the network layer knows wire formats and the cache, not images, trees or engines
+    "registry": {"fs.tree", "fs.build", "sources", "image", "diff", "verify", "audit", "gate", "runtime", "present", "cli"},
 }
 
 

@@ -371,3 +371,27 @@ def test_unreachable_registry(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_main(capsys, "inspect", "--tls-verify=false", "docker://127.0.0.1:1/x:latest")
     assert code == 2 and out == "" and err.count("\n") == 1
     assert err.startswith("inspectr: error[registry-unreachable]: docker://127.0.0.1:1: cannot connect")
+
+
+def test_bearer_token_auth(registry_token: Registry, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Docker Hub's scheme: a 401 Bearer challenge, a token from the realm (anonymous for public/*,
+    with Basic credentials otherwise), checked by the registry as a signed JWT."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    for var in ("REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "DOCKER_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    public = pushed(registry_token, f"oci:{FIX / 'oci-busybox'}:latest", "public/busybox:latest")
+    private = pushed(registry_token, f"oci:{FIX / 'oci-busybox'}:latest", "private/busybox:latest")
+    server = registry_token.token_server
+    assert server is not None
+    before = len(server.requests)
+    anon = run("ls", "--tls-verify=false", "--format", "json", public)
+    assert anon.exit_code == 0 and "bin/busybox" in anon.stdout
+    assert ("/token", "repository:public/busybox:pull") in server.requests[before:]
+    code, out, err = run_main(capsys, "ls", "--tls-verify=false", private)
+    assert code == 2 and out == "" and "error[registry-auth]" in err and "no credentials found" in err
+    code, _, err = run_main(capsys, "ls", "--tls-verify=false", "--creds", "inspectr:wrong", private)
+    assert code == 2 and "error[registry-auth]" in err and "token server refused credentials from --creds" in err
+    ok = run("ls", "--tls-verify=false", "--format", "json", "--creds", str(registry_token.creds), private)
+    assert ok.exit_code == 0 and ok.stdout == anon.stdout

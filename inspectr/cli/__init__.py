@@ -62,7 +62,8 @@ def cli(ctx: click.Context, verbose: bool, color: str, cache_dir: Path | None, n
     """inspectr: forensic inspection of container images.
 
     IMAGE is a path (auto-detected) or a reference: docker-archive:PATH[:NAME:TAG],
-    oci-archive:PATH[:REF], oci:DIR[:REF] or dir:DIR. Every blob is verified against its
+    oci-archive:PATH[:REF], oci:DIR[:REF], dir:DIR, or docker://HOST/REPO[:TAG|@DIGEST]
+    (a registry; see docs/registries.md). Every blob is verified against its
     digest while it streams. Exit codes: 0 ok, 1 findings, 2 error.
     """
     ctx.obj = Context(verbose=verbose, color=color, cache_dir=None if no_cache else (cache_dir or default_cache_dir()))

@@ -280,8 +280,10 @@ class RegistryClient:
         parts = urllib.parse.urlsplit(realm)
         if parts.scheme not in ("https", "http") or not parts.netloc:
             raise RegistryAuthError(f"docker://{self.host}: token realm {realm[:100]!r} is not an http(s) URL")
-        # Credentials go only to an https realm, or to the registry host itself.
-        send_creds = creds is not None and (parts.scheme == "https" or parts.netloc == self.host)
+        # Credentials go in clear text only to the registry's own host name, or when the user
+        # allowed plain HTTP with --tls-verify=false; to any https realm otherwise.
+        same_host = parts.hostname == urllib.parse.urlsplit(f"//{self.host}").hostname
+        send_creds = creds is not None and (parts.scheme == "https" or same_host or not self.options.tls_verify)
         query: dict[str, str] = {}
         if params.get("service"):
             query["service"] = params["service"]
