@@ -784,6 +784,7 @@ class FaultProxy:
         self.upstream = upstream
         self.tamper_manifest: set[str] = set()  # manifest refs (tag or digest): flip a byte
         self.tamper_blob: set[str] = set()  # blob digests: flip a byte
+        self.truncate_blob: dict[str, int] = {}  # blob digest -> how many 200 replies to cut off halfway
         self.fail_status: dict[str, list[int]] = {}  # path substring -> statuses to answer first
         self.wrong_content_type: set[str] = set()  # manifest refs served as text/html
         self.requests: list[tuple[str, str]] = []  # (method, path without query), in order
@@ -820,6 +821,7 @@ class FaultProxy:
             self.requests.clear()
             self.tamper_manifest.clear()
             self.tamper_blob.clear()
+            self.truncate_blob.clear()
             self.fail_status.clear()
             self.wrong_content_type.clear()
 
@@ -927,6 +929,9 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             elif b and b.group("digest") in owner.tamper_blob:
                 tamper = flip_byte
             html = bool(m and m.group("ref") in owner.wrong_content_type)
+            cut = bool(b and resp.status == 200 and owner.truncate_blob.get(b.group("digest"), 0) > 0)
+            if cut:
+                owner.truncate_blob[b.group("digest")] -= 1  # type: ignore[union-attr]
         has_body = self.command != "HEAD" and resp.status not in (204, 304) and not 100 <= resp.status < 200
         tamper = tamper if has_body and resp.status == 200 else None
 
@@ -955,6 +960,14 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
                     chunk = flip_byte(chunk, target - offset)
                 self.wfile.write(chunk)
                 offset += len(chunk)
+            return
+        if cut and length_hdr is not None:
+            # Promise the whole body, send half, hang up: a broken download mid-stream.
+            self.send_header("Content-Length", length_hdr)
+            self.end_headers()
+            self.wfile.write(resp.read(int(length_hdr) // 2))
+            self.wfile.flush()
+            self.close_connection = True
             return
         if tamper is None and length_hdr is not None:
             self.send_header("Content-Length", length_hdr)

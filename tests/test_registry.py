@@ -395,3 +395,36 @@ def test_bearer_token_auth(registry_token: Registry, capsys: pytest.CaptureFixtu
     assert code == 2 and "error[registry-auth]" in err and "token server refused credentials from --creds" in err
     ok = run("ls", "--tls-verify=false", "--format", "json", "--creds", str(registry_token.creds), private)
     assert ok.exit_code == 0 and ok.stdout == anon.stdout
+
+
+def test_docker_v2_schema2_push_of_a_docker_archive(registry: Registry) -> None:
+    """skopeo pushes a docker-archive as Docker v2 schema 2 with gzip layers it compressed
+    itself: other blob digests, the same files."""
+    remote = pushed(registry, f"docker-archive:{FIX / 'docker-busybox.tar'}", "fixtures/docker-busybox:latest")
+    raw = json.loads(registry.inspect_raw("fixtures/docker-busybox:latest"))
+    assert raw["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    a = run("ls", "--format", "json", remote, *flags(registry))
+    b = run("ls", "--format", "json", str(FIX / "docker-busybox.tar"))
+    assert a.exit_code == b.exit_code == 0 and a.stdout == b.stdout
+    diff = run("diff", "--format", "json", remote, str(FIX / "docker-busybox.tar"), *flags(registry))
+    assert json.loads(diff.stdout)["verdict"] in ("identical", "equivalent"), diff.stdout
+
+
+def test_a_download_cut_off_halfway_resumes_with_a_range_request(fault_proxy: FaultProxy, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    busybox(fault_proxy.upstream)
+    proxy = fault_proxy.as_registry()
+    monkeypatch.setenv("INSPECTR_CACHE_DIR", str(tmp_path / "cache"))
+    index = json.loads((FIX / "oci-busybox" / "index.json").read_text())
+    manifest = json.loads((FIX / "oci-busybox" / "blobs" / "sha256" / index["manifests"][0]["digest"][7:]).read_text())
+    layer = manifest["layers"][0]["digest"]
+    fault_proxy.truncate_blob[layer] = 2
+    result = run("ls", "--format", "json", "--tls-verify=false", f"docker://{proxy.host}/fixtures/busybox:latest")
+    assert result.exit_code == 0
+    assert result.stdout == run("ls", "--format", "json", f"oci:{FIX / 'oci-busybox'}:latest").stdout
+    # Two cuts are armed for full (200) replies: a second request without Range would be cut
+    # again and make three. Two requests means the resume asked for the rest only (206).
+    assert fault_proxy.counts()[("GET", f"/v2/fixtures/busybox/blobs/{layer}")] == 2
+    cached = tmp_path / "cache" / "blobs" / "sha256" / layer[7:]
+    assert hashlib.sha256(cached.read_bytes()).hexdigest() == layer[7:]
+    assert not [p for p in cached.parent.iterdir() if p.name.startswith(".part-")]

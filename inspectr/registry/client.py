@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import os
 import ssl
 import tempfile
@@ -17,7 +18,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -42,7 +43,7 @@ from ..untrusted.jsonload import load_json
 from ..untrusted.www_auth import parse_challenges
 from .auth import Credentials, find_credentials
 
-__all__ = ["RegistryOptions", "RegistryClient", "FetchedManifest", "MANIFEST_ACCEPT"]
+__all__ = ["RegistryOptions", "RegistryClient", "BlobDownload", "FetchedManifest", "MANIFEST_ACCEPT"]
 
 MANIFEST_ACCEPT = (OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST)
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -404,51 +405,16 @@ class RegistryClient:
         return FetchedManifest(data, content_type, got)
 
     def fetch_blob(self, repo: str, digest: Digest, size: int | None, dest: Path, what: str) -> None:
-        """Stream a blob into `dest` (atomically: temp file + rename), verifying size and digest
-        on the way. Nothing is left at `dest` unless both match. Retries a broken stream."""
-        attempt = 0
-        while True:
-            try:
-                self._fetch_once(repo, digest, size, dest, what)
-                return
-            except _Truncated as err:
-                if attempt >= self.options.retries:
-                    raise SizeMismatch(f"{what}: {err}") from None
-                self._sleep(attempt, None)
-                attempt += 1
-
-    def _fetch_once(self, repo: str, digest: Digest, size: int | None, dest: Path, what: str) -> None:
-        resp = self.request("GET", f"/v2/{repo}/blobs/{digest}", repo)
-        if resp.status != 200:
-            raise self._error(resp, what)
-        cap = size if size is not None else self.limits.max_blob_bytes
-        h = digest.hasher()
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".part-", dir=dest.parent)
-        n = 0
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in _stream(resp):
-                    n += len(chunk)
-                    if n > cap:
-                        raise (SizeMismatch(f"{what}: registry sent more than the {size} bytes the descriptor gives")
-                               if size is not None else SizeLimitExceeded(f"{what}: blob exceeds max_blob_bytes"))
-                    h.update(chunk)
-                    out.write(chunk)
-            if size is not None and n != size:
-                raise _Truncated(f"registry sent {n} of {size} bytes")
-            if h.hexdigest() != digest.encoded:
-                raise DigestMismatch(f"{what}: registry sent bytes whose digest is {digest.algorithm}:{h.hexdigest()}, not {digest}",
-                                     hint="the registry or something between it and you altered the blob")
-            os.replace(tmp, dest)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
+        """Stream a blob into `dest`, verifying size and digest on the way; nothing is left at
+        `dest` unless both match."""
+        with BlobDownload(self, repo, digest, size, dest, what) as reader:
+            while reader.read(_CHUNK):
                 pass
-            raise
-        finally:
-            resp.release_conn()
+
+    def open_blob(self, repo: str, digest: Digest, offset: int = 0) -> urllib3.BaseHTTPResponse:
+        """GET a blob (from `offset`, with a Range request); the caller checks the status."""
+        headers = {"Range": f"bytes={offset}-"} if offset else None
+        return self.request("GET", f"/v2/{repo}/blobs/{digest}", repo, headers)
 
     def referrers(self, repo: str, digest: Digest) -> bytes | None:
         """The referrers API's index for `digest`, or None when the registry does not offer it."""
@@ -466,19 +432,104 @@ class RegistryClient:
         return data
 
 
-class _Truncated(Exception):
-    pass
+class BlobDownload(io.RawIOBase):
+    """Reads a blob from the registry while teeing it into a temp file beside `dest`. At EOF
+    the size and digest are checked and the file is renamed to `dest`; closed early or on a
+    mismatch, the temp file is removed. So a consumer (the layer indexer) and the cache share one
+    download. A stream that breaks is resumed with a Range request (or re-read and skipped to
+    the same offset when the registry ignores Range)."""
 
+    def __init__(self, client: RegistryClient, repo: str, digest: Digest, size: int | None, dest: Path, what: str) -> None:
+        super().__init__()
+        self._client, self._repo, self._digest, self._size, self._dest, self._what = client, repo, digest, size, dest, what
+        self._cap = size if size is not None else client.limits.max_blob_bytes
+        self._hash = digest.hasher()
+        self._n = 0
+        self._attempt = 0
+        self._done = False
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, self._tmp = tempfile.mkstemp(prefix=".part-", dir=dest.parent)
+        self._out = os.fdopen(fd, "wb")
+        self._resp: urllib3.BaseHTTPResponse | None = None
+        try:
+            self._connect()
+        except BaseException:
+            self.close()
+            raise
 
-def _stream(resp: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
-    try:
+    def _connect(self) -> None:
+        resp = self._client.open_blob(self._repo, self._digest, self._n)
+        if resp.status == 200 and self._n:
+            skip = self._n  # no Range support: read past what we already have
+            while skip > 0:
+                chunk = resp.read(min(skip, _CHUNK), decode_content=False)
+                if not chunk:
+                    break
+                skip -= len(chunk)
+        elif resp.status not in (200, 206):
+            raise self._client._error(resp, self._what)
+        self._resp = resp
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._done:
+            return 0
         while True:
-            chunk = resp.read(_CHUNK, decode_content=False)
-            if not chunk:
-                return
-            yield chunk
-    except Urllib3Error as err:
-        raise _Truncated(f"connection broke while reading: {_describe(err)}") from None
+            assert self._resp is not None
+            try:
+                chunk = self._resp.read(min(len(b), _CHUNK), decode_content=False)
+            except Urllib3Error as err:
+                self._retry(f"connection broke while reading: {_describe(err)}")
+                continue
+            if chunk:
+                break
+            if self._size is not None and self._n < self._size:
+                self._retry(f"registry sent {self._n} of {self._size} bytes")
+                continue
+            self._finish()
+            return 0
+        self._n += len(chunk)
+        if self._n > self._cap:
+            raise (SizeMismatch(f"{self._what}: registry sent more than the {self._size} bytes the descriptor gives")
+                   if self._size is not None else SizeLimitExceeded(f"{self._what}: blob exceeds max_blob_bytes"))
+        self._hash.update(chunk)
+        self._out.write(chunk)
+        b[: len(chunk)] = chunk
+        return len(chunk)
+
+    def _retry(self, why: str) -> None:
+        if self._resp is not None:
+            self._resp.release_conn()
+        if self._attempt >= self._client.options.retries:
+            raise SizeMismatch(f"{self._what}: {why}")
+        self._client._sleep(self._attempt, None)
+        self._attempt += 1
+        self._connect()
+
+    def _finish(self) -> None:
+        if self._hash.hexdigest() != self._digest.encoded:
+            raise DigestMismatch(
+                f"{self._what}: registry sent bytes whose digest is {self._digest.algorithm}:{self._hash.hexdigest()}, not {self._digest}",
+                hint="the registry or something between it and you altered the blob")
+        self._out.close()
+        os.replace(self._tmp, self._dest)
+        self._done = True
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        if self._resp is not None:
+            self._resp.release_conn()
+        if not self._out.closed:
+            self._out.close()
+        if not self._done:
+            try:
+                os.unlink(self._tmp)
+            except FileNotFoundError:
+                pass
+        super().close()
 
 
 _CLIENTS: dict[tuple[str, RegistryOptions, int], RegistryClient] = {}

@@ -23,6 +23,7 @@ from ..limits import Limits
 from ..mediatypes import INDEX_TYPES, MANIFEST_TYPES
 from ..model import Descriptor, Index, Manifest, Platform
 from ..untrusted.jsonload import load_json
+from .blobs import FileSlice
 from .common import REF_NAME, _choose_platform
 from .registry import RegistryStore, open_registry_store
 
@@ -44,11 +45,12 @@ class PullResult:
     requests: int = 0
 
 
-def _check_file(path: str, desc: Descriptor, what: str) -> None:
-    """Hash the cached file again: the cache dir is not trusted either."""
+def _check_blob(blob: FileSlice, desc: Descriptor, what: str) -> None:
+    """Read the blob through (a remote one lands in the cache on the way) and hash what was read:
+    the cache dir is not trusted either."""
     h = desc.digest.hasher()
     n = 0
-    with open(path, "rb") as fp:
+    with blob.open() as fp:
         while chunk := fp.read(_CHUNK):
             n += len(chunk)
             h.update(chunk)
@@ -72,9 +74,7 @@ def _walk(store: RegistryStore, entries: list[Descriptor], limits: Limits, platf
         if desc.size > limits.max_blob_bytes:
             raise MalformedImage(f"{store.label}: {what}: {desc.size} bytes exceeds max_blob_bytes")
         blob = store.blob(desc.digest, what)
-        with blob.open():
-            pass  # pulls a remote blob into the cache, verified
-        _check_file(blob.path, desc, f"{store.label}: {what}")
+        _check_blob(blob, desc, f"{store.label}: {what}")
         out[key] = blob.path
         if desc.media_type not in INDEX_TYPES and desc.media_type not in MANIFEST_TYPES:
             continue

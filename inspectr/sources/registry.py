@@ -24,7 +24,7 @@ from ..mediatypes import INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX
 from ..model import Index, Platform
 from ..registry import RegistrySettings, current_settings
 from ..registry.blobcache import BlobCache
-from ..registry.client import RegistryClient, RegistryOptions, client_for
+from ..registry.client import BlobDownload, RegistryClient, RegistryOptions, client_for
 from ..registry.reference import RegistryRef, parse_docker_reference
 from ..untrusted.jsonload import load_json
 from .blobs import FileSlice, SliceReader
@@ -58,8 +58,10 @@ class RemoteBlob(FileSlice):
     def open(self) -> BinaryIO:
         path = Path(self.path)
         if self.fetch is not None and not path.is_file():
+            # One download feeds both the reader and the cache (tee, committed only when verified).
             f = self.fetch
-            client_for(f.host, f.options, f.limits).fetch_blob(f.repository, f.digest, self.length, path, f.what)
+            client = client_for(f.host, f.options, f.limits)
+            return BlobDownload(client, f.repository, f.digest, self.length, path, f.what)  # type: ignore[return-value]
         return SliceReader(self.path, 0, self.length)  # type: ignore[return-value]
 
 
