@@ -785,6 +785,9 @@ class FaultProxy:
         self.tamper_manifest: set[str] = set()  # manifest refs (tag or digest): flip a byte
         self.tamper_blob: set[str] = set()  # blob digests: flip a byte
         self.truncate_blob: dict[str, int] = {}  # blob digest -> how many 200 replies to cut off halfway
+        # path -> (body, content type) answered by the proxy itself: an OCI 1.1 referrers API in
+        # front of docker-registry 2.8, which has none
+        self.canned: dict[str, tuple[bytes, str]] = {}
         self.fail_status: dict[str, list[int]] = {}  # path substring -> statuses to answer first
         self.wrong_content_type: set[str] = set()  # manifest refs served as text/html
         self.requests: list[tuple[str, str]] = []  # (method, path without query), in order
@@ -822,6 +825,7 @@ class FaultProxy:
             self.tamper_manifest.clear()
             self.tamper_blob.clear()
             self.truncate_blob.clear()
+            self.canned.clear()
             self.fail_status.clear()
             self.wrong_content_type.clear()
 
@@ -888,6 +892,16 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         status = owner._next_fault_status(self.path)
         if status is not None:
             self._send_fault(status)
+            return
+        with owner._lock:
+            canned = owner.canned.get(path)
+        if canned is not None and self.command in ("GET", "HEAD"):
+            self.send_response(200)
+            self.send_header("Content-Type", canned[1])
+            self.send_header("Content-Length", str(len(canned[0])))
+            self.end_headers()
+            if self.command == "GET":
+                self.wfile.write(canned[0])
             return
 
         up = owner.upstream

@@ -197,28 +197,59 @@ def _push_blob(reg: Registry, repo: str, data: bytes) -> None:
         assert resp.status == 201
 
 
-def test_sigstore_bundle_referrer_found_through_the_tag_fallback(registry: Registry) -> None:
-    """docker-registry 2.8 has no referrers API (404), so the `sha256-<hex>` tag schema is used.
-    skopeo 1.9 cannot push an artifact index with --preserve-digests, so the fixture's bytes
-    are pushed with the distribution API directly."""
-    layout = SIG / "bundle-layout"
-    remote = pushed(registry, f"oci:{layout}:latest", "bundle/test:latest")
-    index = json.loads((layout / "index.json").read_text())
+BUNDLE = SIG / "bundle-layout"
+
+
+def _bundle_blob(digest: str) -> bytes:
+    return (BUNDLE / "blobs" / "sha256" / digest.split(":")[1]).read_bytes()
+
+
+def _push_bundle_referrers(registry: Registry, repo: str) -> tuple[dict, bytes]:  # type: ignore[type-arg]
+    """The fixture's referrer manifests, pushed by digest with the distribution API (skopeo 1.9
+    cannot push an artifact index with --preserve-digests). Returns the tag-schema index."""
+    index = json.loads((BUNDLE / "index.json").read_text())
     tag_desc = next(d for d in index["manifests"] if d.get("annotations", {}).get("org.opencontainers.image.ref.name") == SIG_TAG)
-    blob = lambda d: (layout / "blobs" / "sha256" / d.split(":")[1]).read_bytes()  # noqa: E731
-    tag_index = json.loads(blob(tag_desc["digest"]))
-    for ref in tag_index["manifests"]:
-        manifest = json.loads(blob(ref["digest"]))
+    for ref in json.loads(_bundle_blob(tag_desc["digest"]))["manifests"]:
+        manifest = json.loads(_bundle_blob(ref["digest"]))
         for d in [manifest["config"], *manifest["layers"]]:
-            _push_blob(registry, "bundle/test", blob(d["digest"]))
-        _put(registry, f"/v2/bundle/test/manifests/{ref['digest']}", blob(ref["digest"]), ref["mediaType"])
-    _put(registry, f"/v2/bundle/test/manifests/{SIG_TAG}", blob(tag_desc["digest"]), tag_desc["mediaType"])
-    got = run("verify", remote, "--key", str(SIG / "bundle-a.pub.pem"), "--identity", IDENTITY, "--format", "json", *flags(registry))
-    want = run("verify", f"oci:{layout}:latest", "--key", str(SIG / "bundle-a.pub.pem"), "--identity", IDENTITY, "--format", "json")
-    a, b = json.loads(got.stdout), json.loads(want.stdout)
-    assert got.exit_code == want.exit_code == 0
+            _push_blob(registry, repo, _bundle_blob(d["digest"]))
+        _put(registry, f"/v2/{repo}/manifests/{ref['digest']}", _bundle_blob(ref["digest"]), ref["mediaType"])
+    return tag_desc, _bundle_blob(tag_desc["digest"])
+
+
+def _bundle_verdicts(ref: str, *extra: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    result = run("verify", ref, "--key", str(SIG / "bundle-a.pub.pem"), "--identity", IDENTITY, "--format", "json", *extra)
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_sigstore_bundle_referrer_found_through_the_tag_fallback(registry: Registry) -> None:
+    """docker-registry 2.8 has no referrers API (404), so the `sha256-<hex>` tag schema is used."""
+    remote = pushed(registry, f"oci:{BUNDLE}:latest", "bundle/test:latest")
+    tag_desc, tag_index = _push_bundle_referrers(registry, "bundle/test")
+    _put(registry, f"/v2/bundle/test/manifests/{SIG_TAG}", tag_index, tag_desc["mediaType"])
+    code, a = _bundle_verdicts(remote, *flags(registry))
+    code_l, b = _bundle_verdicts(f"oci:{BUNDLE}:latest")
+    assert code == code_l == 0
     assert a["verdict"] == b["verdict"] == "verified"
     assert sorted((s["kind"], s["status"]) for s in a["signatures"]) == sorted((s["kind"], s["status"]) for s in b["signatures"])
+
+
+def test_sigstore_bundle_referrer_found_through_the_referrers_api(fault_proxy: FaultProxy) -> None:
+    """The referrers API answered (by the proxy, as an OCI 1.1 registry would) and no fallback
+    tag pushed: the referrer manifests it lists are fetched from the registry and verified."""
+    registry = fault_proxy.upstream
+    pushed(registry, f"oci:{BUNDLE}:latest", "bundle/api:latest")
+    _, tag_index = _push_bundle_referrers(registry, "bundle/api")
+    proxy = fault_proxy.as_registry()
+    remote = f"docker://{proxy.host}/bundle/api:latest"
+    code, doc = _bundle_verdicts(remote, *flags(proxy))
+    assert code == 1 and doc["verdict"] != "verified"  # no API, no tag: nothing found
+    fault_proxy.canned[f"/v2/bundle/api/referrers/{SIGNED}"] = (tag_index, "application/vnd.oci.image.index.v1+json")
+    fault_proxy.requests.clear()
+    code, doc = _bundle_verdicts(remote, *flags(proxy))
+    assert code == 0 and doc["verdict"] == "verified", doc["signatures"]
+    assert ("GET", f"/v2/bundle/api/referrers/{SIGNED}") in fault_proxy.requests
+    assert ("GET", f"/v2/bundle/api/manifests/{SIG_TAG}") not in fault_proxy.requests  # the API answered: no fallback
 
 
 def test_gate_with_a_registry_release(registry: Registry) -> None:
@@ -428,3 +459,16 @@ def test_a_download_cut_off_halfway_resumes_with_a_range_request(fault_proxy: Fa
     cached = tmp_path / "cache" / "blobs" / "sha256" / layer[7:]
     assert hashlib.sha256(cached.read_bytes()).hexdigest() == layer[7:]
     assert not [p for p in cached.parent.iterdir() if p.name.startswith(".part-")]
+
+
+def test_pull_one_platform(registry: Registry, tmp_path: Path) -> None:
+    remote = pushed(registry, f"oci:{FIX / 'oci-multiarch'}", "fixtures/multiarch:latest")
+    dest = tmp_path / "arm64"
+    assert run("pull", "--platform", "linux/arm64", remote, str(dest), *flags(registry)).exit_code == 0
+    got = json.loads(run("inspect", f"oci:{dest}:latest", "--format", "json").stdout)
+    want = json.loads(run("inspect", f"oci:{FIX / 'oci-multiarch'}", "--platform", "linux/arm64", "--format", "json").stdout)
+    assert got["platform"] == "linux/arm64" and got["manifest_digest"] == want["manifest_digest"]
+    doc = json.loads(run("verify", str(dest), "--format", "json").stdout)
+    assert doc["verdict"] == "integrity-verified" and not any(c["status"] in ("fail", "warn") for c in doc["checks"])
+    amd64 = json.loads(run("inspect", f"oci:{FIX / 'oci-multiarch'}", "--platform", "linux/amd64", "--format", "json").stdout)
+    assert not (dest / "blobs" / "sha256" / amd64["config_digest"][7:]).exists()

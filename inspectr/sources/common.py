@@ -36,6 +36,7 @@ __all__ = [
     "select_manifest",
     "assemble_image",
     "host_platform_default",
+    "choose_platform",
 ]
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -170,7 +171,7 @@ def _is_attestation(desc: Descriptor) -> bool:
     return desc.platform is not None and desc.platform.os == "unknown" and desc.platform.architecture == "unknown"
 
 
-def _choose_platform(cands: list[Descriptor], want: Platform | None, where: str) -> tuple[Descriptor, list[str]]:
+def choose_platform(cands: list[Descriptor], want: Platform | None, where: str) -> tuple[Descriptor, list[str]]:
     images = [d for d in cands if not _is_attestation(d)]
     available = sorted({str(d.platform) for d in images if d.platform})
     if want is not None and want.os == "*":  # any platform: the first, for listing the others
@@ -232,7 +233,7 @@ def select_manifest(
             raise ReferenceError_(
                 f"{where}: holds {len(cands)} images; give a reference, one of: {', '.join(listed) or '(unnamed) @0..@' + str(len(cands) - 1)}"
             )
-        chosen, platforms = _choose_platform(cands, want, where)
+        chosen, platforms = choose_platform(cands, want, where)
     else:
         chosen = cands[0]
     names = names_of(chosen)
@@ -246,7 +247,7 @@ def select_manifest(
         subs = [d for d in nested.manifests if d.media_type in MANIFEST_TYPES or d.media_type in INDEX_TYPES]
         if not subs:
             raise UnsupportedMediaType(f"{where}: index {chosen.digest} lists no image manifests")
-        chosen, platforms = _choose_platform(subs, want, f"{where}: index {chosen.digest}")
+        chosen, platforms = choose_platform(subs, want, f"{where}: index {chosen.digest}")
     data, doc = read_descriptor(store, chosen, "manifest", limits)
     manifest = Manifest.from_json(doc, f"{where}: manifest {chosen.digest}")
     if manifest.media_type is not None and manifest.media_type not in MANIFEST_TYPES:

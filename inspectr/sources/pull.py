@@ -24,7 +24,7 @@ from ..mediatypes import INDEX_TYPES, MANIFEST_TYPES
 from ..model import Descriptor, Index, Manifest, Platform
 from ..untrusted.jsonload import load_json
 from .blobs import FileSlice
-from .common import REF_NAME, _choose_platform
+from .common import REF_NAME
 from .registry import RegistryStore, open_registry_store
 
 __all__ = ["PullResult", "pull_image"]
@@ -60,7 +60,7 @@ def _check_blob(blob: FileSlice, desc: Descriptor, what: str) -> None:
         raise DigestMismatch(f"{what}: expected {desc.digest}, got {desc.digest.algorithm}:{h.hexdigest()}")
 
 
-def _walk(store: RegistryStore, entries: list[Descriptor], limits: Limits, platform: Platform | None) -> dict[str, str]:
+def _walk(store: RegistryStore, entries: list[Descriptor], limits: Limits) -> dict[str, str]:
     """Every blob reachable from `entries`, fetched and verified: digest -> cache path."""
     out: dict[str, str] = {}
     todo: list[tuple[Descriptor, str, int]] = [(d, f"index.json[{i}]", 0) for i, d in enumerate(entries)]
@@ -84,9 +84,6 @@ def _walk(store: RegistryStore, entries: list[Descriptor], limits: Limits, platf
             doc = load_json(fp.read(limits.max_json_bytes + 1), f"{store.label}: {what}", limits)
         if desc.media_type in INDEX_TYPES:
             subs = list(Index.from_json(doc, f"{store.label}: {what}").manifests)
-            if platform is not None and depth == 0 and desc.annotations.get(REF_NAME) == store.ref.tag:
-                chosen, _ = _choose_platform(subs, platform, f"{store.label}: {what}")
-                subs = [chosen] + [d for d in subs if d.platform is None]  # attestations ride along
             todo += [(d, f"{what} → {d.digest}", depth + 1) for d in subs]
         else:
             manifest = Manifest.from_json(doc, f"{store.label}: {what}")
@@ -138,10 +135,10 @@ def pull_image(reference: str, dest: Path, fmt: str = "oci", limits: Limits = Li
     parent = dest.absolute().parent
     if not parent.is_dir():
         raise ExportError(f"{parent}: no such directory")
-    store = open_registry_store(reference, limits, attachments=attachments)
+    store = open_registry_store(reference, limits, attachments=attachments, platform=platform)
     index_bytes = store.doc("index.json", "index.json")
     index = Index.from_json(load_json(index_bytes, f"{store.label}: index.json", limits), f"{store.label}: index.json")
-    blobs = _walk(store, list(index.manifests), limits, platform)
+    blobs = _walk(store, list(index.manifests), limits)
     result = PullResult(reference, dest, fmt, str(store.top_digest), problems=list(store.problems))
     result.names = [d.annotations.get(REF_NAME, "") for d in index.manifests]
     result.blobs = len(blobs)

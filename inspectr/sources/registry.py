@@ -28,7 +28,7 @@ from ..registry.client import BlobDownload, RegistryClient, RegistryOptions, cli
 from ..registry.reference import RegistryRef, parse_docker_reference
 from ..untrusted.jsonload import load_json
 from .blobs import FileSlice, SliceReader
-from .common import REF_NAME
+from .common import REF_NAME, choose_platform
 from .oci_layout import open_oci_store
 
 __all__ = ["RegistryStore", "RemoteBlob", "open_registry_image", "open_registry_store"]
@@ -147,6 +147,18 @@ class RegistryStore:
 
     # -- signatures and attachments --------------------------------------------------------
 
+    def select_platform(self, platform: Platform) -> None:
+        """Make one platform's manifest the image (for `pull --platform`): index.json then names
+        it by the tag instead of the multi-platform index."""
+        if self.top_media_type not in INDEX_TYPES:
+            return
+        with self.blob(self.top_digest, "index").open() as fp:
+            index = Index.from_json(load_json(fp.read(), f"{self.label}: index", self.limits), f"{self.label}: index")
+        chosen, _ = choose_platform(list(index.manifests), platform, f"{self.label}: index {self.top_digest}")
+        entry = dict(self._entries[0], mediaType=chosen.media_type, digest=str(chosen.digest), size=chosen.size)
+        self._entries[0] = entry
+        self.top_digest, self.top_media_type = chosen.digest, chosen.media_type
+
     def add_attachments(self) -> None:
         """List cosign `.sig`/`.att` tags, the referrers API (else its `sha256-<hex>` tag
         fallback) for the image's digest, as named entries of the synthesised index.json;
@@ -185,13 +197,15 @@ class RegistryStore:
 
 
 def open_registry_store(reference: str, limits: Limits, settings: RegistrySettings | None = None,
-                        attachments: bool = False) -> RegistryStore:
+                        attachments: bool = False, platform: Platform | None = None) -> RegistryStore:
     settings = settings or current_settings()
     ref = parse_docker_reference(reference)
     root = None if settings.no_cache else (settings.cache_dir or default_cache_dir())
     cache = BlobCache(root)
     client = client_for(ref.api_host, settings.options, limits)
     store = RegistryStore(ref, client, cache, limits)
+    if platform is not None:
+        store.select_platform(platform)
     if attachments:
         store.add_attachments()
     return store
