@@ -474,12 +474,20 @@ class BlobDownload(io.RawIOBase):
         return True
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        chunk = self.read(len(b))
+        b[: len(chunk)] = chunk
+        return len(chunk)
+
+    def read(self, n: int | None = -1) -> bytes:
+        """Returns the registry's chunk itself: RawIOBase.read would allocate (and page-fault)
+        a fresh buffer per call and copy into it, a third of this reader's CPU time."""
         if self._done:
-            return 0
+            return b""
+        want = _CHUNK if n is None or n < 0 else min(n, _CHUNK)
         while True:
             assert self._resp is not None
             try:
-                chunk = self._resp.read(min(len(b), _CHUNK), decode_content=False)
+                chunk = self._resp.read(want, decode_content=False)
             except Urllib3Error as err:
                 self._retry(f"connection broke while reading: {_describe(err)}")
                 continue
@@ -489,15 +497,14 @@ class BlobDownload(io.RawIOBase):
                 self._retry(f"registry sent {self._n} of {self._size} bytes")
                 continue
             self._finish()
-            return 0
+            return b""
         self._n += len(chunk)
         if self._n > self._cap:
             raise (SizeMismatch(f"{self._what}: registry sent more than the {self._size} bytes the descriptor gives")
                    if self._size is not None else SizeLimitExceeded(f"{self._what}: blob exceeds max_blob_bytes"))
         self._hash.update(chunk)
         self._out.write(chunk)
-        b[: len(chunk)] = chunk
-        return len(chunk)
+        return chunk
 
     def _retry(self, why: str) -> None:
         if self._resp is not None:
