@@ -481,9 +481,11 @@ class BlobDownload(io.RawIOBase):
     def read(self, n: int | None = -1) -> bytes:
         """Returns the registry's chunk itself: RawIOBase.read would allocate (and page-fault)
         a fresh buffer per call and copy into it, a third of this reader's CPU time."""
+        if n is None or n < 0:
+            return b"".join(iter(lambda: self.read(_CHUNK), b""))
         if self._done:
             return b""
-        want = _CHUNK if n is None or n < 0 else min(n, _CHUNK)
+        want = min(n, _CHUNK)
         while True:
             assert self._resp is not None
             try:
@@ -504,6 +506,8 @@ class BlobDownload(io.RawIOBase):
                    if self._size is not None else SizeLimitExceeded(f"{self._what}: blob exceeds max_blob_bytes"))
         self._hash.update(chunk)
         self._out.write(chunk)
+        if self._n == self._size:
+            self._finish()  # commit now: a reader that takes exactly `size` bytes never asks again
         return chunk
 
     def _retry(self, why: str) -> None:
