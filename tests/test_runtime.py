@@ -165,3 +165,76 @@ def test_the_determinism_recipe_fixes_uptime_and_address_layout() -> None:
     assert all(1000.0 <= u < 1001.0 for u in uptimes), uptimes
     assert runs[0].split(b"\n", 1)[1] == runs[1].split(b"\n", 1)[1]  # same address layout, same CPU
     assert b"Cpus_allowed_list:\t" in runs[0] and b"," not in runs[0].split(b"\t")[-1]
+
+
+def _tricky_layers() -> list[bytes]:
+    """Every union rule that changes what a lower layer shows: whiteouts, an opaque dir, a dir
+    replaced by a file and a file by a dir, a dir deleted and re-made in one layer, a hard link
+    to a lower file, an implied parent, a chmod of a lower file by a new entry."""
+    base = (TarBuilder().add_dir("bin").add_file("bin/busybox", _busybox(), mode=0o755).add_symlink("bin/sh", "busybox")
+            .add_symlink("bin/find", "busybox").add_symlink("bin/stat", "busybox")
+            .add_dir("keep").add_file("keep/a", "a").add_file("keep/b", "b")
+            .add_dir("opq").add_file("opq/old", "old").add_dir("opq/sub").add_file("opq/sub/deep", "deep")
+            .add_dir("d2f").add_file("d2f/x", "x").add_file("f2d", "file")
+            .add_dir("remade", mode=0o700).add_file("remade/gone", "gone")
+            .add_file("target", "shared bytes").add_file("mode", "m", mode=0o600).finish())
+    mid = (TarBuilder().add_whiteout("keep/a").add_opaque("opq").add_file("opq/new", "new")
+           .add_whiteout("d2f").add_file("d2f", "now a file").add_whiteout("f2d").add_dir("f2d").add_file("f2d/in", "in")
+           .add_whiteout("remade").add_dir("remade", mode=0o755).add_file("remade/fresh", "fresh")
+           .add_hardlink("link", "target").add_file("implied/parent/file", "p").finish())
+    top = TarBuilder().add_file("mode", "m", mode=0o640).add_whiteout("opq/new").add_file("keep/c", "c").finish()
+    return [base, mid, top]
+
+
+def _listing(r) -> set[str]:  # type: ignore[no-untyped-def]
+    out = set()
+    for line in r.stdout.decode().splitlines():
+        path = line.split(" ", 1)[0]
+        if path.split("/")[1:2] in (["proc"], ["dev"], ["sys"]) or path in ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/etc"):
+            continue
+        out.add(line)
+    return out
+
+
+def test_per_layer_overlay_dirs_show_exactly_the_union_tree(tmp_path: Path) -> None:
+    image = open_image(write_oci_layout(tmp_path / "img", _tricky_layers()).path)
+    r = run_image(image, RunOptions(argv=("/bin/find", "/", "-xdev", "-exec", "/bin/stat", "-c", "%n %f %u %g %s", "{}", "+")))
+    assert r.exit_code == 0, r.stderr
+    from inspectr.fs.build import build_tree
+
+    want = {f"/{n.path} {n.inode.mode | {'file': 0o100000, 'dir': 0o040000, 'symlink': 0o120000}[n.kind.value]:x} "
+            f"{n.uid} {n.gid} {n.size if n.kind.value == 'file' else ''}".rstrip()
+            for n in build_tree(image).walk()}
+    got = {line if not line.split()[1].startswith("4") else " ".join(line.split()[:4]) for line in _listing(r)}
+    got = {line if line.split()[1].startswith("8") else " ".join(line.split()[:4]) for line in got}
+    want = {line if line.split()[1].startswith("8") else " ".join(line.split()[:4]) for line in want}
+    assert got - {"/ 41ed 0 0"} == want
+    assert {"/link 81a4 0 0 12", "/d2f 81a4 0 0 10", "/f2d 41ed 0 0", "/implied/parent/file 81a4 0 0 1",
+            "/mode 81a0 0 0 1", "/remade 41ed 0 0"} <= got
+    assert not any(line.startswith(("/keep/a ", "/opq/old", "/opq/sub", "/opq/new", "/d2f/", "/remade/gone")) for line in got)
+    contents = run_image(image, RunOptions(argv=("/bin/sh", "-c", "cat /link /d2f /f2d/in /remade/fresh; echo; ls -a /opq /remade /keep")))
+    assert contents.stdout == b"shared bytesnow a fileinfresh\n/keep:\n.\n..\nb\nc\n\n/opq:\n.\n..\n\n/remade:\n.\n..\nfresh\n", contents.stdout
+
+
+def test_layers_are_unpacked_once_per_chain_and_shared_between_images(tmp_path: Path) -> None:
+    from inspectr.fs.cache import default_cache_dir
+
+    layers = _tricky_layers()
+    a = open_image(write_oci_layout(tmp_path / "a", layers).path)
+    b = open_image(write_oci_layout(tmp_path / "b", layers[:2] + [TarBuilder().add_file("other", "o").finish()]).path)
+    store = default_cache_dir() / "rootfs" / "layers"
+    assert run_image(a, RunOptions(argv=("/bin/sh", "-c", "cat /keep/c"))).stdout == b"c"
+    first = {p.name: p.stat().st_mtime_ns for p in store.iterdir() if not p.name.startswith(".")}
+    assert len(first) == 3
+    assert run_image(b, RunOptions(argv=("/bin/sh", "-c", "cat /other; ls /keep"))).stdout == b"ob\n"  # b's own top: no keep/c
+    second = {p.name: p.stat().st_mtime_ns for p in store.iterdir() if not p.name.startswith(".")}
+    assert len(second) == 4 and all(second[k] == v for k, v in first.items())  # the base two reused, untouched
+    from click.testing import CliRunner
+
+    from inspectr.cli import cli
+
+    listed = CliRunner().invoke(cli, ["cache", "ls"])
+    assert listed.exit_code == 0 and sum(line.split()[-1].startswith("layers/") for line in listed.stdout.splitlines()) == 4
+    assert " 6 unpacked run layers" in listed.stderr  # 4 chain dirs + one init dir per image
+    assert CliRunner().invoke(cli, ["cache", "prune"]).exit_code == 0
+    assert not [p for p in store.iterdir() if not p.name.startswith(".")]

@@ -8,14 +8,15 @@ import click
 
 from ..fs.cache import LayerCache
 from ..registry.blobcache import BlobCache
+from ..runtime.rootfs import prune_unpacked, unpacked_dirs
 from ..present.text import human_size
 from .common import Context
 
 
 @click.group("cache")
 def command() -> None:
-    """Show or prune the cache: layer indexes (keyed by verified layer digest) and blobs pulled
-    from registries (keyed by digest)."""
+    """Show or prune the cache: layer indexes (keyed by verified layer digest), blobs pulled
+    from registries (keyed by digest) and layers unpacked for `run`/`behave` (keyed by ChainID)."""
 
 
 def _cache(ctx: Context) -> LayerCache:
@@ -35,8 +36,12 @@ def ls_command(ctx: Context) -> None:
     blobs = BlobCache(cache.dir).entries()
     for b in blobs:
         sys.stdout.write(f"{human_size(b.size):>10}  blob {b.digest}\n")
-    sys.stderr.write(f"inspectr: {len(entries)} layer indexes and {len(blobs)} pulled blobs "
-                     f"({human_size(sum(b.size for b in blobs))}) in {cache.dir}\n")
+    unpacked = unpacked_dirs(cache.dir / "rootfs")
+    for path, size, _ in unpacked:
+        sys.stdout.write(f"{human_size(size):>10}  rootfs {path.parent.name}/{path.name}\n")
+    sys.stderr.write(f"inspectr: {len(entries)} layer indexes, {len(blobs)} pulled blobs "
+                     f"({human_size(sum(b.size for b in blobs))}) and {len(unpacked)} unpacked run layers "
+                     f"({human_size(sum(u[1] for u in unpacked))}) in {cache.dir}\n")
 
 
 @command.command("prune")
@@ -47,5 +52,6 @@ def prune_command(ctx: Context, older_than: float | None) -> None:
     cache = _cache(ctx)
     count, size = cache.prune(older_than)
     more, more_size = BlobCache(cache.dir).prune(older_than)
-    count, size = count + more, size + more_size
+    unpacked, unpacked_size = prune_unpacked(older_than, cache.dir / "rootfs")
+    count, size = count + more + unpacked, size + more_size + unpacked_size
     sys.stderr.write(f"inspectr: removed {count} entries ({human_size(size)})\n")

@@ -2,7 +2,8 @@
 
 Process tree (specs/runtime.md §2): inspectr → A (unshares the pid namespace, forks) → B, which
 is PID 1: it makes its mount, uts, ipc and net namespaces, mounts an overlay whose lower dirs are
-the image's merged rootfs and an init layer (mountpoints, fixed hostname/hosts/resolv.conf) and
+the image's layers, unpacked once per ChainID (rootfs.py), and an init layer (mountpoints, fixed
+hostname/hosts/resolv.conf) and
 whose upper dir is fresh, mounts /proc and a minimal /dev, pivots into it, drops capabilities,
 sets no_new_privs and execs. The overlay's upper dir is the run's filesystem side effect.
 """
@@ -23,12 +24,13 @@ from typing import Any
 
 from ..errors import InspectrError
 from ..fs.build import build_tree
-from ..fs.cache import LayerCache, default_cache_dir
+from ..fs.cache import LayerCache
 from ..fs.entry import EntryKind
-from ..fs.export import ExportOptions, export_dir
 from ..fs.tree import Tree
 from ..image import Image
 from . import linux
+from .rootfs import HOSTNAME as _HOSTNAME
+from .rootfs import Rootfs, prepare_rootfs
 from .cgroups import Limits as CgroupLimits
 from .cgroups import RunCgroup
 from .seccomp_filter import build_filter
@@ -37,8 +39,6 @@ from .seccomp_filter import load_module as load_seccomp
 __all__ = ["RunOptions", "SideEffect", "RunResult", "RuntimeError_", "prepare_rootfs", "run_image"]
 
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_INIT_DIRS = ("proc", "dev", "sys", "etc")
-_HOSTNAME = "inspectr"
 _UPTIME_NS = 1000 * 1_000_000_000  # the constant uptime probes see under the determinism recipe
 
 
@@ -92,55 +92,16 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _rootfs_cache() -> Path:
-    return default_cache_dir() / "rootfs"
-
-
-def prepare_rootfs(image: Image, tree: Tree) -> Path:
-    """The image's merged filesystem, exported once into the cache (keyed by the config digest
-    and layer digests) with owners, modes, devices and xattrs as the image has them."""
-    key = hashlib.sha256((str(image.config_digest) + "".join(str(l.diff_id) for l in image.layers)).encode()).hexdigest()
-    root = _rootfs_cache() / key
-    lower = root / "lower"
-    if (root / "complete").is_file():
-        return root
-    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=_ensure(_rootfs_cache())))
-    export_dir(image, tree, str(tmp / "lower"),
-               ExportOptions(keep_special_bits=True, xattrs=True, ownership=True, devices=True))
-    init = tmp / "init"
-    for d in _INIT_DIRS:
-        (init / d).mkdir(parents=True, exist_ok=True)
-        node = tree.get(d)
-        if node is not None and node.kind is EntryKind.DIR:
-            # The init layer is the top lower dir: its directories must look like the image's.
-            os.chown(init / d, node.uid, node.gid)
-            os.chmod(init / d, node.mode)
-    (init / "etc" / "hostname").write_text(f"{_HOSTNAME}\n")
-    (init / "etc" / "hosts").write_text(f"127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t{_HOSTNAME}\n")
-    (init / "etc" / "resolv.conf").write_text("")
-    (tmp / "complete").write_text("1\n")
-    try:
-        os.replace(tmp, root)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)  # another process won the race: use its copy
-    del lower
-    return root
-
-
-def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _passwd_lookup(tree: Tree, lower: Path, user: str) -> tuple[int, int, list[int], str]:
+def _passwd_lookup(tree: Tree, rootfs: Rootfs, user: str) -> tuple[int, int, list[int], str]:
     """uid, gid, supplementary groups and home from the *image's* /etc/passwd and /etc/group."""
     name, _, group = user.partition(":")
 
     def read(path: str) -> list[list[str]]:
         node = tree.resolve(path)
-        if node is None or node.kind is not EntryKind.FILE:
+        found = rootfs.find(node.path) if node is not None and node.kind is EntryKind.FILE else None
+        if found is None:
             return []
-        fd = os.open(lower / node.path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(found, os.O_RDONLY | os.O_NOFOLLOW)
         with os.fdopen(fd, "rb") as fp:
             return [line.split(":") for line in fp.read(1 << 20).decode("utf-8", "replace").splitlines() if line]
 
@@ -175,7 +136,7 @@ def _resolve_argv0(tree: Tree, argv0: str, path_env: str) -> str:
     raise RuntimeError_(f"{argv0}: executable file not found in the image's PATH {path_env}")
 
 
-def _child(root: Path, run_dir: Path, argv: list[str], env: list[str], cwd: str, uid: int, gid: int, groups: list[int],
+def _child(root: Rootfs, run_dir: Path, argv: list[str], env: list[str], cwd: str, uid: int, gid: int, groups: list[int],
            out_w: int, err_w: int, fail_w: int, pid_w: int, deterministic: bool, cgroup: RunCgroup,
            seccomp_filter: Any) -> None:
     """A: join the run's cgroups, make the pid namespace and fork B (PID 1). Never returns."""
@@ -205,7 +166,7 @@ def _child(root: Path, run_dir: Path, argv: list[str], env: list[str], cwd: str,
         os._exit(127)
 
 
-def _container(root: Path, run_dir: Path, argv: list[str], env: list[str], cwd: str, uid: int, gid: int,
+def _container(root: Rootfs, run_dir: Path, argv: list[str], env: list[str], cwd: str, uid: int, gid: int,
                groups: list[int], out_w: int, err_w: int, fail_w: int, deterministic: bool, seccomp_filter: Any) -> None:
     """B, PID 1 of the new pid namespace. Never returns."""
     try:
@@ -218,9 +179,11 @@ def _container(root: Path, run_dir: Path, argv: list[str], env: list[str], cwd: 
         linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC | linux.CLONE_NEWNET | linux.CLONE_NEWCGROUP)
         linux.mount("", "/", None, linux.MS_REC | linux.MS_PRIVATE)
         merged = str(run_dir / "merged")
-        # nodev: device nodes shipped in an image are inert; /dev below is a fresh tmpfs.
+        # nodev: device nodes shipped in an image are inert; /dev below is a fresh tmpfs. Lower
+        # dirs are relative to the layer cache (resolved at mount time): a page holds more of them.
+        os.chdir(root.base)
         linux.mount("overlay", merged, "overlay", linux.MS_NODEV,
-                    f"lowerdir={root / 'init'}:{root / 'lower'},upperdir={run_dir / 'upper'},workdir={run_dir / 'work'}")
+                    f"lowerdir={root.lowerdir},upperdir={run_dir / 'upper'},workdir={run_dir / 'work'}")
         # Mount targets are the init layer's own directories, so no image symlink is followed.
         linux.mount("proc", f"{merged}/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
         linux.mount("tmpfs", f"{merged}/dev", "tmpfs", linux.MS_NOSUID, "mode=755,size=64k")
@@ -313,7 +276,7 @@ def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCach
     if os.geteuid() != 0:
         raise RuntimeError_("inspectr run needs root (namespaces and overlay mounts); run it as root")
     tree = tree or build_tree(image, cache=cache)
-    root = prepare_rootfs(image, tree)
+    root = prepare_rootfs(image, tree, cache)
     cfg = image.config
     argv = list(options.argv) if options.argv else list(cfg.entrypoint or ()) + list(cfg.cmd or ())
     if not argv:
@@ -321,7 +284,7 @@ def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCach
     env = [e for e in cfg.env]
     if not any(e.startswith("PATH=") for e in env):
         env.insert(0, f"PATH={_DEFAULT_PATH}")
-    uid, gid, groups, home = _passwd_lookup(tree, root / "lower", options.user if options.user is not None else (cfg.user or "0"))
+    uid, gid, groups, home = _passwd_lookup(tree, root, options.user if options.user is not None else (cfg.user or "0"))
     env.append(f"HOSTNAME={_HOSTNAME}")
     if not any(e.startswith("HOME=") for e in env):
         env.append(f"HOME={home}")
