@@ -238,3 +238,36 @@ def test_layers_are_unpacked_once_per_chain_and_shared_between_images(tmp_path: 
     assert " 6 unpacked run layers" in listed.stderr  # 4 chain dirs + one init dir per image
     assert CliRunner().invoke(cli, ["cache", "prune"]).exit_code == 0
     assert not [p for p in store.iterdir() if not p.name.startswith(".")]
+
+
+def test_userns_makes_the_images_root_an_unprivileged_host_uid() -> None:
+    from inspectr.runtime.rootfs import USERNS_BASE, USERNS_SIZE
+
+    script = ("cat /proc/self/uid_map /proc/self/gid_map; id -u; stat -c '%u %g %a' /home/app /etc/passwd;"
+              " echo x > /tmp/new; mkdir /tmp/d; chown 1000:1000 /tmp/new; rm /home/app/.profile;"
+              " mknod /tmp/disk b 8 0 2>/dev/null || echo mknod-refused;"
+              " echo 1 > /proc/sys/kernel/sysrq 2>/dev/null || echo sysctl-refused")
+    r = sh(script, user="0", userns=True)
+    assert r.exit_code == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    assert [line.split() for line in lines[:2]] == [["0", str(USERNS_BASE), str(USERNS_SIZE)]] * 2
+    assert lines[2:] == ["0", "1000 1000 750", "0 0 644", "mknod-refused", "sysctl-refused"]
+    effects = {(e.path, e.change): (e.uid, e.gid) for e in r.side_effects}
+    # ids are reported as the image sees them, not as the shifted host ids the upper dir holds
+    assert effects == {("tmp/new", "added"): (1000, 1000), ("tmp/d", "added"): (0, 0), ("home/app/.profile", "deleted"): (None, None)}
+    # the same probe without a user namespace leaves the same side effects
+    plain = sh(script.split("mknod")[0], user="0")
+    assert {(e.path, e.change, e.uid, e.gid) for e in plain.side_effects} == \
+        {(p, c, u, g) for (p, c), (u, g) in effects.items()}
+    assert sh("id -u; pwd", userns=True).stdout == b"1000\n/home/app\n"  # the image's User and WorkingDir
+
+
+def test_userns_runs_behave_probes_like_the_host_namespaces() -> None:
+    from inspectr.runtime.behave import Probe, behave
+
+    image = open_image(FIXTURES / "oci-busybox")
+    probes = [Probe("p", ("/bin/sh", "-c", "id; ls -ln /home; echo hi > /tmp/x"))]
+    a = behave(image, image, probes, repeat=1, userns=True)
+    b = behave(image, image, probes, repeat=1)
+    assert a.same and b.same
+    assert a.outcomes[0].verdict == b.outcomes[0].verdict == "same"

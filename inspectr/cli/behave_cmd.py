@@ -24,11 +24,12 @@ from .common import Context, image_options, load_image
 @click.option("--normalize", "normalisers", multiple=True, metavar="REGEX",
               help="Replace matches in stdout/stderr before comparing. Repeatable.")
 @image_options
+@click.option("--userns", is_flag=True, help="Run probes in a user namespace: root in the image is an unprivileged host uid.")
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 @click.pass_obj
 def command(ctx: Context, image_a: str, image_b: str, probes: tuple[str, ...], probes_file: Path | None, repeat: int,
-            normalisers: tuple[str, ...], platform: str | None, limit_scale: int, limits: tuple[str, ...], strict: bool,
-            fmt: str) -> None:
+            normalisers: tuple[str, ...], userns: bool, platform: str | None, limit_scale: int, limits: tuple[str, ...],
+            strict: bool, fmt: str) -> None:
     """Run the same probes in IMAGE_A and IMAGE_B, each in inspectr's runtime under one
     determinism recipe (fixed hostname, env and user, ASLR off, one CPU), and compare exit code,
     stdout, stderr and side effects. Fields that vary between runs of A are reported as
@@ -39,7 +40,7 @@ def command(ctx: Context, image_a: str, image_b: str, probes: tuple[str, ...], p
     chosen = [Probe(p, ("/bin/sh", "-c", p)) for p in probes]
     if probes_file:
         chosen += load_probes(probes_file)
-    report = behave(a, b, chosen or default_probes(a), repeat, list(normalisers), ctx.cache)
+    report = behave(a, b, chosen or default_probes(a), repeat, list(normalisers), ctx.cache, userns)
     if fmt == "json":
         json.dump({"format_version": 1, "kind": "behave", "a": report.a, "b": report.b, "same": report.same,
                    "probes": [o.to_json() for o in report.outcomes]}, sys.stdout, indent=2)

@@ -21,12 +21,14 @@ from .common import Context, image_options, load_image
 @click.option("--memory", "memory_mib", type=click.IntRange(4), default=512, show_default=True, help="Memory limit in MiB (cgroup).")
 @click.option("--cpu", "cpu_seconds", type=click.FloatRange(0.01), default=None, help="CPU-time limit in seconds (all processes).")
 @click.option("--pids", "pids_max", type=click.IntRange(1), default=1024, show_default=True, help="Process limit (cgroup).")
+@click.option("--userns", is_flag=True,
+              help="A user namespace: root in the image is an unprivileged host uid (ids shifted by 2^30).")
 @click.option("--diff", "show_diff", is_flag=True, help="After the run, list its side effects (added, modified, deleted paths).")
 @image_options
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_obj
 def command(ctx: Context, image: str, command: tuple[str, ...], timeout_s: float, user: str | None, env: tuple[str, ...],
-            workdir: str | None, memory_mib: int, cpu_seconds: float | None, pids_max: int, show_diff: bool, platform: str | None, limit_scale: int, limits: tuple[str, ...],
+            workdir: str | None, memory_mib: int, cpu_seconds: float | None, pids_max: int, userns: bool, show_diff: bool, platform: str | None, limit_scale: int, limits: tuple[str, ...],
             strict: bool, fmt: str) -> None:
     """Run IMAGE's command (or COMMAND after --) in inspectr's own namespace runtime: pid, mount,
     uts, ipc, net (loopback only) and cgroup namespaces, an overlay over the image with a fresh
@@ -36,7 +38,8 @@ def command(ctx: Context, image: str, command: tuple[str, ...], timeout_s: float
     """
     img = load_image(image, platform, limit_scale, limits)
     result = run_image(img, RunOptions(argv=command or None, timeout_s=timeout_s, user=user, env=env, workdir=workdir,
-                                       memory_bytes=memory_mib << 20, pids=pids_max, cpu_seconds=cpu_seconds), cache=ctx.cache)
+                                       memory_bytes=memory_mib << 20, pids=pids_max, cpu_seconds=cpu_seconds, userns=userns),
+                       cache=ctx.cache)
     if fmt == "json":
         doc = {"format_version": 1, "kind": "run", "exit_code": result.exit_code, "signal": result.signal,
                "timed_out": result.timed_out, "duration_s": round(result.duration_s, 6),

@@ -33,6 +33,7 @@ class ExportOptions:
     xattrs: bool = False  # user.* (and security.* with keep_special_bits); never trusted.*/system.*
     ownership: bool = False  # lchown to the image's ids (needs root)
     devices: bool = False  # mknod char/block devices (needs root)
+    id_shift: int = 0  # with ownership: write uid/gid + id_shift (for a user namespace that maps them back)
 
 
 @dataclass(slots=True)
@@ -201,7 +202,7 @@ def _finish(node: Node, dirs: _Dirs, options: ExportOptions, own: bool, report: 
     pfd = dirs.get(parent)
     stripped = 0
     if own:
-        os.chown(name, inode.uid, inode.gid, dir_fd=pfd, follow_symlinks=False)
+        os.chown(name, inode.uid + options.id_shift, inode.gid + options.id_shift, dir_fd=pfd, follow_symlinks=False)
     if inode.kind is not EntryKind.SYMLINK:
         mode, was_stripped = _mode(inode, options)
         stripped = int(was_stripped)
@@ -256,7 +257,7 @@ def _apply_root(root: Node, root_fd: int, options: ExportOptions, own: bool) -> 
         os.chmod(root_fd, 0o755)
         return
     if own:
-        os.fchown(root_fd, root.inode.uid, root.inode.gid)
+        os.fchown(root_fd, root.inode.uid + options.id_shift, root.inode.gid + options.id_shift)
     os.chmod(root_fd, root.inode.mode & 0o7777)
 
 

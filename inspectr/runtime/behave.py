@@ -106,13 +106,13 @@ def _key(field_: str, obs: dict[str, Any]) -> Any:
 
 
 def behave(a: Image, b: Image, probes: list[Probe], repeat: int = 2, normalisers: list[str] | None = None,
-           cache: LayerCache | None = None) -> BehaviourReport:
+           cache: LayerCache | None = None, userns: bool = False) -> BehaviourReport:
     """Each probe runs `repeat` times in A (to learn its noise), then once in B."""
     rx = [re.compile(n.encode()) for n in (normalisers or [])]
     tree_a, tree_b = build_tree(a, cache=cache), build_tree(b, cache=cache)
     outcomes = []
     for probe in probes:
-        options = RunOptions(argv=probe.argv, timeout_s=probe.timeout_s, deterministic=True)
+        options = RunOptions(argv=probe.argv, timeout_s=probe.timeout_s, deterministic=True, userns=userns)
         try:
             runs_a = [_observe(run_image(a, options, cache, tree_a), rx) for _ in range(max(1, repeat))]
             run_b = _observe(run_image(b, options, cache, tree_b), rx)

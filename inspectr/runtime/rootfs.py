@@ -21,7 +21,7 @@ import os
 import shutil
 import stat
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..fs.build import index_layers
@@ -31,12 +31,16 @@ from ..fs.export import ExportOptions, export_dir
 from ..fs.tree import Node, Tree
 from ..image import Image
 
-__all__ = ["Rootfs", "prepare_rootfs", "chain_ids", "unpacked_dirs", "prune_unpacked", "INIT_DIRS", "HOSTNAME"]
+__all__ = ["USERNS_BASE", "USERNS_SIZE", "Rootfs", "prepare_rootfs", "chain_ids", "unpacked_dirs", "prune_unpacked", "INIT_DIRS", "HOSTNAME"]
 
 FORMAT = "1"  # bump when the on-disk translation changes: old dirs are then never reused
 INIT_DIRS = ("proc", "dev", "sys", "etc")
 HOSTNAME = "inspectr"
 _EXPORT = ExportOptions(keep_special_bits=True, xattrs=True, ownership=True, devices=True)
+# --userns: image ids are stored shifted by USERNS_BASE and mapped back by the user namespace,
+# so the container's root is an unprivileged host uid. 2^24 ids fit in the map.
+USERNS_BASE = 1 << 30
+USERNS_SIZE = 1 << 24
 _MAX_MOUNT_DATA = 3800  # a page, less room for upperdir/workdir
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -107,7 +111,7 @@ def _whiteout(root: str, path: str) -> None:
 
 
 def _write_layer(image: Image, tree: Tree, prev: dict[str, tuple[object, ...]], now: dict[str, tuple[object, ...]],
-                 target: Path) -> None:
+                 target: Path, shift: int) -> None:
     changed = {p for p, sig in now.items() if prev.get(p) != sig}
     gone = [p for p in prev if p not in now]
     whiteouts = []
@@ -116,7 +120,7 @@ def _write_layer(image: Image, tree: Tree, prev: dict[str, tuple[object, ...]], 
         if parent == "" or (parent in now and now[parent][0] is EntryKind.DIR):
             whiteouts.append(path)  # below a removed dir, the dir's own whiteout suffices
     keep = changed | {w.rpartition("/")[0] for w in whiteouts if "/" in w}
-    export_dir(image, tree, str(target), _EXPORT, only=keep)
+    export_dir(image, tree, str(target), replace(_EXPORT, id_shift=shift), only=keep)
     for path in sorted(whiteouts):
         _whiteout(str(target), path)
 
@@ -128,24 +132,31 @@ def _publish(tmp: Path, final: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)  # another process won the race: use its copy
 
 
-def _init_layer(tree: Tree, where: Path) -> None:
+def _init_layer(tree: Tree, where: Path, shift: int) -> None:
     for d in INIT_DIRS:
         (where / d).mkdir(parents=True, exist_ok=True)
         node = tree.get(d)
         if node is not None and node.kind is EntryKind.DIR:
             # The init layer is the top lower dir: its directories must look like the image's.
-            os.chown(where / d, node.uid, node.gid)
+            os.chown(where / d, node.uid + shift, node.gid + shift)
             os.chmod(where / d, node.mode)
     (where / "etc" / "hostname").write_text(f"{HOSTNAME}\n")
     (where / "etc" / "hosts").write_text(f"127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t{HOSTNAME}\n")
     (where / "etc" / "resolv.conf").write_text("")
+    if shift:
+        for dirpath, dirnames, filenames in os.walk(where):
+            for name in dirnames + filenames:
+                st = os.lstat(os.path.join(dirpath, name))
+                if st.st_uid < shift:
+                    os.lchown(os.path.join(dirpath, name), st.st_uid + shift, st.st_gid + shift)
+        os.chown(where, shift, shift)
 
 
-def _ensure_layers(image: Image, chains: list[str], cache: LayerCache | None) -> None:
+def _ensure_layers(image: Image, chains: list[str], cache: LayerCache | None, shift: int) -> None:
     """Unpack every layer whose chain dir is missing. The trees below it are rebuilt from the
     layer indexes (cache hits), never from unpacked dirs, which are not trusted as input."""
     base = _root() / "layers"
-    names = [_dir_name(c) for c in chains]
+    names = [_dir_name(c, shift) for c in chains]
     missing = [i for i, n in enumerate(names) if _marker(base / n) != f"{FORMAT}\n{chains[i]}\n"]
     if not missing:
         return
@@ -158,14 +169,15 @@ def _ensure_layers(image: Image, chains: list[str], cache: LayerCache | None) ->
         now = _state(tree)
         if i in missing:
             tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=base))
-            _write_layer(image, tree, prev, now, tmp / "fs")
+            _write_layer(image, tree, prev, now, tmp / "fs", shift)
             (tmp / "complete").write_text(f"{FORMAT}\n{chains[i]}\n")
             _publish(tmp, base / names[i])
         prev = now
 
 
-def _dir_name(chain: str) -> str:
-    return chain.split(":", 1)[1][:32]  # 128 bits: short names fit more layers in the mount option
+def _dir_name(chain: str, shift: int) -> str:
+    # 128 bits: short names fit more layers in the mount option
+    return chain.split(":", 1)[1][:32] + (f"-u{shift:x}" if shift else "")
 
 
 def _marker(d: Path) -> str | None:
@@ -175,13 +187,13 @@ def _marker(d: Path) -> str | None:
         return None
 
 
-def _merged(image: Image, tree: Tree, key: str) -> str:
+def _merged(image: Image, tree: Tree, key: str, shift: int) -> str:
     """Fallback: the whole merged tree as one lower dir."""
     base = _root() / "merged"
     if not (base / key / "complete").is_file():
         base.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=base))
-        export_dir(image, tree, str(tmp / "fs"), _EXPORT)
+        export_dir(image, tree, str(tmp / "fs"), replace(_EXPORT, id_shift=shift))
         (tmp / "complete").write_text("1\n")
         _publish(tmp, base / key)
     return f"../merged/{key}/fs"
@@ -221,27 +233,29 @@ def _touch(d: Path) -> None:
         pass
 
 
-def prepare_rootfs(image: Image, tree: Tree, cache: LayerCache | None = None) -> Rootfs:
+def prepare_rootfs(image: Image, tree: Tree, cache: LayerCache | None = None, userns: bool = False) -> Rootfs:
     """Lower dirs for running `image` (whose merged tree is `tree`), unpacked into the cache
-    on first use and reused by every later run and image that shares the layers."""
+    on first use and reused by every later run and image that shares the layers. With
+    `userns`, a variant whose ids are shifted by USERNS_BASE."""
+    shift = USERNS_BASE if userns else 0
     chains = chain_ids(image)
-    key = hashlib.sha256(f"{FORMAT}|{image.config_digest}|{'|'.join(chains or [str(l.digest) for l in image.layers])}"
+    key = hashlib.sha256(f"{FORMAT}|{shift}|{image.config_digest}|{'|'.join(chains or [str(l.digest) for l in image.layers])}"
                          .encode()).hexdigest()
     init_base = _root() / "init"
     if not (init_base / key / "complete").is_file():
         init_base.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=init_base))
-        _init_layer(tree, tmp / "fs")
+        _init_layer(tree, tmp / "fs", shift)
         (tmp / "complete").write_text("1\n")
         _publish(tmp, init_base / key)
     base = _root() / "layers"
     lowers = [f"../init/{key}/fs"]
-    layer_dirs = [f"{_dir_name(c)}/fs" for c in reversed(chains or [])]
+    layer_dirs = [f"{_dir_name(c, shift)}/fs" for c in reversed(chains or [])]
     if chains is not None and len(":".join(lowers + layer_dirs)) < _MAX_MOUNT_DATA:
-        _ensure_layers(image, chains, cache)
+        _ensure_layers(image, chains, cache, shift)
         lowers += layer_dirs
     else:
-        lowers.append(_merged(image, tree, key))
+        lowers.append(_merged(image, tree, key, shift))
     base.mkdir(parents=True, exist_ok=True)
     for lower in lowers:
         _touch((base / lower).parent)

@@ -30,7 +30,7 @@ from ..fs.tree import Tree
 from ..image import Image
 from . import linux
 from .rootfs import HOSTNAME as _HOSTNAME
-from .rootfs import Rootfs, prepare_rootfs
+from .rootfs import USERNS_BASE, USERNS_SIZE, Rootfs, prepare_rootfs
 from .cgroups import Limits as CgroupLimits
 from .cgroups import RunCgroup
 from .seccomp_filter import build_filter
@@ -62,6 +62,7 @@ class RunOptions:
     pids: int | None = 1024
     seccomp: bool = True  # the deny-list; turning it off weakens isolation
     cpu_seconds: float | None = None  # CPU-time limit over all of the probe's processes
+    userns: bool = False  # a user namespace: the container's root is an unprivileged host uid
 
 
 @dataclass(frozen=True)
@@ -136,13 +137,45 @@ def _resolve_argv0(tree: Tree, argv0: str, path_env: str) -> str:
     raise RuntimeError_(f"{argv0}: executable file not found in the image's PATH {path_env}")
 
 
+def _mount_overlay(root: Rootfs, run_dir: Path) -> str:
+    """The overlay at run_dir/merged. nodev: device nodes shipped in an image are inert; /dev is
+    a fresh tmpfs. Lower dirs are relative to the layer cache (resolved at mount time), so a
+    page-sized mount option holds more of them."""
+    merged = str(run_dir / "merged")
+    os.chdir(root.base)
+    linux.mount("overlay", merged, "overlay", linux.MS_NODEV,
+                f"lowerdir={root.lowerdir},upperdir={run_dir / 'upper'},workdir={run_dir / 'work'}")
+    return merged
+
+
+def _enter_userns(root: Rootfs, run_dir: Path, sync: tuple[int, int]) -> None:
+    """A, with --userns: mount the overlay while still host root (its trusted.* xattrs and the
+    layer cache need that), then enter a new user namespace, let the parent write the id maps
+    (USERNS_BASE..+USERNS_SIZE become 0..) and become its root."""
+    ready_w, go_r = sync
+    linux.unshare(linux.CLONE_NEWNS)
+    linux.mount("", "/", None, linux.MS_REC | linux.MS_PRIVATE)
+    _mount_overlay(root, run_dir)
+    linux.unshare(linux.CLONE_NEWUSER)
+    os.write(ready_w, b"u")
+    if os.read(go_r, 1) != b"g":
+        raise OSError("the parent did not map the user namespace's ids")
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
+    # Changing uid cleared "dumpable", which hands /proc/self to the host's root: the time
+    # namespace offsets (behave) could then not be written.
+    linux.prctl(4, 1)  # PR_SET_DUMPABLE
+
+
 def _child(root: Rootfs, run_dir: Path, argv: list[str], env: list[str], cwd: str, uid: int, gid: int, groups: list[int],
            out_w: int, err_w: int, fail_w: int, pid_w: int, deterministic: bool, cgroup: RunCgroup,
-           seccomp_filter: Any) -> None:
+           seccomp_filter: Any, userns_sync: tuple[int, int] | None) -> None:
     """A: join the run's cgroups, make the pid namespace and fork B (PID 1). Never returns."""
     try:
         linux.set_pdeathsig(signal.SIGKILL)
         cgroup.join()
+        if userns_sync is not None:
+            _enter_userns(root, run_dir, userns_sync)
         if deterministic:
             # A time namespace in which every probe starts at the same uptime (recipe, §4).
             linux.unshare(linux.CLONE_NEWPID | linux.CLONE_NEWTIME)
@@ -156,7 +189,8 @@ def _child(root: Rootfs, run_dir: Path, argv: list[str], env: list[str], cwd: st
             linux.unshare(linux.CLONE_NEWPID)
         pid = os.fork()
         if pid == 0:
-            _container(root, run_dir, argv, env, cwd, uid, gid, groups, out_w, err_w, fail_w, deterministic, seccomp_filter)
+            _container(root, run_dir, argv, env, cwd, uid, gid, groups, out_w, err_w, fail_w, deterministic, seccomp_filter,
+                       userns_sync is not None)
         os.write(pid_w, f"{pid}\n".encode())
         _, status = os.waitpid(pid, 0)
         os.write(pid_w, f"status {status}\n".encode())  # B's raw wait status: exit code or signal
@@ -167,7 +201,8 @@ def _child(root: Rootfs, run_dir: Path, argv: list[str], env: list[str], cwd: st
 
 
 def _container(root: Rootfs, run_dir: Path, argv: list[str], env: list[str], cwd: str, uid: int, gid: int,
-               groups: list[int], out_w: int, err_w: int, fail_w: int, deterministic: bool, seccomp_filter: Any) -> None:
+               groups: list[int], out_w: int, err_w: int, fail_w: int, deterministic: bool, seccomp_filter: Any,
+               userns: bool) -> None:
     """B, PID 1 of the new pid namespace. Never returns."""
     try:
         linux.set_pdeathsig(signal.SIGKILL)
@@ -178,18 +213,23 @@ def _container(root: Rootfs, run_dir: Path, argv: list[str], env: list[str], cwd
         os.dup2(err_w, 2)
         linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC | linux.CLONE_NEWNET | linux.CLONE_NEWCGROUP)
         linux.mount("", "/", None, linux.MS_REC | linux.MS_PRIVATE)
-        merged = str(run_dir / "merged")
-        # nodev: device nodes shipped in an image are inert; /dev below is a fresh tmpfs. Lower
-        # dirs are relative to the layer cache (resolved at mount time): a page holds more of them.
-        os.chdir(root.base)
-        linux.mount("overlay", merged, "overlay", linux.MS_NODEV,
-                    f"lowerdir={root.lowerdir},upperdir={run_dir / 'upper'},workdir={run_dir / 'work'}")
+        if userns:
+            # A mounted the overlay as host root; mounts inherited from a more privileged namespace
+            # are locked, and pivot_root refuses a locked root: bind it again in this namespace.
+            merged = str(run_dir / "merged")
+            linux.mount(merged, merged, None, linux.MS_BIND | linux.MS_REC)
+        else:
+            merged = _mount_overlay(root, run_dir)
         # Mount targets are the init layer's own directories, so no image symlink is followed.
         linux.mount("proc", f"{merged}/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
         linux.mount("tmpfs", f"{merged}/dev", "tmpfs", linux.MS_NOSUID, "mode=755,size=64k")
         for name, major, minor in (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9),
                                    ("tty", 5, 0)):
-            os.mknod(f"{merged}/dev/{name}", stat.S_IFCHR | 0o666, os.makedev(major, minor))
+            if userns:  # no mknod in a user namespace: bind the host's node, as rootless runtimes do
+                os.close(os.open(f"{merged}/dev/{name}", os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o666))
+                linux.mount(f"/dev/{name}", f"{merged}/dev/{name}", None, linux.MS_BIND)
+            else:
+                os.mknod(f"{merged}/dev/{name}", stat.S_IFCHR | 0o666, os.makedev(major, minor))
         for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
                              ("stderr", "/proc/self/fd/2")):
             os.symlink(target, f"{merged}/dev/{name}")
@@ -234,7 +274,22 @@ def _container(root: Rootfs, run_dir: Path, argv: list[str], env: list[str], cwd
             os._exit(127)
 
 
-def _side_effects(upper: Path, tree: Tree) -> list[SideEffect]:
+def _map_ids(child: int, sync: tuple[int, int]) -> None:
+    """Write A's id maps once it has entered its user namespace, then let it go on. If A died
+    first, its failure report says why; the read returns empty and nothing is written."""
+    ready_r, go_w = sync
+    try:
+        if os.read(ready_r, 1) == b"u":
+            for name in ("uid_map", "gid_map"):
+                with open(f"/proc/{child}/{name}", "w") as fp:
+                    fp.write(f"0 {USERNS_BASE} {USERNS_SIZE}\n")
+            os.write(go_w, b"g")
+    finally:
+        os.close(ready_r)
+        os.close(go_w)
+
+
+def _side_effects(upper: Path, tree: Tree, shift: int = 0) -> list[SideEffect]:
     out = []
     for dirpath, dirnames, filenames in os.walk(upper):
         rel_dir = os.path.relpath(dirpath, upper)
@@ -256,11 +311,17 @@ def _side_effects(upper: Path, tree: Tree) -> list[SideEffect]:
                 digest = h.hexdigest()
             opaque = kind == "dir" and _xattr(full, "trusted.overlay.opaque") == b"y"
             if kind == "dir" and lower is not None and not opaque and lower.kind is EntryKind.DIR and \
-                    (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (lower.mode, lower.uid, lower.gid):
+                    (st.st_mode & 0o7777, _unshift(st.st_uid, shift), _unshift(st.st_gid, shift)) == (lower.mode, lower.uid, lower.gid):
                 continue  # a directory copied up only because something below it changed
             change = "opaque" if opaque else ("added" if lower is None else "modified")
-            out.append(SideEffect(rel, change, kind, st.st_mode & 0o7777, st.st_uid, st.st_gid, digest))
+            out.append(SideEffect(rel, change, kind, st.st_mode & 0o7777, _unshift(st.st_uid, shift), _unshift(st.st_gid, shift),
+                                  digest))
     return sorted(out, key=lambda e: e.path)
+
+
+def _unshift(host_id: int, shift: int) -> int:
+    """The id a file has inside the user namespace (USERNS_BASE+n is n)."""
+    return host_id - shift if shift and shift <= host_id < shift + USERNS_SIZE else host_id
 
 
 def _xattr(path: str, name: str) -> bytes | None:
@@ -276,7 +337,7 @@ def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCach
     if os.geteuid() != 0:
         raise RuntimeError_("inspectr run needs root (namespaces and overlay mounts); run it as root")
     tree = tree or build_tree(image, cache=cache)
-    root = prepare_rootfs(image, tree, cache)
+    root = prepare_rootfs(image, tree, cache, options.userns)
     cfg = image.config
     argv = list(options.argv) if options.argv else list(cfg.entrypoint or ()) + list(cfg.cmd or ())
     if not argv:
@@ -295,10 +356,21 @@ def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCach
     run_dir = Path(tempfile.mkdtemp(prefix="inspectr-run-"))
     for d in ("upper", "work", "merged"):
         (run_dir / d).mkdir()
+    shift = USERNS_BASE if options.userns else 0
+    if options.userns:
+        os.chmod(run_dir, 0o711)  # the namespace's root (an unmapped host uid) must reach merged/
+        # The merged root takes the upper dir's owner: make it the image's root, shifted.
+        os.chown(run_dir / "upper", tree.root.inode.uid + shift, tree.root.inode.gid + shift)
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
     pid_r, pid_w = os.pipe()
+    sync_parent: tuple[int, int] | None = None  # (ready_r, go_w)
+    sync_child: tuple[int, int] | None = None  # (ready_w, go_r)
+    if options.userns:
+        ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+        go_r, go_w = os.pipe2(os.O_CLOEXEC)
+        sync_parent, sync_child = (ready_r, go_w), (ready_w, go_r)
     try:  # built here, before the fork: nothing may be imported after pivot_root
         seccomp_filter = build_filter(load_seccomp()) if options.seccomp else None
     except RuntimeError as err:
@@ -308,10 +380,15 @@ def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCach
     child = os.fork()
     if child == 0:
         os.close(out_r), os.close(err_r), os.close(fail_r), os.close(pid_r)
+        if sync_parent is not None:
+            os.close(sync_parent[0]), os.close(sync_parent[1])
         _child(root, run_dir, argv, env, cwd, uid, gid, groups, out_w, err_w, fail_w, pid_w, options.deterministic, cgroup,
-               seccomp_filter)
+               seccomp_filter, sync_child)
     for fd in (out_w, err_w, fail_w, pid_w):
         os.close(fd)
+    if sync_parent is not None and sync_child is not None:
+        os.close(sync_child[0]), os.close(sync_child[1])
+        _map_ids(child, sync_parent)
     try:
         outputs = {out_r: bytearray(), err_r: bytearray(), fail_r: bytearray()}
         open_fds = set(outputs)
@@ -362,7 +439,7 @@ def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCach
             exit_code, sig = os.WEXITSTATUS(status), None
         usage = cgroup.usage()
         return RunResult(exit_code, sig, timed_out, bytes(outputs[out_r]), bytes(outputs[err_r]), duration,
-                         _side_effects(run_dir / "upper", tree), truncated, usage.oom_killed, usage.pids_limit_hit,
+                         _side_effects(run_dir / "upper", tree, shift), truncated, usage.oom_killed, usage.pids_limit_hit,
                          cpu_hit, usage.memory_peak_bytes, usage.notes)
     finally:
         cgroup.remove()
