@@ -3,6 +3,7 @@ the real busybox from fixtures/oci-busybox."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -80,3 +81,45 @@ def test_gate_behave_runs_the_policy_probes(tmp_path: Path, busybox: bytes) -> N
     assert with_behave.exit_code == 1 and doc["verdict"] == "not-reproduced"
     probe = [c for c in doc["checks"] if c["id"].startswith("behave:")]
     assert probe and probe[0]["status"] == "fail" and "stdout" in probe[0]["message"]
+
+
+# Real buildah builds over busybox-static (fixtures/behave/build.sh): one layout, four tags.
+BUILT = Path(__file__).resolve().parent.parent / "fixtures" / "behave" / "images"
+APP_PROBES = ["/app/run.sh", "cat /app/config.txt; id; ls /app"]
+
+
+def _behave_cli(a: str, b: str, *args: str) -> tuple[int, dict, str]:  # type: ignore[type-arg]
+    runner = CliRunner()
+    js = runner.invoke(cli, ["behave", f"oci:{BUILT}:{a}", f"oci:{BUILT}:{b}", *args, "--format", "json"])
+    text = runner.invoke(cli, ["behave", f"oci:{BUILT}:{a}", f"oci:{BUILT}:{b}", *args])
+    assert js.exit_code == text.exit_code, (js.output, text.output)
+    return js.exit_code, json.loads(js.stdout), text.stdout
+
+
+def test_buildah_timestamp_only_rebuild_behaves_the_same() -> None:
+    code, doc, text = _behave_cli("v1", "v1-rebuild", *[x for p in APP_PROBES for x in ("--probe", p)])
+    assert code == 0 and doc["same"] is True and text.startswith("same\n")
+    assert [p["verdict"] for p in doc["probes"]] == ["same", "same"]
+    # the bytes differ: inspectr diff sees the rebuild's timestamps
+    assert CliRunner().invoke(cli, ["diff", f"oci:{BUILT}:v1", f"oci:{BUILT}:v1-rebuild"]).exit_code == 1
+
+
+def test_buildah_changed_script_behaves_differently_and_the_report_names_probe_and_output() -> None:
+    code, doc, text = _behave_cli("v1", "v2", *[x for p in APP_PROBES for x in ("--probe", p)])
+    assert code == 1 and doc["same"] is False
+    by_probe = {p["probe"]: p for p in doc["probes"]}
+    assert by_probe["/app/run.sh"]["verdict"] == "different"
+    assert by_probe[APP_PROBES[1]]["verdict"] == "same"  # config and files behave the same
+    diff = by_probe["/app/run.sh"]["differences"]
+    assert list(diff) == ["stdout"]
+    assert "greeting: hello" in diff["stdout"]["a"]["text"] and "greeting: howdy" in diff["stdout"]["b"]["text"]
+    assert "  different              /app/run.sh\n      stdout:\n" in text
+    assert "        -greeting: hello\n        +greeting: howdy\n" in text
+
+
+def test_buildah_random_probe_is_nondeterministic_and_the_default_command_same() -> None:
+    code, doc, _ = _behave_cli("v1", "v1-rebuild", "--probe", "head -c 16 /dev/urandom | od -x")
+    assert code == 0 and doc["probes"][0]["verdict"] == "nondeterministic-only"
+    assert doc["probes"][0]["nondeterministic"] == ["stdout"]
+    code, doc, _ = _behave_cli("v1", "v1-rebuild")  # default probes: the entrypoint with --version, --help, the default command
+    assert code == 0 and doc["same"] is True and len(doc["probes"]) >= 2

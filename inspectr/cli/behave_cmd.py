@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from pathlib import Path
@@ -62,7 +63,11 @@ def command(ctx: Context, image_a: str, image_b: str, probes: tuple[str, ...], p
             sys.stdout.write(line + "\n")
             for name, d in o.differences.items():
                 va, vb = d["a"], d["b"]
-                if isinstance(va, dict):
-                    va, vb = va["text"], vb["text"]
-                sys.stdout.write(f"      {name}: {display_text(str(va))[:200]!r} -> {display_text(str(vb))[:200]!r}\n")
+                if isinstance(va, dict):  # stdout/stderr: a line diff of the captured text
+                    sys.stdout.write(f"      {name}:\n")
+                    lines = difflib.unified_diff(va["text"].splitlines(), vb["text"].splitlines(), lineterm="", n=1)
+                    for text in list(lines)[2:42]:  # past the ---/+++ header; at most 40 lines
+                        sys.stdout.write(f"        {display_text(text)}\n")
+                    continue
+                sys.stdout.write(f"      {name}: {display_text(str(va))[:200]} -> {display_text(str(vb))[:200]}\n")
     click.get_current_context().exit(0 if report.same else 1)
