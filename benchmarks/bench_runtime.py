@@ -270,7 +270,8 @@ class PhaseProfiler:
         pid = os.getpid()
         if pid == self.parent:
             return "P"
-        return "A" if os.getppid() == self.parent else "B"
+        # B is PID 1 of its namespace; A exists only with --userns (between P and B)
+        return "B" if pid == 1 else "A"
 
     def emit(self, label: str, t0: int, t1: int) -> None:
         try:
@@ -427,11 +428,9 @@ def profile_runs(img: Any, tree: Any, probe: str, runs: int, warmup: int, opts: 
 def analyse_profile(per_run: list[dict[str, Any]]) -> dict[str, Any]:
     seg_names = [
         ("P: set-up before fork", "paths, passwd, argv, mkdtemp, seccomp filter, cgroup create"),
-        ("fork() of the inspectr process -> A runs", "copying the page tables of a big Python process"),
-        ("A: cgroup join, unshare(pid), fork B", "A is a copy of the whole Python process"),
-        ("B: namespaces, mounts, pivot_root, caps, seccomp", "up to execve"),
-        ("execve -> probe exits -> A reaps PID 1", "the payload itself plus namespace teardown"),
-        ("A exits -> P reaps A", ""),
+        ("fork() of the inspectr process -> B runs", "copying the page tables of a big Python process"),
+        ("B: cgroup join, namespaces, mounts, pivot_root, caps, seccomp", "up to execve"),
+        ("execve -> probe exits -> P reaps PID 1", "the payload itself plus namespace teardown"),
         ("P: after exit", "side-effect walk, cgroup usage/remove, rmtree"),
     ]
     segs: dict[str, list[float]] = {n: [] for n, _ in seg_names}
@@ -449,13 +448,11 @@ def analyse_profile(per_run: list[dict[str, Any]]) -> dict[str, Any]:
             return None
 
         p_fork = first("P", "fork: parent side")
-        a_start = first("A", "fork: child starts", end=True)
         b_start = first("B", "fork: child starts", end=True)
         b_exec = first("B", "execve")
-        a_reaped = first("A", "waitpid", end=True)
         p_waits = [b for r, lab, a, b in ev if r == "P" and lab == "waitpid"]
         p_reaped = p_waits[-1] if p_waits else None
-        marks = [t0, p_fork, a_start, b_start, b_exec, a_reaped, p_reaped, t1]
+        marks = [t0, p_fork, b_start, b_exec, p_reaped, t1]
         if any(m is None for m in marks):
             continue
         for (name, _), a, b in zip(seg_names, marks, marks[1:]):
@@ -786,12 +783,12 @@ def main() -> int:
                                                                     prof_behave),
                         (f"defaults, {args.gap:g} s idle gap before each run", prof_spaced)):
         md.append(f"### {title}: {prof['runs']} runs, median total {f1(prof['total_median_ms'])} ms\n")
-        md.append("Timeline segments (each run is cut at: P's fork, A starts, B starts, B's execve, A reaps B, "
-                  "P reaps A, run_image returns):\n")
+        md.append("Timeline segments (each run is cut at: P's fork, B starts, B's execve, P reaps B, "
+                  "run_image returns):\n")
         md.append(table([[s["segment"], s["what"], f1(s["median_ms"]), f1(s["p90_ms"])] for s in prof["segments"]],
                         ["segment", "what", "median ms", "p90 ms"]))
         md.append("\nIndividual calls (median per run of the summed time in that call; largest first). P's select "
-                  "and A's waitpid are waits that overlap the other processes' work:\n")
+                  "and waitpid are waits that overlap the other process's work:\n")
         md.append(table([[c["process"], c["call"], f2(c["median_ms"]), f2(c["p90_ms"])]
                          for c in prof["calls"] if c["median_ms"] >= 0.05 or c["p90_ms"] >= 0.5][:24],
                         ["proc", "call", "median ms", "p90 ms"]))
@@ -898,13 +895,15 @@ def interpretation(probe_sum: dict, cli_sum: dict, spaced_sum: dict, lib_names: 
     out.append(f"Per-probe profile (section 3, defaults, back to back, {prof['total_median_ms']:.1f} ms total with "
                "timers):")
     out.append("- " + "; ".join(f"{s['segment']} {f1(s['median_ms'])} ms" for s in prof["segments"]) + ".")
-    fork_total = call(prof, "A", "fork: child starts") + call(prof, "B", "fork: child starts")
-    out.append(f"- The two fork()s of a {forks['rss_mib']:.0f} MiB Python process (P→A, A→B) take about "
+    fork_total = call(prof, "B", "fork: child starts")
+    out.append(f"- The one fork() of a {forks['rss_mib']:.0f} MiB Python process (P→B: inspectr unshares the pid "
+               f"namespace for its children and forks PID 1 itself) takes about "
                f"{fork_total:.1f} ms from the call until the child runs, plus "
-               f"{call(prof, 'P', 'fork: parent side') + call(prof, 'A', 'fork: parent side'):.1f} ms on the parent "
+               f"{call(prof, 'P', 'fork: parent side'):.1f} ms on the parent "
                f"side. A bare interpreter forks, exits and is reaped in {forks['bare_python_fork_exit_wait_ms']:.2f} ms; "
                f"this process takes {forks['fork_exit_wait_ms']:.2f} ms. crun forks a small C process. After the "
-               "forks, both children touch Python objects, which adds copy-on-write page faults.")
+               "fork, the child touches Python objects, which adds copy-on-write page faults. Until this version an "
+               "intermediate process A made the pid namespace: a second fork, 2-3 ms more per probe.")
     out.append(f"- Kernel work in B is small: unshare of 5 namespaces "
                f"{call(prof, 'B', 'unshare(newns|newuts|newipc|newnet|newcgroup)'):.2f} ms, overlay mount "
                f"{call(prof, 'B', 'mount overlay'):.2f} ms, seccomp load {call(prof, 'B', 'seccomp load'):.2f} ms, "
@@ -915,7 +914,7 @@ def interpretation(probe_sum: dict, cli_sum: dict, spaced_sum: dict, lib_names: 
                f"probes); rmtree of the run dir {call(prof, 'P', 'rmtree run dir'):.2f} ms; prepare_rootfs (cache "
                f"check) {call(prof, 'P', 'prepare_rootfs'):.2f} ms. The rootfs export happens once, not per probe.")
     host = probe_sum[("true", "floor: host spawn (no container)")]["median"]
-    out.append(f"- From execve to A reaping PID 1 takes {seg(prof, 'execve'):.1f} ms. A whole host spawn of the same "
+    out.append(f"- From execve to inspectr reaping PID 1 takes {seg(prof, 'execve'):.1f} ms. A whole host spawn of the same "
                f"binary, fork included, takes {host:.1f} ms, so most of the rest is pid, mount and net namespace "
                "teardown at PID 1's exit.")
     return out

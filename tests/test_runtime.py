@@ -271,3 +271,17 @@ def test_userns_runs_behave_probes_like_the_host_namespaces() -> None:
     b = behave(image, image, probes, repeat=1)
     assert a.same and b.same
     assert a.outcomes[0].verdict == b.outcomes[0].verdict == "same"
+
+
+def test_inspectr_forks_pid_1_itself_and_puts_its_own_namespaces_for_children_back() -> None:
+    def for_children() -> tuple[str, str]:
+        return os.readlink("/proc/self/ns/pid_for_children"), os.readlink("/proc/self/ns/time_for_children")
+
+    before = for_children()
+    for deterministic in (False, True):
+        r = sh("echo $$; cut -d' ' -f1 /proc/uptime", deterministic=deterministic)
+        pid, uptime = r.stdout.decode().split()
+        assert pid == "1" and (float(uptime) < 1001) == deterministic
+        assert for_children() == before  # later forks (layer workers) land in inspectr's own namespaces
+    assert sh("exit 7", deterministic=True).exit_code == 7
+    assert for_children() == before

@@ -6,7 +6,6 @@ hierarchy holds the controllers. Each run gets its own group under inspectr's ow
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,7 +89,7 @@ class RunCgroup:
     def join(self, pid: int = 0) -> None:
         """Called in the child before it forks the container: everything below inherits it."""
         for d in self.dirs.values():
-            (d / "cgroup.procs").write_text(str(pid or os.getpid()))
+            (d / "cgroup.procs").write_text(str(pid))  # 0: the writer itself, whatever its pid namespace
 
     def cpu_seconds(self) -> float | None:
         """CPU time used so far by everything in the group (for a CPU-time limit)."""

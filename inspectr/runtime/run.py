@@ -1,11 +1,12 @@
 """Run one command of an image in inspectr's own namespace runtime, and record what it did.
 
-Process tree (specs/runtime.md §2): inspectr → A (unshares the pid namespace, forks) → B, which
-is PID 1: it makes its mount, uts, ipc and net namespaces, mounts an overlay whose lower dirs are
-the image's layers, unpacked once per ChainID (rootfs.py), and an init layer (mountpoints, fixed
-hostname/hosts/resolv.conf) and
-whose upper dir is fresh, mounts /proc and a minimal /dev, pivots into it, drops capabilities,
-sets no_new_privs and execs. The overlay's upper dir is the run's filesystem side effect.
+Process tree (specs/runtime.md §2): inspectr unshares the pid namespace for its children and
+forks B (with --userns: inspectr → A, which mounts the overlay and enters the user namespace →
+B). B is PID 1: it makes its mount, uts, ipc and net namespaces, mounts an overlay whose lower
+dirs are an init layer (mountpoints, fixed hostname/hosts/resolv.conf) and the image's layers,
+unpacked once per ChainID (rootfs.py), and whose upper dir is fresh, mounts /proc and a minimal
+/dev, pivots into it, drops capabilities, sets no_new_privs and execs. The overlay's upper dir
+is the run's filesystem side effect.
 """
 
 from __future__ import annotations
@@ -167,6 +168,52 @@ def _enter_userns(root: Rootfs, run_dir: Path, sync: tuple[int, int]) -> None:
     linux.prctl(4, 1)  # PR_SET_DUMPABLE
 
 
+def _unshare_for_children(deterministic: bool) -> None:
+    """The next child is PID 1 of a new pid namespace; with the recipe (§4) it also starts in a
+    time namespace whose uptime is a constant."""
+    if not deterministic:
+        linux.unshare(linux.CLONE_NEWPID)
+        return
+    linux.unshare(linux.CLONE_NEWPID | linux.CLONE_NEWTIME)
+    offsets = []
+    for name, clock in (("monotonic", time.CLOCK_MONOTONIC), ("boottime", time.CLOCK_BOOTTIME)):
+        delta = _UPTIME_NS - time.clock_gettime_ns(clock)
+        offsets.append(f"{name} {delta // 1_000_000_000} {delta % 1_000_000_000}")
+    with open("/proc/self/timens_offsets", "w") as fp:  # the namespace for children, still empty
+        fp.write("\n".join(offsets) + "\n")
+
+
+def _fork_pid1(deterministic: bool) -> int:
+    """Fork straight into new pid (and time) namespaces, then put this process's namespaces for
+    children back: one fork per run instead of two (the intermediate process A costs a copy of
+    the whole Python process). Returns 0 in the child, which is PID 1."""
+    flags = os.O_RDONLY | os.O_CLOEXEC
+    saved = [(os.open("/proc/self/ns/pid", flags), linux.CLONE_NEWPID)]
+    if deterministic:
+        saved.append((os.open("/proc/self/ns/time", flags), linux.CLONE_NEWTIME))
+    pid = -1
+    try:
+        _unshare_for_children(deterministic)
+        pid = os.fork()
+        return pid
+    finally:
+        if pid != 0:  # the parent, also when unshare or fork failed: later forks must not land there
+            for fd, kind in saved:
+                linux.setns(fd, kind)
+                os.close(fd)
+
+
+def _pid1(root: Rootfs, run_dir: Path, argv: list[str], env: list[str], cwd: str, uid: int, gid: int, groups: list[int],
+          out_w: int, err_w: int, fail_w: int, deterministic: bool, cgroup: RunCgroup, seccomp_filter: Any) -> None:
+    """B when forked directly by inspectr: join the run's cgroups, then become the container."""
+    try:
+        cgroup.join()
+    except BaseException as err:  # noqa: BLE001
+        os.write(fail_w, f"runtime: {err}".encode()[:4000])
+        os._exit(127)
+    _container(root, run_dir, argv, env, cwd, uid, gid, groups, out_w, err_w, fail_w, deterministic, seccomp_filter, False)
+
+
 def _child(root: Rootfs, run_dir: Path, argv: list[str], env: list[str], cwd: str, uid: int, gid: int, groups: list[int],
            out_w: int, err_w: int, fail_w: int, pid_w: int, deterministic: bool, cgroup: RunCgroup,
            seccomp_filter: Any, userns_sync: tuple[int, int] | None) -> None:
@@ -176,17 +223,7 @@ def _child(root: Rootfs, run_dir: Path, argv: list[str], env: list[str], cwd: st
         cgroup.join()
         if userns_sync is not None:
             _enter_userns(root, run_dir, userns_sync)
-        if deterministic:
-            # A time namespace in which every probe starts at the same uptime (recipe, §4).
-            linux.unshare(linux.CLONE_NEWPID | linux.CLONE_NEWTIME)
-            offsets = []
-            for name, clock in (("monotonic", time.CLOCK_MONOTONIC), ("boottime", time.CLOCK_BOOTTIME)):
-                delta = _UPTIME_NS - time.clock_gettime_ns(clock)
-                offsets.append(f"{name} {delta // 1_000_000_000} {delta % 1_000_000_000}")
-            with open("/proc/self/timens_offsets", "w") as fp:
-                fp.write("\n".join(offsets) + "\n")
-        else:
-            linux.unshare(linux.CLONE_NEWPID)
+        _unshare_for_children(deterministic)
         pid = os.fork()
         if pid == 0:
             _container(root, run_dir, argv, env, cwd, uid, gid, groups, out_w, err_w, fail_w, deterministic, seccomp_filter,
@@ -377,11 +414,21 @@ def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCach
         raise RuntimeError_(str(err)) from None
     cgroup = RunCgroup(CgroupLimits(options.memory_bytes, options.pids))
     start = time.monotonic()
-    child = os.fork()
+    # Without a user namespace, inspectr forks PID 1 itself. With one, an intermediate process A
+    # must mount the overlay as host root and then enter the namespace, which inspectr cannot.
+    direct = not options.userns
+    try:
+        child = _fork_pid1(options.deterministic) if direct else os.fork()
+    except OSError as err:
+        raise RuntimeError_(f"cannot start the container: {err}") from None
     if child == 0:
         os.close(out_r), os.close(err_r), os.close(fail_r), os.close(pid_r)
         if sync_parent is not None:
             os.close(sync_parent[0]), os.close(sync_parent[1])
+        if direct:
+            os.close(pid_w)
+            _pid1(root, run_dir, argv, env, cwd, uid, gid, groups, out_w, err_w, fail_w, options.deterministic, cgroup,
+                  seccomp_filter)
         _child(root, run_dir, argv, env, cwd, uid, gid, groups, out_w, err_w, fail_w, pid_w, options.deterministic, cgroup,
                seccomp_filter, sync_child)
     for fd in (out_w, err_w, fail_w, pid_w):
@@ -393,7 +440,7 @@ def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCach
         outputs = {out_r: bytearray(), err_r: bytearray(), fail_r: bytearray()}
         open_fds = set(outputs)
         truncated = timed_out = False
-        b_pid: int | None = None
+        b_pid: int | None = child if direct else None
         pid_buf = b""
         cpu_hit = False
         while open_fds:
@@ -421,14 +468,17 @@ def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCach
                     data = data[: max(0, options.max_output_bytes - len(buf))]
                     truncated = True
                 buf += data
-        os.waitpid(child, 0)
+        _, raw_status = os.waitpid(child, 0)
         duration = time.monotonic() - start
         if outputs[fail_r]:
             raise RuntimeError_(outputs[fail_r].decode("utf-8", "replace"))
         while chunk := os.read(pid_r, 256):
             pid_buf += chunk
         words = pid_buf.split()
-        status = int(words[words.index(b"status") + 1]) if b"status" in words else None
+        if direct:
+            status: int | None = raw_status
+        else:
+            status = int(words[words.index(b"status") + 1]) if b"status" in words else None
         if cpu_hit:
             timed_out = False  # the kill came from the CPU-time limit, not the wall clock
         if cpu_hit or timed_out or status is None:
