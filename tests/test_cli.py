@@ -9,27 +9,16 @@ import os
 import shutil
 import tarfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from inspectr.cli import cli, main
+from clirun import run, run_main
+from inspectr.cli import cli
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 BUSYBOX = str(FIXTURES / "oci-busybox")
 LAYERED = str(FIXTURES / "oci-layered")
-
-
-def run(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
 
 
 def test_inspect_text_shows_config_and_layers() -> None:

@@ -10,12 +10,10 @@ import json
 import os
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from inspectr.cli import cli, main
+from clirun import run, run_main
 from registry_server import FaultProxy, Registry, tampered
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,17 +22,6 @@ SIG = FIX / "signatures"
 IDENTITY = "registry.example.com/inspectr/test:1.0"
 SIGNED = "sha256:0454bf75f9bf9d40379ece6254bb1408ec6f0013f2ed7f1efd30a6cd77fac00d"
 SIG_TAG = SIGNED.replace(":", "-")
-
-
-def run(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
 
 
 def flags(reg: Registry) -> list[str]:

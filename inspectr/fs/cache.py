@@ -19,7 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import zstandard
 
@@ -27,11 +27,27 @@ from ..untrusted.secrets import SecretMatch
 from .entry import Entry, EntryKind, Notice
 from .layer_index import LayerIndex, LayerSource
 
-__all__ = ["LayerCache", "default_cache_dir", "CacheEntry"]
+__all__ = ["LayerCache", "default_cache_dir", "CacheEntry", "prune_unused"]
 
 FORMAT = "inspectr-layer-index"
 VERSION = 1
 _MAX_ENTRY_BYTES = 1 << 30
+
+
+def prune_unused(entries: Iterable[tuple[Path, int, float]], older_than_days: float | None,
+                 remove: Callable[[Path], None]) -> tuple[int, int]:
+    """Remove each (path, bytes, last use) unused for `older_than_days` (all when None), for
+    every kind of cache entry (layer indexes, pulled blobs, unpacked layers). Returns (count, bytes)."""
+    count = size = 0
+    limit = None if older_than_days is None else time.time() - older_than_days * 86400
+    for path, nbytes, used in entries:
+        if limit is None or used < limit:
+            try:
+                remove(path)
+            except OSError:
+                continue
+            count, size = count + 1, size + nbytes
+    return count, size
 
 
 def default_cache_dir() -> Path:
@@ -155,14 +171,4 @@ class LayerCache:
 
     def prune(self, older_than_days: float | None = None) -> tuple[int, int]:
         """Remove entries unused for `older_than_days` (all when None). Returns (count, bytes)."""
-        count = size = 0
-        limit = None if older_than_days is None else time.time() - older_than_days * 86400
-        for entry in self.entries():
-            if limit is None or entry.mtime < limit:
-                try:
-                    entry.path.unlink()
-                    count += 1
-                    size += entry.size
-                except OSError:
-                    pass
-        return count, size
+        return prune_unused(((e.path, e.size, e.mtime) for e in self.entries()), older_than_days, os.unlink)

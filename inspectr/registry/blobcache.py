@@ -12,11 +12,11 @@ import os
 import shutil
 import stat
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..digest import Digest
+from ..fs.cache import prune_unused
 
 __all__ = ["BlobCache", "BlobFile"]
 
@@ -86,14 +86,4 @@ class BlobCache:
         return out
 
     def prune(self, older_than_days: float | None = None) -> tuple[int, int]:
-        count = size = 0
-        limit = None if older_than_days is None else time.time() - older_than_days * 86400
-        for entry in self.entries():
-            if limit is None or entry.mtime < limit:
-                try:
-                    entry.path.unlink()
-                    count += 1
-                    size += entry.size
-                except OSError:
-                    pass
-        return count, size
+        return prune_unused(((b.path, b.size, b.mtime) for b in self.entries()), older_than_days, os.unlink)

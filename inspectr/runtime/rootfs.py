@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..fs.build import index_layers
-from ..fs.cache import LayerCache, default_cache_dir
+from ..fs.cache import LayerCache, default_cache_dir, prune_unused
 from ..fs.entry import EntryKind
 from ..fs.export import ExportOptions, export_dir
 from ..fs.tree import Node, Tree
@@ -215,15 +215,7 @@ def unpacked_dirs(root: Path | None = None) -> list[tuple[Path, int, float]]:
 
 
 def prune_unpacked(older_than_days: float | None = None, root: Path | None = None) -> tuple[int, int]:
-    import time
-
-    count = size = 0
-    limit = None if older_than_days is None else time.time() - older_than_days * 86400
-    for path, nbytes, used in unpacked_dirs(root):
-        if limit is None or used < limit:
-            shutil.rmtree(path, ignore_errors=True)
-            count, size = count + 1, size + nbytes
-    return count, size
+    return prune_unused(unpacked_dirs(root), older_than_days, shutil.rmtree)
 
 
 def _touch(d: Path) -> None:
