@@ -459,3 +459,23 @@ def test_pull_one_platform(registry: Registry, tmp_path: Path) -> None:
     assert doc["verdict"] == "integrity-verified" and not any(c["status"] in ("fail", "warn") for c in doc["checks"])
     amd64 = json.loads(run("inspect", f"oci:{FIX / 'oci-multiarch'}", "--platform", "linux/amd64", "--format", "json").stdout)
     assert not (dest / "blobs" / "sha256" / amd64["config_digest"][7:]).exists()
+
+
+def test_a_manifest_altered_in_the_cache_is_fetched_again(fault_proxy: FaultProxy, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    busybox(fault_proxy.upstream)
+    proxy = fault_proxy.as_registry()
+    monkeypatch.setenv("INSPECTR_CACHE_DIR", str(tmp_path / "cache"))
+    ref = f"docker://{proxy.host}/fixtures/busybox:latest"
+    first = run("ls", "--format", "json", "--tls-verify=false", ref)
+    assert first.exit_code == 0
+    config = json.loads(run("inspect", "--format", "json", "--tls-verify=false", ref).stdout)["config_digest"]
+    cached = tmp_path / "cache" / "blobs" / "sha256" / config[7:]
+    original = cached.read_bytes()
+    cached.write_bytes(original.replace(b"FIXTURE=oci-busybox", b"FIXTURE=oci-evilbox"))  # same size, other bytes
+    fault_proxy.reset()
+    again = run("ls", "--format", "json", "--tls-verify=false", ref)
+    assert again.exit_code == 0 and again.stdout == first.stdout
+    assert ("GET", f"/v2/fixtures/busybox/blobs/{config}") in fault_proxy.requests or \
+        ("GET", f"/v2/fixtures/busybox/manifests/{config}") in fault_proxy.requests
+    assert cached.read_bytes() == original  # healed

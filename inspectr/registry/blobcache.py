@@ -52,10 +52,15 @@ class BlobCache:
         return st.st_size
 
     def put(self, digest: Digest, data: bytes) -> Path:
-        """Store already-verified bytes (a manifest read whole)."""
+        """Store already-verified bytes (a manifest read whole); a cached copy that differs is
+        replaced, so a file altered in the cache heals on the next fetch."""
         path = self.path(digest)
         if self.lookup(digest) == len(data):
-            return path
+            try:
+                if path.read_bytes() == data:
+                    return path
+            except OSError:
+                pass
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".part-", dir=path.parent)

@@ -42,7 +42,6 @@ class PullResult:
     bytes: int = 0
     names: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    requests: int = 0
 
 
 def _check_blob(blob: FileSlice, desc: Descriptor, what: str) -> None:
@@ -143,7 +142,6 @@ def pull_image(reference: str, dest: Path, fmt: str = "oci", limits: Limits = Li
     result.names = [d.annotations.get(REF_NAME, "") for d in index.manifests]
     result.blobs = len(blobs)
     result.bytes = sum(os.path.getsize(p) for p in blobs.values())
-    result.requests = len(store.requests)
     pretty = json.dumps(json.loads(index_bytes), indent=2).encode() + b"\n"
     try:
         if fmt == "oci":

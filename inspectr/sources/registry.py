@@ -76,7 +76,6 @@ class RegistryStore:
         self.label = f"docker://{ref}"
         self._known: dict[str, tuple[str, int]] = {}  # digest -> (media type, size), from fetched manifests
         self._entries: list[dict[str, Any]] = []
-        self.requests = client.requests
         top = client.get_manifest(ref.repository, ref.reference, f"docker://{ref}")
         assert top is not None
         self.top_digest = top.digest
@@ -96,8 +95,10 @@ class RegistryStore:
             return  # reported by whoever reads it as a descriptor
         if not isinstance(doc, dict):
             return
-        descs = [doc.get("config"), doc.get("subject"), *(doc.get("layers") or []), *(doc.get("manifests") or [])] \
-            if isinstance(doc.get("layers") or [], list) and isinstance(doc.get("manifests") or [], list) else []
+        descs = [doc.get("config"), doc.get("subject")]
+        for group in (doc.get("layers"), doc.get("manifests")):
+            if isinstance(group, list):
+                descs += group
         for d in descs:
             if isinstance(d, dict) and isinstance(d.get("digest"), str) and isinstance(d.get("size"), int) \
                     and isinstance(d.get("mediaType"), str) and d["size"] >= 0:
@@ -124,12 +125,20 @@ class RegistryStore:
         media_type = known[0] if known else ""
         is_manifest = media_type in _ARTIFACT_MANIFEST_TYPES or (not known and ("manifest" in what or "index" in what))
         size = self.cache.lookup(digest)
-        if size is not None and (known is None or known[1] == size):
-            self.cache.touch(digest)
-            if is_manifest and str(digest) not in self._known:
-                with open(path, "rb") as fp:
-                    self._remember(digest, fp.read(self.limits.max_json_bytes + 1), media_type or "")
+        small = size is not None and size <= self.limits.max_json_bytes
+        if size is not None and (known is None or known[1] == size) and not small:
+            self.cache.touch(digest)  # a layer: whoever reads it verifies it while streaming
             return FileSlice(str(path), 0, size)
+        if small:
+            # Manifests, configs and payloads are checked on every hit: one altered in the cache
+            # is fetched again (and replaced) instead of failing every later command.
+            with open(path, "rb") as fp:
+                data = fp.read()
+            if hashlib.new(digest.algorithm, data).hexdigest() == digest.encoded:
+                self.cache.touch(digest)
+                if is_manifest:
+                    self._remember(digest, data, media_type)
+                return FileSlice(str(path), 0, len(data))
         if is_manifest:
             got = self.client.get_manifest(self.ref.repository, str(digest), f"{self.label}: {what} {digest}")
             assert got is not None
@@ -137,9 +146,9 @@ class RegistryStore:
             return FileSlice(str(path), 0, len(got.data))
         fetch = BlobFetch(self.client.host, self.ref.repository, digest, self.client.options, self.limits,
                           f"{self.label}: {what} {digest}")
-        if known is not None:
-            return RemoteBlob(str(path), 0, known[1], fetch)  # pulled when first read
-        self.client.fetch_blob(self.ref.repository, digest, None, path, fetch.what)
+        if known is not None and known[1] > self.limits.max_json_bytes:
+            return RemoteBlob(str(path), 0, known[1], fetch)  # a layer: pulled when first read
+        self.client.fetch_blob(self.ref.repository, digest, known[1] if known else None, path, fetch.what)
         size = self.cache.lookup(digest)
         if size is None:
             raise BlobNotFound(f"{self.label}: {what} {digest}: not in the cache after pulling it")
