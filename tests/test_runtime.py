@@ -285,3 +285,24 @@ def test_inspectr_forks_pid_1_itself_and_puts_its_own_namespaces_for_children_ba
         assert for_children() == before  # later forks (layer workers) land in inspectr's own namespaces
     assert sh("exit 7", deterministic=True).exit_code == 7
     assert for_children() == before
+
+
+def test_a_threaded_inspectr_still_runs_the_recipe_and_keeps_its_namespaces() -> None:
+    """setns back into a time namespace needs a single-threaded process: with a thread running,
+    the recipe goes through the intermediate process instead."""
+    import threading
+
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait, daemon=True)
+    worker.start()
+    try:
+        before = os.readlink("/proc/self/ns/pid_for_children"), os.readlink("/proc/self/ns/time_for_children")
+        r = sh("echo $$; cut -d' ' -f1 /proc/uptime", deterministic=True)
+        pid, uptime = r.stdout.decode().split()
+        assert pid == "1" and 1000 <= float(uptime) < 1001
+        plain = sh("cut -d' ' -f1 /proc/uptime")
+        assert float(plain.stdout) > 1001 or float(plain.stdout) < 1000  # the host's uptime, not the probe's
+        assert (os.readlink("/proc/self/ns/pid_for_children"), os.readlink("/proc/self/ns/time_for_children")) == before
+    finally:
+        stop.set()
+        worker.join()

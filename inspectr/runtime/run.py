@@ -183,6 +183,14 @@ def _unshare_for_children(deterministic: bool) -> None:
         fp.write("\n".join(offsets) + "\n")
 
 
+def _threads() -> int:
+    with open("/proc/self/status", "rb") as fp:
+        for line in fp:
+            if line.startswith(b"Threads:"):
+                return int(line.split()[1])
+    return 1
+
+
 def _fork_pid1(deterministic: bool) -> int:
     """Fork straight into new pid (and time) namespaces, then put this process's namespaces for
     children back: one fork per run instead of two (the intermediate process A costs a copy of
@@ -198,9 +206,17 @@ def _fork_pid1(deterministic: bool) -> int:
         return pid
     finally:
         if pid != 0:  # the parent, also when unshare or fork failed: later forks must not land there
-            for fd, kind in saved:
-                linux.setns(fd, kind)
-                os.close(fd)
+            try:
+                for fd, kind in saved:
+                    linux.setns(fd, kind)
+            except OSError:
+                if pid > 0:  # never leave a container running that nobody watches
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                raise
+            finally:
+                for fd, _ in saved:
+                    os.close(fd)
 
 
 def _pid1(root: Rootfs, run_dir: Path, argv: list[str], env: list[str], cwd: str, uid: int, gid: int, groups: list[int],
@@ -416,7 +432,9 @@ def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCach
     start = time.monotonic()
     # Without a user namespace, inspectr forks PID 1 itself. With one, an intermediate process A
     # must mount the overlay as host root and then enter the namespace, which inspectr cannot.
-    direct = not options.userns
+    # The kernel lets only a single-threaded process set its time namespace back (EUSERS), so
+    # a threaded inspectr (an embedding application, a test server) uses A for the recipe too.
+    direct = not options.userns and not (options.deterministic and _threads() > 1)
     try:
         child = _fork_pid1(options.deterministic) if direct else os.fork()
     except OSError as err:
