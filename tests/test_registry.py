@@ -479,3 +479,21 @@ def test_a_manifest_altered_in_the_cache_is_fetched_again(fault_proxy: FaultProx
     assert ("GET", f"/v2/fixtures/busybox/blobs/{config}") in fault_proxy.requests or \
         ("GET", f"/v2/fixtures/busybox/manifests/{config}") in fault_proxy.requests
     assert cached.read_bytes() == original  # healed
+
+
+def test_a_registry_listing_thousands_of_referrers_costs_at_most_a_hundred_requests(fault_proxy: FaultProxy) -> None:
+    registry = fault_proxy.upstream
+    pushed(registry, f"oci:{BUNDLE}:latest", "bundle/flood:latest")
+    proxy = fault_proxy.as_registry()
+    fake = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "digest": "sha256:" + hashlib.sha256(str(i).encode()).hexdigest(), "size": 10,
+                           "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json"} for i in range(5000)]}
+    fault_proxy.canned[f"/v2/bundle/flood/referrers/{SIGNED}"] = (json.dumps(fake).encode(),
+                                                                  "application/vnd.oci.image.index.v1+json")
+    fault_proxy.requests.clear()
+    result = run("verify", f"docker://{proxy.host}/bundle/flood:latest", "--format", "json", *flags(proxy))
+    doc = json.loads(result.stdout)
+    manifest_gets = [p for m, p in fault_proxy.requests if "/manifests/sha256:" in p]
+    assert len(manifest_gets) <= 100
+    assert any("5000 referrers listed" in c["message"] for c in doc["checks"])

@@ -34,6 +34,7 @@ from .oci_layout import open_oci_store
 __all__ = ["RegistryStore", "RemoteBlob", "open_registry_image", "open_registry_store"]
 
 _LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
+MAX_REFERRERS = 100
 _ARTIFACT_MANIFEST_TYPES = frozenset(MANIFEST_TYPES) | frozenset(INDEX_TYPES)
 
 
@@ -75,6 +76,7 @@ class RegistryStore:
         self.limits = limits
         self.label = f"docker://{ref}"
         self._known: dict[str, tuple[str, int]] = {}  # digest -> (media type, size), from fetched manifests
+        self._failed: dict[str, InspectrError] = {}  # manifests the registry would not give
         self._entries: list[dict[str, Any]] = []
         top = client.get_manifest(ref.repository, ref.reference, f"docker://{ref}")
         assert top is not None
@@ -140,7 +142,13 @@ class RegistryStore:
                     self._remember(digest, data, media_type)
                 return FileSlice(str(path), 0, len(data))
         if is_manifest:
-            got = self.client.get_manifest(self.ref.repository, str(digest), f"{self.label}: {what} {digest}")
+            if str(digest) in self._failed:  # asked again by another check: the same answer, no request
+                raise self._failed[str(digest)]
+            try:
+                got = self.client.get_manifest(self.ref.repository, str(digest), f"{self.label}: {what} {digest}")
+            except InspectrError as err:
+                self._failed[str(digest)] = err
+                raise
             assert got is not None
             self._remember(digest, got.data, got.media_type)
             return FileSlice(str(path), 0, len(got.data))
@@ -184,13 +192,28 @@ class RegistryStore:
             data = self.client.referrers(repo, digest)
         except InspectrError as err:
             self.problems.append(f"{self.label}: referrers API: {err.message}")
-        if data is not None:
-            listing = Digest("sha256", hashlib.sha256(data).hexdigest())
-            self._add_entry(listing, data, OCI_INDEX, tag)  # the API's answer, named like the tag fallback
-            return
-        got = self._optional(repo, tag)
-        if got is not None:
-            self._add_entry(got.digest, got.data, got.media_type, tag)
+        if data is None:
+            got = self._optional(repo, tag)
+            if got is None:
+                return
+            data = got.data
+        data = self._bounded(data, tag)
+        # The API's answer or the fallback tag's index, as one index named like the tag fallback.
+        self._add_entry(Digest("sha256", hashlib.sha256(data).hexdigest()), data, OCI_INDEX, tag)
+
+    def _bounded(self, data: bytes, tag: str) -> bytes:
+        """A hostile registry could list thousands of referrers, each a request: keep the first
+        MAX_REFERRERS and say so."""
+        try:
+            doc = load_json(data, f"{self.label}: referrers of {tag}", self.limits)
+        except InspectrError:
+            return data  # reported when the verify engine reads it
+        manifests = doc.get("manifests") if isinstance(doc, dict) else None
+        if not isinstance(manifests, list) or len(manifests) <= MAX_REFERRERS:
+            return data
+        self.problems.append(f"{self.label}: {len(manifests)} referrers listed for {tag}; only the first "
+                             f"{MAX_REFERRERS} are checked")
+        return json.dumps(dict(doc, manifests=manifests[:MAX_REFERRERS])).encode()
 
     def _optional(self, repo: str, reference: str) -> Any:
         try:
