@@ -787,7 +787,7 @@ class FaultProxy:
         self.truncate_blob: dict[str, int] = {}  # blob digest -> how many 200 replies to cut off halfway
         # path -> (body, content type) answered by the proxy itself: an OCI 1.1 referrers API in
         # front of docker-registry 2.8, which has none
-        self.canned: dict[str, tuple[bytes, str]] = {}
+        self.canned: dict[str, tuple[bytes, str] | tuple[bytes, str, dict[str, str]]] = {}  # + extra headers
         self.fail_status: dict[str, list[int]] = {}  # path substring -> statuses to answer first
         self.wrong_content_type: set[str] = set()  # manifest refs served as text/html
         self.requests: list[tuple[str, str]] = []  # (method, path without query), in order
@@ -899,6 +899,8 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         if canned is not None and self.command in ("GET", "HEAD"):
             self.send_response(200)
             self.send_header("Content-Type", canned[1])
+            for name, value in (canned[2] if len(canned) > 2 else {}).items():  # type: ignore[misc]
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(canned[0])))
             self.end_headers()
             if self.command == "GET":

@@ -497,3 +497,17 @@ def test_a_registry_listing_thousands_of_referrers_costs_at_most_a_hundred_reque
     manifest_gets = [p for m, p in fault_proxy.requests if "/manifests/sha256:" in p]
     assert len(manifest_gets) <= 100
     assert any("5000 referrers listed" in c["message"] for c in doc["checks"])
+
+
+def test_a_content_encoding_nobody_asked_for_is_refused_not_inflated(fault_proxy: FaultProxy,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    import gzip
+
+    busybox(fault_proxy.upstream)
+    proxy = fault_proxy.as_registry()
+    bomb = gzip.compress(b"{" + b" " * (64 << 20) + b"}")  # 64 MiB of JSON in about 64 KiB
+    fault_proxy.canned["/v2/fixtures/busybox/manifests/latest"] = (
+        bomb, "application/vnd.oci.image.manifest.v1+json", {"Content-Encoding": "gzip"})
+    code, out, err = run_main(capsys, "inspect", "--tls-verify=false", f"docker://{proxy.host}/fixtures/busybox:latest")
+    assert code == 2 and out == ""
+    assert "error[registry-error]" in err and "Content-Encoding 'gzip'" in err

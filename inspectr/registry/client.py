@@ -207,6 +207,7 @@ class RegistryClient:
         self.requests.append((method, path))
         headers = dict(headers or {})
         headers.setdefault("User-Agent", "inspectr")
+        headers.setdefault("Accept-Encoding", "identity")
         scope = f"repository:{repo}:pull" if repo else ""
         state = self._auth.setdefault(scope, _Auth())
         for _ in range(2):
@@ -291,7 +292,7 @@ class RegistryClient:
         want_scope = params.get("scope") or scope
         if want_scope:
             query["scope"] = want_scope
-        headers = {"User-Agent": "inspectr"}
+        headers = {"User-Agent": "inspectr", "Accept-Encoding": "identity"}
         body: bytes | None = None
         method = "GET"
         if send_creds and creds is not None and creds.identity_token:
@@ -320,8 +321,15 @@ class RegistryClient:
     # -- bodies and errors -----------------------------------------------------------------
 
     def _small_body(self, resp: urllib3.BaseHTTPResponse, cap: int = _MAX_SMALL_BODY) -> bytes:
+        # Never decoded: inspectr asks for no Content-Encoding, and one it did not ask for could
+        # be a decompression bomb.
+        encoding = (resp.headers.get("Content-Encoding") or "identity").strip().lower()
+        if encoding != "identity":
+            resp.drain_conn()
+            resp.release_conn()
+            raise RegistryError(f"docker://{self.host}: response with Content-Encoding {encoding[:40]!r}, which inspectr did not ask for")
         try:
-            data = resp.read(cap + 1, decode_content=True)
+            data = resp.read(cap + 1, decode_content=False)
         except Urllib3Error as err:
             raise RegistryUnreachable(f"docker://{self.host}: connection failed while reading: {_describe(err)}") from None
         finally:
