@@ -33,7 +33,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-import bench_ls  # noqa: E402
 from bench_ls import Tool, _layers, machine_info, run_rounds  # noqa: E402
 
 READ_CHUNK = 1 << 20
@@ -136,5 +135,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    del bench_ls  # imported for its helpers only
     raise SystemExit(main())

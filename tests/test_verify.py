@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from builders import Corrupt, TarBuilder, write_docker_archive, write_oci_layout
 from inspectr.cli import cli
-from inspectr.verify.engine import Trust, verify_image
+from inspectr.verify.engine import verify_image
 from inspectr.verify.integrity import check_integrity
-from inspectr.verify.keys import gpgv_available, load_keyring, load_public_key
+from inspectr.verify.keys import gpgv_available
 from inspectr.verify.report import Status
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,7 +3,6 @@ databases (one batched re-read), measure efficiency, apply the rules file."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,23 +142,23 @@ def _inventory(image: Image, tree: Tree) -> tuple[list[Package], bool]:
             packages.append(pkg)
     for path, data in dbs.items():
         if path.endswith(("/METADATA", "/PKG-INFO")):
-            pkg = parse_python_metadata(data)
-            if pkg is None:
+            python_pkg = parse_python_metadata(data)
+            if python_pkg is None:
                 continue
-            pkg.source_path = path
+            python_pkg.source_path = path
             meta_dir = path.rsplit("/", 1)[0]
             record = dbs.get(f"{meta_dir}/RECORD")
             if record is not None:
-                pkg.files = parse_python_record(record, meta_dir.rsplit("/", 1)[0])
-            packages.append(pkg)
+                python_pkg.files = parse_python_record(record, meta_dir.rsplit("/", 1)[0])
+            packages.append(python_pkg)
         elif path.endswith("/package.json"):
-            pkg = parse_npm_package(data)
-            if pkg is None:
+            npm_pkg = parse_npm_package(data)
+            if npm_pkg is None:
                 continue
-            pkg.source_path = path
+            npm_pkg.source_path = path
             pkg_dir = path.rsplit("/", 1)[0] + "/"
-            pkg.files = [n.path for n in tree.walk(tree.get(pkg_dir.rstrip("/"))) ] if tree.get(pkg_dir.rstrip("/")) else []
-            packages.append(pkg)
+            npm_pkg.files = [n.path for n in tree.walk(tree.get(pkg_dir.rstrip("/"))) ] if tree.get(pkg_dir.rstrip("/")) else []
+            packages.append(npm_pkg)
     for pkg in packages:
         node = tree.get(pkg.source_path)
         pkg.layer = node.layer if node is not None else None
@@ -179,9 +178,9 @@ def audit_image(image: Image, rules: AuditRules = AuditRules(), jobs: int | None
         # is reached through the bin -> usr/bin symlink, so owned paths are resolved in-root.
         owned = set()
         for p in packages:
-            for f in p.files:
-                owned.add(f)
-                node = tree.resolve(f, follow_last=False)
+            for file_path in p.files:
+                owned.add(file_path)
+                node = tree.resolve(file_path, follow_last=False)
                 if node is not None:
                     owned.add(node.path)
         for node in tree.walk():

@@ -53,8 +53,10 @@ def _entries(indexes: list[LayerIndex]) -> Iterator[tuple[int, Entry]]:
 
 
 def run_rules(image: Image, indexes: list[LayerIndex], tree: Tree) -> list[Finding]:
-    created_by: Callable[[int], str | None] = lambda i: (  # noqa: E731
-        image.layers[i].history.created_by if 0 <= i < len(image.layers) and image.layers[i].history else None)
+    def created_by(i: int) -> str | None:
+        history = image.layers[i].history if 0 <= i < len(image.layers) else None
+        return history.created_by if history else None
+
     out: list[Finding] = []
 
     def add(rule: str, path: str, layer: int | None, visible: bool, message: str, severity: Severity | None = None,

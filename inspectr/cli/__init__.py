@@ -8,7 +8,7 @@ import json
 import os
 import signal
 import sys
-from typing import Any
+from typing import Any, MutableMapping
 
 from pathlib import Path
 
@@ -41,11 +41,11 @@ class _LazyGroup(click.Group):
         return importlib.import_module(f"{__name__}.{module}").command  # type: ignore[no-any-return]
 
     @property
-    def commands(self) -> dict[str, click.Command]:  # type: ignore[override]
+    def commands(self) -> dict[str, click.Command]:
         return {name: self.get_command(click.Context(self), name) for name in _COMMANDS}  # type: ignore[misc]
 
     @commands.setter
-    def commands(self, value: dict[str, click.Command]) -> None:
+    def commands(self, value: MutableMapping[str, click.Command]) -> None:
         pass
 
 

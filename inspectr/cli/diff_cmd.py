@@ -83,7 +83,7 @@ def _write_report_dir(target: Path, pairs: list[tuple[ImagePair, Difference | No
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "markdown", "sarif", "junit"]), default="text",
               show_default=True)
 @click.pass_obj
-def command(ctx: Context, image_a: str, image_b: str, semantic: bool, excludes: tuple[str, ...], policy: Path | None,
+def command(ctx: Context, /, image_a: str, image_b: str, semantic: bool, excludes: tuple[str, ...], policy: Path | None,
             all_platforms: bool, no_content: bool, max_diff_bytes: int, report_dir: Path | None, platform: str | None,
             limit_scale: int, limits: tuple[str, ...], strict: bool, fmt: str, **ignores: bool) -> None:
     """Explain what differs between two images and why.
@@ -162,7 +162,7 @@ def _combine(pairs: list[tuple[ImagePair, Difference | None]], extra: list[Chang
         return diffs[0][1]
     changes: list[Change] = list(extra)
     for pair, d in diffs:
-        for c in d.changes:  # type: ignore[union-attr]
+        for c in d.changes:
             c.platform = pair.a.platform
             changes.append(c)
     for c in extra:

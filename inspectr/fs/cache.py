@@ -153,7 +153,7 @@ class LayerCache:
             pass  # a read-only or full cache dir only costs speed
 
     def entries(self) -> list[CacheEntry]:
-        out = []
+        out: list[CacheEntry] = []
         base = self.dir / "layers"
         if not base.is_dir():
             return out

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..audit.engine import audit_image
 from ..audit.findings import Severity
-from ..diff.difference import SEMANTIC_IGNORABLE, Change, Difference, Verdict
+from ..diff.difference import SEMANTIC_IGNORABLE, Change, Difference
 from ..diff.engine import compare_images, index_pair
 from ..diff.options import DiffOptions
 from ..fs.cache import LayerCache

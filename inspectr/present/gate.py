@@ -65,14 +65,14 @@ def gate_markdown(r: GateReport, fp: TextIO) -> None:
         fp.write(f"| {_md(c.name)} | {mark} | {_md(c.message)[:400]} |\n")
     if r.accepted:
         fp.write(f"\n{len(r.accepted)} accepted differences:\n\n")
-        for c in r.accepted[:50]:
-            fp.write(f"- {_md(c.path)} ({c.cause.value}): {_md(c.accepted_by or '')}\n")
+        for change in r.accepted[:50]:
+            fp.write(f"- {_md(change.path)} ({change.cause.value}): {_md(change.accepted_by or '')}\n")
         if len(r.accepted) > 50:
             fp.write(f"- … and {len(r.accepted) - 50} more (see the JSON report)\n")
     if r.unaccepted:
         fp.write(f"\n{len(r.unaccepted)} differences not accepted:\n\n")
-        for c in r.unaccepted[:50]:
-            fp.write(f"- {_md(c.path)}: {c.change} ({c.cause.value})\n")
+        for change in r.unaccepted[:50]:
+            fp.write(f"- {_md(change.path)}: {change.change} ({change.cause.value})\n")
     fp.write("\n")
 
 

@@ -35,4 +35,5 @@ def junit_xml(suite: str, cases: list[JUnitCase], properties: dict[str, str] | N
             ET.SubElement(case, "failure", message=message[:500], type=c.kind or "failure").text = message
         elif c.status == "skip":
             ET.SubElement(case, "skipped", message=message[:500])
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    doc: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)  # the stubs say Any for a named encoding
+    return doc

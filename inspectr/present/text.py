@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 from typing import Iterable, TextIO
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -70,8 +70,10 @@ def render_summary(s: ImageSummary, console: Console) -> None:
         head.add_row("labels" if i == 0 else "", Text(display_text(f"{k}={v}")))
     console.print(head)
     table = Table(title="layers", title_justify="left", show_edge=False, pad_edge=False)
-    for col, just in (("#", "right"), ("digest", "left"), ("comp", "left"), ("size", "right"),
-                      ("uncompressed", "right"), ("entries", "right"), ("created by", "left")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("#", "right"), ("digest", "left"), ("comp", "left"), ("size", "right"),
+        ("uncompressed", "right"), ("entries", "right"), ("created by", "left"))
+    for col, just in columns:
         table.add_column(col, justify=just, overflow="fold")
     for layer in s.layers:
         table.add_row(

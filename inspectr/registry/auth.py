@@ -128,13 +128,13 @@ def find_credentials(domain: str, repository: str, authfile: Path | None = None,
             if authfile is not None:
                 raise UsageError(f"{path}: --authfile does not exist")
             continue
-        helpers = doc.get("credHelpers") if isinstance(doc.get("credHelpers"), dict) else {}
+        helpers: dict[str, Any] = doc["credHelpers"] if isinstance(doc.get("credHelpers"), dict) else {}
         for key in keys:
             if isinstance(helpers.get(key), str):
                 got = _helper(helpers[key], key, path)
                 if got is not None:
                     return got
-        auths = doc.get("auths") if isinstance(doc.get("auths"), dict) else {}
+        auths: dict[str, Any] = doc["auths"] if isinstance(doc.get("auths"), dict) else {}
         for key in keys:
             got = _from_entry(auths.get(key), key, path)
             if got is not None:

@@ -117,8 +117,8 @@ class RunCgroup:
                     events = (d / "pids.events").read_text().split()
                     usage.pids_limit_hit = len(events) >= 2 and int(events[1]) > 0
                 elif controller == "unified":
-                    events = dict(line.split() for line in (d / "memory.events").read_text().splitlines())
-                    usage.oom_killed = int(events.get("oom_kill", "0")) > 0
+                    counters = dict(line.split() for line in (d / "memory.events").read_text().splitlines())
+                    usage.oom_killed = int(counters.get("oom_kill", "0")) > 0
                     peak = d / "memory.peak"
                     if peak.exists():
                         usage.memory_peak_bytes = int(peak.read_text())

@@ -440,9 +440,8 @@ def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCach
     except OSError as err:
         raise RuntimeError_(f"cannot start the container: {err}") from None
     if child == 0:
-        os.close(out_r), os.close(err_r), os.close(fail_r), os.close(pid_r)
-        if sync_parent is not None:
-            os.close(sync_parent[0]), os.close(sync_parent[1])
+        for fd in (out_r, err_r, fail_r, pid_r, *(sync_parent or ())):
+            os.close(fd)
         if direct:
             os.close(pid_w)
             _pid1(root, run_dir, argv, env, cwd, uid, gid, groups, out_w, err_w, fail_w, options.deterministic, cgroup,
@@ -452,7 +451,8 @@ def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCach
     for fd in (out_w, err_w, fail_w, pid_w):
         os.close(fd)
     if sync_parent is not None and sync_child is not None:
-        os.close(sync_child[0]), os.close(sync_child[1])
+        for fd in sync_child:
+            os.close(fd)
         _map_ids(child, sync_parent)
     try:
         outputs = {out_r: bytearray(), err_r: bytearray(), fail_r: bytearray()}
@@ -499,6 +499,7 @@ def run_image(image: Image, options: RunOptions = RunOptions(), cache: LayerCach
             status = int(words[words.index(b"status") + 1]) if b"status" in words else None
         if cpu_hit:
             timed_out = False  # the kill came from the CPU-time limit, not the wall clock
+        sig: int | None
         if cpu_hit or timed_out or status is None:
             exit_code, sig = None, signal.SIGKILL
         elif os.WIFSIGNALED(status):

@@ -25,7 +25,7 @@ DENIED = (
 def load_module() -> Any:
     """The seccomp module, or a clear error that says which package to install."""
     try:
-        import seccomp  # type: ignore[import-not-found]
+        import seccomp
         return seccomp
     except ImportError:
         pass
@@ -33,11 +33,11 @@ def load_module() -> Any:
         if extra not in sys.path:
             sys.path.append(extra)
     try:
-        import seccomp  # type: ignore[import-not-found]
+        import seccomp
         return seccomp
     except ImportError:
         try:
-            import pyseccomp as seccomp  # type: ignore[import-not-found,no-redef]
+            import pyseccomp as seccomp
             return seccomp
         except ImportError:
             raise RuntimeError("seccomp is not available: install Debian's python3-seccomp "

@@ -16,12 +16,12 @@ from ..errors import DecompressError
 try:  # isal is about twice as fast as zlib for inflate; zlib is the fallback.
     from isal import isal_zlib as _zlib
 
-    _ZLIB_ERRORS: tuple[type[BaseException], ...] = (_zlib.error, ValueError)
+    _ZLIB_ERRORS: tuple[type[BaseException], ...] = (_zlib.error, ValueError)  # type: ignore[assignment]
     GZIP_BACKEND = "isal"
 except ImportError:  # pragma: no cover - exercised only where isal is missing
     import zlib as _zlib  # type: ignore[no-redef]
 
-    _ZLIB_ERRORS = (_zlib.error, ValueError)
+    _ZLIB_ERRORS = (_zlib.error, ValueError)  # type: ignore[assignment]
     GZIP_BACKEND = "zlib"
 
 __all__ = ["Compression", "Readable", "sniff", "open_decompressed", "PeekReader", "GZIP_BACKEND"]
@@ -223,7 +223,8 @@ class _ZstdReader:
         self._tracker = _ZstdFrameTracker()
         self._raw = raw
         dctx = zstandard.ZstdDecompressor(max_window_size=max_window_bytes)
-        self._reader = dctx.stream_reader(_ZstdSource(self), read_size=CHUNK, read_across_frames=True)
+        # the stubs want IO[bytes]; zstandard only calls .read(n) on its source
+        self._reader = dctx.stream_reader(_ZstdSource(self), read_size=CHUNK, read_across_frames=True)  # type: ignore[arg-type]
         self._done = False
 
     # The zstandard reader pulls compressed bytes through this method.

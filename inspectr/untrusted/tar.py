@@ -80,7 +80,7 @@ class StreamBlocks:
         self._what = what
 
     def _pull(self, n: int) -> bytes:
-        data = self._src.read(n)
+        data: bytes = self._src.read(n)
         if data:
             self._read_total += len(data)
             if self._read_total > self._limit:
@@ -426,11 +426,11 @@ class TarWalker:
                         gid = value
             if "mtime" in pax:
                 mtime_ns = _pax_time_ns(pax["mtime"], offset)
-            for key, value in pax.items():
+            for key, raw in pax.items():
                 if key.startswith("SCHILY.xattr."):
                     if xattrs is None:
                         xattrs = {}
-                    xattrs[key[13:]] = value
+                    xattrs[key[13:]] = raw
             if "GNU.sparse.major" in pax or "GNU.sparse.map" in pax or "GNU.sparse.offset" in pax:
                 major, minor = pax.get("GNU.sparse.major"), pax.get("GNU.sparse.minor")
                 if major != b"1" or minor != b"0":

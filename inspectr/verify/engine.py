@@ -80,8 +80,8 @@ def verify_image(reference: str, trust: Trust = Trust(), limits: Limits = Limits
     for c in candidates:
         report.signatures.append(check_candidate(c, digests, list(trust.keys), list(trust.keyrings), identity))
     layouts = [(integrity.store, integrity.index, integrity.manifests)] if integrity.store is not None else []
-    for store, index in extra_layouts:  # --signatures layouts: referrers there count too
-        layouts.append((store, index, {}))
+    for extra_store, extra_index in extra_layouts:  # --signatures layouts: referrers there count too
+        layouts.append((extra_store, extra_index, {}))
     for store, index, manifests in layouts:
         for item in find_attachments(store, index, manifests, digests, limits):
             if isinstance(item, str):

@@ -377,7 +377,7 @@ def check_integrity(reference: str, limits: Limits = Limits(), skip_blobs: bool 
     if path.is_dir():
         if (path / "oci-layout").is_file() and transport in (None, "oci"):
             result.format, result.transport = "oci-layout", "oci"
-            store = DirStore(path, limits)
+            store: DirStore | ArchiveStore = DirStore(path, limits)
             result.store = store
             _oci(result, store, limits, skip_blobs)
         elif (path / "manifest.json").is_file() and transport in (None, "dir"):

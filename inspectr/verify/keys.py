@@ -40,7 +40,7 @@ class PublicKey:
         key = self.key
         try:
             if isinstance(key, ec.EllipticCurvePublicKey):
-                candidates = [hashes.SHA256()]
+                candidates: list[hashes.HashAlgorithm] = [hashes.SHA256()]
                 if isinstance(key.curve, ec.SECP384R1):
                     candidates.append(hashes.SHA384())
                 elif isinstance(key.curve, ec.SECP521R1):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -172,7 +171,7 @@ def find_in_path(path: Path, digests: list[str], limits: Limits) -> tuple[list[C
             head = fp.read(512)
         if len(head) == 512 and head[257:262] == b"ustar":
             archive = ArchiveIndex(path, limits)
-            store = ArchiveStore(archive, limits)
+            store: BlobStore = ArchiveStore(archive, limits)
             index = Index.from_json(load_json(store.doc("index.json", "index.json"), "index.json", limits), f"{path}: index.json")
             return find_in_layout(store, index, digests, limits)
         item = _from_file(path)
@@ -223,7 +222,7 @@ def check_candidate(c: Candidate, digests: list[str], keys: list[PublicKey], key
                                    f"does not verify with any given key ({', '.join(k.label for k in keys)}): "
                                    "signed by another key, or the payload or signature was altered", "bad-signature")
         expected_type = COSIGN_TYPE
-        signer_label = f"{signer.label} (sha256:{signer.spki_sha256[:16]}…)"
+        signer_label: str | None = f"{signer.label} (sha256:{signer.spki_sha256[:16]}…)"
         payload_bytes = c.payload
     else:
         if not keyrings:

@@ -18,7 +18,10 @@ from ..difference import Cause, Change, FieldChange, Side
 __all__ = ["compare_layers", "compare_hidden_content"]
 
 
-def _entry_key(e: Entry) -> tuple[object, ...]:
+_EntryKey = tuple[str, EntryKind, int, int, int, int, bytes | None, str, tuple[tuple[str, bytes], ...], int, int]
+
+
+def _entry_key(e: Entry) -> _EntryKey:
     return (e.path, e.kind, e.mode, e.uid, e.gid, e.size, e.sha256, e.linkname,
             tuple(sorted((e.xattrs or {}).items())), e.devmajor, e.devminor)
 
@@ -59,7 +62,7 @@ def compare_layers(a: Image, b: Image, ia: list[LayerIndex], ib: list[LayerIndex
                               note="same entries in a different order"))
         else:
             set_a, set_b = set(keys_a), set(keys_b)
-            moved = sorted({k[0] for k in set_a ^ set_b} - set(changed_paths))  # type: ignore[misc]
+            moved = sorted({k[0] for k in set_a ^ set_b} - set(changed_paths))
             if moved:
                 shown = ", ".join(moved[:5]) + (f" and {len(moved) - 5} more" if len(moved) > 5 else "")
                 out.append(Change("layer", f"layers[{i}]", "modified", Cause.LAYER_BOUNDARIES,
