@@ -306,3 +306,12 @@ def test_a_threaded_inspectr_still_runs_the_recipe_and_keeps_its_namespaces() ->
     finally:
         stop.set()
         worker.join()
+
+
+@pytest.mark.parametrize("userns", [False, True])
+def test_proc_sys_and_sysfs_are_read_only_and_sysfs_shows_only_loopback(userns: bool) -> None:
+    r = sh("echo 3 > /proc/sys/vm/drop_caches; echo 1 > /proc/sys/net/ipv4/ip_forward; touch /sys/x;"
+           " ls /sys/class/net; ls -A /sys/firmware | wc -l; grep -c ' /proc/sys proc ro,' /proc/mounts",
+           user="0", userns=userns)
+    assert r.stdout == b"lo\n0\n1\n", (r.stdout, r.stderr)
+    assert r.stderr.count(b"Read-only file system") == 3, r.stderr

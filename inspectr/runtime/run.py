@@ -191,6 +191,26 @@ def _threads() -> int:
     return 1
 
 
+_PROC_READ_ONLY = ("asound", "bus", "fs", "irq", "sys")  # runc's list, less sysrq-trigger (masked)
+_SYS_MASKED = ("firmware", "devices/virtual/powercap")
+
+
+def _read_only_kernel_views(merged: str) -> None:
+    """runc's read-only /proc paths, and a read-only sysfs (of the new, loopback-only network
+    namespace) with its firmware and powercap trees hidden under empty read-only tmpfs."""
+    keep = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
+    for name in _PROC_READ_ONLY:
+        path = f"{merged}/proc/{name}"
+        if os.path.exists(path):
+            linux.mount(path, path, None, linux.MS_BIND | linux.MS_REC)
+            linux.mount(path, path, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | keep)
+    linux.mount("sysfs", f"{merged}/sys", "sysfs", linux.MS_RDONLY | keep)
+    for name in _SYS_MASKED:
+        path = f"{merged}/sys/{name}"
+        if os.path.isdir(path):
+            linux.mount("tmpfs", path, "tmpfs", linux.MS_RDONLY | keep, "size=0")
+
+
 def _fork_pid1(deterministic: bool) -> int:
     """Fork straight into new pid (and time) namespaces, then put this process's namespaces for
     children back: one fork per run instead of two (the intermediate process A costs a copy of
@@ -291,6 +311,7 @@ def _container(root: Rootfs, run_dir: Path, argv: list[str], env: list[str], cwd
             p = f"{merged}/proc/{masked}"
             if os.path.exists(p):
                 linux.mount(f"{merged}/dev/null", p, None, linux.MS_BIND)
+        _read_only_kernel_views(merged)
         os.chdir(merged)
         linux.pivot_root(".", ".")
         linux.mount("", ".", None, linux.MS_SLAVE | linux.MS_REC)
