@@ -511,3 +511,27 @@ def test_a_content_encoding_nobody_asked_for_is_refused_not_inflated(fault_proxy
     code, out, err = run_main(capsys, "inspect", "--tls-verify=false", f"docker://{proxy.host}/fixtures/busybox:latest")
     assert code == 2 and out == ""
     assert "error[registry-error]" in err and "Content-Encoding 'gzip'" in err
+
+
+def test_a_signature_on_a_platform_manifest_of_an_index_is_found(registry: Registry, tmp_path: Path) -> None:
+    """cosign sign --recursive signs each platform's manifest: the image is an index whose child
+    is the signed manifest, and the .sig tag names the child's digest."""
+    import shutil
+
+    layout = tmp_path / "index-layout"
+    shutil.copytree(SIG / "cosign-layout", layout)
+    manifest = (layout / "blobs" / "sha256" / SIGNED[7:]).read_bytes()
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": SIGNED,
+                                       "size": len(manifest), "platform": {"architecture": "amd64", "os": "linux"}}]}).encode()
+    index_digest = hashlib.sha256(index).hexdigest()
+    (layout / "blobs" / "sha256" / index_digest).write_bytes(index)
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": f"sha256:{index_digest}", "size": len(index),
+         "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}))
+    remote = pushed(registry, f"oci:{layout}:latest", "inspectr/indexed:latest")
+    pushed(registry, f"oci:{SIG / 'cosign-layout'}:{SIG_TAG}.sig", f"inspectr/indexed:{SIG_TAG}.sig")
+    result = run("verify", remote, "--key", str(SIG / "cosign-a.pub"), "--identity", IDENTITY, "--format", "json", *flags(registry))
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 0 and doc["verdict"] == "verified", doc["signatures"]
+    assert doc["manifest_digests"][0] == f"sha256:{index_digest}" and SIGNED in doc["manifest_digests"]

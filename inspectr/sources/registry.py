@@ -35,6 +35,7 @@ __all__ = ["RegistryStore", "RemoteBlob", "open_registry_image", "open_registry_
 
 _LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 MAX_REFERRERS = 100
+MAX_CHILDREN = 16  # platforms of an index whose own attachments are looked up (5 requests each)
 _ARTIFACT_MANIFEST_TYPES = frozenset(MANIFEST_TYPES) | frozenset(INDEX_TYPES)
 
 
@@ -177,10 +178,27 @@ class RegistryStore:
         self.top_digest, self.top_media_type = chosen.digest, chosen.media_type
 
     def add_attachments(self) -> None:
-        """List cosign `.sig`/`.att` tags, the referrers API (else its `sha256-<hex>` tag
-        fallback) for the image's digest, as named entries of the synthesised index.json;
-        the verify engine then finds them exactly as in a `cosign save` layout."""
-        digest = self.top_digest
+        """List cosign `.sig`/`.att`/`.sbom` tags and the referrers API (else its `sha256-<hex>`
+        tag fallback) as named entries of the synthesised index.json, for the image's digest and,
+        when it is an index, for up to MAX_CHILDREN of its manifests (cosign sign --recursive
+        signs those); the verify engine then finds them as in a `cosign save` layout."""
+        digests = [self.top_digest]
+        if self.top_media_type in INDEX_TYPES:
+            try:
+                with self.blob(self.top_digest, "index").open() as fp:
+                    index = Index.from_json(load_json(fp.read(), self.label, self.limits), self.label)
+                children = [d.digest for d in index.manifests if d.media_type in _ARTIFACT_MANIFEST_TYPES]
+            except InspectrError as err:
+                self.problems.append(f"{self.label}: index: {err.message}")
+                children = []
+            if len(children) > MAX_CHILDREN:
+                self.problems.append(f"{self.label}: attachments looked up for the index and {MAX_CHILDREN} of its "
+                                     f"{len(children)} manifests")
+            digests += children[:MAX_CHILDREN]
+        for digest in digests:
+            self._attachments_of(digest)
+
+    def _attachments_of(self, digest: Digest) -> None:
         tag = f"{digest.algorithm}-{digest.encoded}"
         repo = self.ref.repository
         for suffix in (".sig", ".att", ".sbom"):
