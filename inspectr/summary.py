@@ -7,8 +7,18 @@ from typing import Any
 
 from .fs.layer_index import LayerIndex
 from .image import Image
+from .mediatypes import layer_compression
 
 __all__ = ["LayerSummary", "ImageSummary", "summarise_image"]
+
+
+def _compression(media_type: str | None) -> str:
+    """What the media type says (the bytes are checked by magic when a layer is read)."""
+    try:
+        compression = layer_compression(media_type)
+    except KeyError:
+        return "?"
+    return compression.value if compression is not None else "?"  # Docker types: known only from the bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,9 +29,9 @@ class LayerSummary:
     media_type: str | None
     compression: str
     size: int | None
-    uncompressed_size: int
-    entries: int
-    whiteouts: int
+    uncompressed_size: int | None  # None: layers not read (inspect --no-layers)
+    entries: int | None
+    whiteouts: int | None
     created_by: str | None
     created: str | None
     comment: str | None
@@ -42,31 +52,32 @@ class ImageSummary:
     layers: list[LayerSummary]
     history: list[dict[str, Any]]
     size: int
-    uncompressed_size: int
+    uncompressed_size: int | None
     warnings: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def summarise_image(image: Image, indexes: list[LayerIndex]) -> ImageSummary:
-    """Combine the verified image metadata with per-layer facts from the indexes."""
+def summarise_image(image: Image, indexes: list[LayerIndex] | None) -> ImageSummary:
+    """Combine the verified image metadata with per-layer facts from the indexes. Without
+    indexes (layers not read), what only a layer's bytes tell is None."""
     cfg = image.config
     layers = []
-    for ref, index in zip(image.layers, indexes):
+    for ref in image.layers:
         hist = ref.history
-        whiteouts = sum(1 for e in index.entries if e.kind.value in ("whiteout", "opaque"))
+        index = indexes[ref.index] if indexes is not None else None
         layers.append(
             LayerSummary(
                 index=ref.index,
                 digest=str(ref.digest) if ref.digest else None,
-                diff_id=index.diff_id,
+                diff_id=index.diff_id if index else (str(ref.diff_id) if ref.diff_id else None),
                 media_type=ref.media_type,
-                compression=index.compression,
-                size=index.compressed_size,
-                uncompressed_size=index.uncompressed_size,
-                entries=len(index.entries),
-                whiteouts=whiteouts,
+                compression=index.compression if index else _compression(ref.media_type),
+                size=index.compressed_size if index else ref.size,
+                uncompressed_size=index.uncompressed_size if index else None,
+                entries=len(index.entries) if index else None,
+                whiteouts=sum(1 for e in index.entries if e.kind.value in ("whiteout", "opaque")) if index else None,
                 created_by=hist.created_by if hist else None,
                 created=hist.created if hist else None,
                 comment=hist.comment if hist else None,
@@ -89,7 +100,7 @@ def summarise_image(image: Image, indexes: list[LayerIndex]) -> ImageSummary:
     ]
     warnings = [
         {"code": n.code, "path": n.path, "layer": n.layer, "message": n.message}
-        for index in indexes
+        for index in indexes or []
         for n in index.notices
     ]
     return ImageSummary(
@@ -106,6 +117,6 @@ def summarise_image(image: Image, indexes: list[LayerIndex]) -> ImageSummary:
         layers=layers,
         history=history,
         size=sum(layer.size or 0 for layer in layers),
-        uncompressed_size=sum(layer.uncompressed_size for layer in layers),
+        uncompressed_size=sum(layer.uncompressed_size or 0 for layer in layers) if indexes is not None else None,
         warnings=warnings,
     )

@@ -535,3 +535,19 @@ def test_a_signature_on_a_platform_manifest_of_an_index_is_found(registry: Regis
     doc = json.loads(result.stdout)
     assert result.exit_code == 0 and doc["verdict"] == "verified", doc["signatures"]
     assert doc["manifest_digests"][0] == f"sha256:{index_digest}" and SIGNED in doc["manifest_digests"]
+
+
+def test_inspect_no_layers_pulls_no_layer(fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    busybox(fault_proxy.upstream)
+    proxy = fault_proxy.as_registry()
+    monkeypatch.setenv("INSPECTR_CACHE_DIR", str(tmp_path / "cache"))
+    ref = f"docker://{proxy.host}/fixtures/busybox:latest"
+    quick = json.loads(run("inspect", "--no-layers", "--format", "json", "--tls-verify=false", ref).stdout)
+    full = json.loads(run("inspect", "--format", "json", f"oci:{FIX / 'oci-busybox'}:latest").stdout)
+    layer_digests = {layer["digest"] for layer in full["layers"]}
+    assert not any(path.endswith(tuple(layer_digests)) for _, path in fault_proxy.requests)  # config only
+    assert quick["uncompressed_size"] is None and all(layer["entries"] is None for layer in quick["layers"])
+    for key in ("manifest_digest", "config_digest", "config", "history", "size", "platform"):
+        assert quick[key] == full[key], key
+    assert [(layer["digest"], layer["diff_id"], layer["size"], layer["compression"]) for layer in quick["layers"]] == \
+        [(layer["digest"], layer["diff_id"], layer["size"], layer["compression"]) for layer in full["layers"]]

@@ -18,14 +18,26 @@ from .common import Context, Progress, format_option, image_options, load_image,
 @click.argument("image")
 @image_options
 @format_option("text", "json")
+@click.option("--no-layers", is_flag=True,
+              help="Read index, manifest and config only (each verified); no layer is read, or pulled from a registry.")
 @click.pass_obj
-def command(ctx: Context, image: str, platform: str | None, limit_scale: int, limits: tuple[str, ...], strict: bool, fmt: str) -> None:
+def command(ctx: Context, image: str, platform: str | None, limit_scale: int, limits: tuple[str, ...], strict: bool, fmt: str,
+            no_layers: bool) -> None:
     """Show format, digests, platforms, config and layers of IMAGE.
 
     Every layer is streamed once and verified (digest, size, diff_id) to count its entries and
-    uncompressed size. Example: `inspectr inspect fixtures/oci-busybox`.
+    uncompressed size; `--no-layers` skips that (those fields are then null). Example:
+    `inspectr inspect fixtures/oci-busybox`.
     """
     img = load_image(image, platform, limit_scale, limits)
+    if no_layers:
+        summary = summarise_image(img, None)
+        if fmt == "json":
+            dump_document("inspect", summary.to_json(), sys.stdout)
+        else:
+            render_summary(summary, ctx.console())
+        print_warnings(ctx, list(img.notices))
+        return
     with Progress(ctx, img) as progress:
         indexes = index_layers(img, on_done=progress.layer_done, cache=ctx.cache)
     tree = apply_layers(indexes, img.limits, strict)  # an image that cannot be merged is an error

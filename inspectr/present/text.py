@@ -51,7 +51,9 @@ def render_summary(s: ImageSummary, console: Console) -> None:
         ("manifest", s.manifest_digest or "- (legacy docker save has no manifest)"),
         ("config", s.config_digest),
         ("created", s.created or "-"),
-        ("size", f"{human_size(s.size)} compressed, {human_size(s.uncompressed_size)} uncompressed"),
+        ("size", f"{human_size(s.size)} compressed, "
+                 + (f"{human_size(s.uncompressed_size)} uncompressed" if s.uncompressed_size is not None
+                    else "uncompressed not known (--no-layers)")),
     ]
     cfg = s.config
     rows += [
@@ -82,7 +84,7 @@ def render_summary(s: ImageSummary, console: Console) -> None:
             layer.compression,
             human_size(layer.size),
             human_size(layer.uncompressed_size),
-            f"{layer.entries}" + (f" ({layer.whiteouts} wh)" if layer.whiteouts else ""),
+            "-" if layer.entries is None else f"{layer.entries}" + (f" ({layer.whiteouts} wh)" if layer.whiteouts else ""),
             Text(display_text(_shorten(layer.created_by or "-", 80))),
         )
     console.print(table)

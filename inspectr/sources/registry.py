@@ -155,7 +155,7 @@ class RegistryStore:
             return FileSlice(str(path), 0, len(got.data))
         fetch = BlobFetch(self.client.host, self.ref.repository, digest, self.client.options, self.limits,
                           f"{self.label}: {what} {digest}")
-        if known is not None and known[1] > self.limits.max_json_bytes:
+        if known is not None and (known[1] > self.limits.max_json_bytes or what.startswith("layer")):
             return RemoteBlob(str(path), 0, known[1], fetch)  # a layer: pulled when first read
         self.client.fetch_blob(self.ref.repository, digest, known[1] if known else None, path, fetch.what)
         size = self.cache.lookup(digest)
