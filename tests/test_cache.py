@@ -106,3 +106,22 @@ def test_gc_paused_restores_the_collector_even_on_error() -> None:
         assert not gc.isenabled()  # a caller's own pause is left as it was
     finally:
         gc.enable()
+
+
+def test_prune_removes_unpacked_layer_dirs_and_stale_builds_but_not_fresh_ones(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from inspectr.runtime.rootfs import prune_unpacked, unpacked_dirs
+
+    layers = tmp_path / "layers"
+    (layers / "abc" / "fs").mkdir(parents=True)
+    (layers / "abc" / "fs" / "file").write_text("12345")
+    (layers / "abc" / "complete").write_text("1\n")
+    (layers / ".build-killed" / "fs").mkdir(parents=True)
+    (layers / ".build-running").mkdir()
+    hour_and_more = time.time() - 4000
+    os.utime(layers / ".build-killed", (hour_and_more, hour_and_more))
+    assert sorted(p.name for p, _, _ in unpacked_dirs(tmp_path)) == [".build-killed", "abc"]
+    assert prune_unpacked(None, tmp_path) == (2, 5 + 2)  # the file and the marker
+    assert sorted(p.name for p in layers.iterdir()) == [".build-running"]

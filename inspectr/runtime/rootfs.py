@@ -21,6 +21,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -200,17 +201,25 @@ def _merged(image: Image, tree: Tree, key: str, shift: int) -> str:
 
 
 def unpacked_dirs(root: Path | None = None) -> list[tuple[Path, int, float]]:
-    """(dir, bytes, last use) of every unpacked layer, init layer and merged fallback."""
-    out = []
+    """(dir, bytes, last use) of every unpacked layer, init layer and merged fallback, and of
+    build dirs that a killed process left behind (an hour old: not one still being written)."""
+    out: list[tuple[Path, int, float]] = []
     base = root or _root()
+    stale = time.time() - 3600
     for kind in ("layers", "init", "merged"):
         d = base / kind
         for entry in sorted(d.iterdir()) if d.is_dir() else []:
             marker = entry / "complete"
-            if entry.name.startswith(".") or not marker.is_file():
+            if entry.name.startswith(".build-"):
+                used = entry.stat().st_mtime
+                if used >= stale:
+                    continue
+            elif entry.name.startswith(".") or not marker.is_file():
                 continue
+            else:
+                used = marker.stat().st_mtime
             size = sum(st.st_size for st in (os.lstat(os.path.join(dp, f)) for dp, _, fs in os.walk(entry) for f in fs))
-            out.append((entry, size, marker.stat().st_mtime))
+            out.append((entry, size, used))
     return out
 
 
