@@ -551,3 +551,19 @@ def test_inspect_no_layers_pulls_no_layer(fault_proxy: FaultProxy, tmp_path: Pat
         assert quick[key] == full[key], key
     assert [(layer["digest"], layer["diff_id"], layer["size"], layer["compression"]) for layer in quick["layers"]] == \
         [(layer["digest"], layer["diff_id"], layer["size"], layer["compression"]) for layer in full["layers"]]
+
+
+def test_referrers_api_pages_are_followed(fault_proxy: FaultProxy) -> None:
+    registry = fault_proxy.upstream
+    pushed(registry, f"oci:{BUNDLE}:latest", "bundle/paged:latest")
+    _, tag_index = _push_bundle_referrers(registry, "bundle/paged")
+    proxy = fault_proxy.as_registry()
+    empty = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []}).encode()
+    index_type = "application/vnd.oci.image.index.v1+json"
+    # page 1 lists nothing and links to page 2, which holds the bundle referrer
+    fault_proxy.canned[f"/v2/bundle/paged/referrers/{SIGNED}"] = (
+        empty, index_type, {"Link": f'</v2/bundle/paged/referrers/{SIGNED}-page2?n=1>; rel="next"'})
+    fault_proxy.canned[f"/v2/bundle/paged/referrers/{SIGNED}-page2"] = (tag_index, index_type)
+    code, doc = _bundle_verdicts(f"docker://{proxy.host}/bundle/paged:latest", *flags(proxy))
+    assert code == 0 and doc["verdict"] == "verified", doc["signatures"]
+    assert ("GET", f"/v2/bundle/paged/referrers/{SIGNED}-page2") in fault_proxy.requests

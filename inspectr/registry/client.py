@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import os
+import re
 import ssl
 import tempfile
 import time
@@ -424,20 +426,40 @@ class RegistryClient:
         headers = {"Range": f"bytes={offset}-"} if offset else None
         return self.request("GET", f"/v2/{repo}/blobs/{digest}", repo, headers)
 
-    def referrers(self, repo: str, digest: Digest) -> bytes | None:
-        """The referrers API's index for `digest`, or None when the registry does not offer it."""
-        resp = self.request("GET", f"/v2/{repo}/referrers/{digest}", repo, {"Accept": OCI_INDEX})
-        if resp.status in (404, 405, 400):
-            resp.drain_conn()
-            resp.release_conn()
-            return None
-        if resp.status != 200:
-            raise self._error(resp, f"docker://{self.host}/{repo}: referrers of {digest}")
-        content_type = _media_type(resp.headers.get("Content-Type"))
-        data = self._small_body(resp, self.limits.max_json_bytes)
-        if content_type != OCI_INDEX:
-            return None  # an HTML page or a registry without the API: use the tag schema instead
-        return data
+    def referrers(self, repo: str, digest: Digest, max_pages: int = 10) -> bytes | None:
+        """The referrers API's index for `digest`, or None when the registry does not offer it.
+        `Link: <…>; rel="next"` pages on the same registry are followed (at most `max_pages`)
+        and merged into one index."""
+        path = f"/v2/{repo}/referrers/{digest}"
+        pages: list[bytes] = []
+        for _ in range(max_pages):
+            resp = self.request("GET", path, repo, {"Accept": OCI_INDEX})
+            if resp.status in (404, 405, 400) and not pages:
+                resp.drain_conn()
+                resp.release_conn()
+                return None
+            if resp.status != 200:
+                raise self._error(resp, f"docker://{self.host}/{repo}: referrers of {digest}")
+            content_type = _media_type(resp.headers.get("Content-Type"))
+            link = resp.headers.get("Link", "")
+            data = self._small_body(resp, self.limits.max_json_bytes)
+            if content_type != OCI_INDEX:
+                if pages:
+                    break
+                return None  # an HTML page or a registry without the API: use the tag schema instead
+            pages.append(data)
+            m = re.search(r'<(/v2/[^>\s]*)>\s*;\s*rel="?next"?', link[:2048])  # only a path on this registry
+            if m is None:
+                break
+            path = m.group(1)
+        if len(pages) == 1:
+            return pages[0]
+        merged: list[Any] = []
+        for i, page in enumerate(pages):
+            doc = load_json(page, f"docker://{self.host}/{repo}: referrers page {i + 1}", self.limits)
+            if isinstance(doc, dict) and isinstance(doc.get("manifests"), list):
+                merged += doc["manifests"]
+        return json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": merged}).encode()
 
 
 class BlobDownload(io.RawIOBase):
