@@ -567,3 +567,28 @@ def test_referrers_api_pages_are_followed(fault_proxy: FaultProxy) -> None:
     code, doc = _bundle_verdicts(f"docker://{proxy.host}/bundle/paged:latest", *flags(proxy))
     assert code == 0 and doc["verdict"] == "verified", doc["signatures"]
     assert ("GET", f"/v2/bundle/paged/referrers/{SIGNED}-page2") in fault_proxy.requests
+
+
+def test_registry_through_the_environments_proxy_and_no_proxy(registry: Registry, capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from forward_proxy import ForwardProxy
+
+    busybox(registry)
+    proxy = ForwardProxy()
+    try:
+        for var in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        # a name only the proxy can resolve: the image is reachable through the proxy alone
+        ref = f"docker://registry.proxied.test:{registry.port}/fixtures/busybox:latest"
+        got = run("ls", "--format", "json", "--tls-verify=false", ref)
+        assert got.exit_code == 0
+        assert got.stdout == run("ls", "--format", "json", f"oci:{FIX / 'oci-busybox'}:latest").stdout
+        assert ("CONNECT", f"registry.proxied.test:{registry.port}") in proxy.seen  # https tried first, tunnelled
+        assert any(m == "GET" and t.startswith(f"http://registry.proxied.test:{registry.port}/v2/") for m, t in proxy.seen)
+        monkeypatch.setenv("NO_PROXY", ".proxied.test")
+        code, _, err = run_main(capsys, "inspect", "--tls-verify=false", ref)
+        assert code == 2 and "error[registry-unreachable]" in err  # bypassed: the name does not resolve here
+    finally:
+        proxy.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import ipaddress
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import ssl
 import tempfile
 import time
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +116,29 @@ def _ssl_context(host: str, options: RegistryOptions) -> ssl.SSLContext:
     return ctx
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _proxy_for(scheme: str, host: str, port: int | None) -> str | None:
+    """The proxy URL the environment names for this URL, or None (NO_PROXY, or none set)."""
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(scheme)
+    if not proxy or _loopback(host):  # as Go's ProxyFromEnvironment: loopback never goes through a proxy
+        return None
+    for entry in (e.strip().lower() for e in proxies.get("no", "").split(",")):
+        name, _, entry_port = entry.partition(":") if not entry.startswith("[") else (entry, "", "")
+        if entry == "*" or (name and (host == name.lstrip(".") or host.endswith("." + name.lstrip(".")))
+                            and (not entry_port or entry_port == str(port))):
+            return None  # NO_PROXY: a host, a domain suffix (with or without a leading dot), or host:port
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
 def _media_type(header: str | None) -> str:
     return (header or "").split(";", 1)[0].strip().lower()
 
@@ -143,8 +168,8 @@ class RegistryClient:
         self.options = options
         self.limits = limits
         self._scheme = "https"
-        self._pool = urllib3.PoolManager(num_pools=4, maxsize=4, ssl_context=_ssl_context(host, options))
-        self._plain_pool: urllib3.PoolManager | None = None
+        self._ssl = _ssl_context(host, options)
+        self._pools: dict[tuple[str, str | None], urllib3.PoolManager] = {}
         self._auth: dict[str, _Auth] = {}
         self._creds: dict[str, Credentials | None] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path): what a command cost, for tests and -v
@@ -157,11 +182,24 @@ class RegistryClient:
     def _timeout(self) -> urllib3.Timeout:
         return urllib3.Timeout(connect=self.options.connect_timeout_s, read=self.options.read_timeout_s)
 
+    def _pool_for(self, url: str) -> urllib3.PoolManager:
+        """A pool per scheme and proxy. HTTPS_PROXY/HTTP_PROXY/NO_PROXY (either case) are honoured
+        as curl and Go do: https goes through a CONNECT tunnel, so the proxy sees no credentials."""
+        parts = urllib.parse.urlsplit(url)
+        proxy = _proxy_for(parts.scheme, parts.hostname or "", parts.port)
+        key = (parts.scheme, proxy)
+        pool = self._pools.get(key)
+        if pool is None:
+            ctx = self._ssl if parts.scheme == "https" else None
+            if proxy:
+                pool = urllib3.ProxyManager(proxy, num_pools=4, maxsize=4, ssl_context=ctx)
+            else:
+                pool = urllib3.PoolManager(num_pools=4, maxsize=4, ssl_context=ctx)
+            self._pools[key] = pool
+        return pool
+
     def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None = None) -> urllib3.BaseHTTPResponse:
-        pool = self._pool
-        if url.startswith("http://"):
-            self._plain_pool = self._plain_pool or urllib3.PoolManager(num_pools=4, maxsize=4)
-            pool = self._plain_pool
+        pool = self._pool_for(url)
         return pool.request(method, url, headers=headers, body=body, redirect=False, retries=False,
                             preload_content=False, timeout=self._timeout())
 
@@ -183,8 +221,9 @@ class RegistryClient:
                          "--tls-verify=false only for a registry you trust",
                 ) from None
             except Urllib3Error as err:
-                if attempt >= self.options.retries or "refused" in _describe(err):
-                    raise RegistryUnreachable(f"docker://{self.host}: cannot connect: {_describe(err)}") from None
+                why = _describe(err)
+                if attempt >= self.options.retries or "refused" in why or "not known" in why:  # permanent: no retry
+                    raise RegistryUnreachable(f"docker://{self.host}: cannot connect: {why}") from None
                 self._sleep(attempt, None)
                 attempt += 1
                 continue
