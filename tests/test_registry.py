@@ -47,6 +47,14 @@ def busybox(reg: Registry) -> str:
     return pushed(reg, f"oci:{FIX / 'oci-busybox'}:latest", "fixtures/busybox:latest")
 
 
+@pytest.fixture
+def proxied_busybox(fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The busybox fixture behind the fault proxy, read with a private cache (tmp_path/cache)."""
+    busybox(fault_proxy.upstream)
+    monkeypatch.setenv("INSPECTR_CACHE_DIR", str(tmp_path / "cache"))
+    return f"docker://{fault_proxy.as_registry().host}/fixtures/busybox:latest"
+
+
 def _norm(text: str, *refs: str) -> str:
     for ref in refs:
         text = text.replace(ref, "IMAGE")
@@ -368,12 +376,8 @@ def test_retries_on_429_and_5xx(fault_proxy: FaultProxy) -> None:
     assert fault_proxy.counts()[("GET", "/v2/fixtures/busybox/manifests/latest")] == 4
 
 
-def test_second_command_makes_only_manifest_requests(fault_proxy: FaultProxy, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    busybox(fault_proxy.upstream)
-    proxy = fault_proxy.as_registry()
-    monkeypatch.setenv("INSPECTR_CACHE_DIR", str(tmp_path / "cache"))
-    ref = f"docker://{proxy.host}/fixtures/busybox:latest"
+def test_second_command_makes_only_manifest_requests(fault_proxy: FaultProxy, proxied_busybox: str, tmp_path: Path) -> None:
+    ref = proxied_busybox
     assert run("ls", "--tls-verify=false", ref).exit_code == 0
     first = fault_proxy.counts()
     assert any("/blobs/" in path for _, path in first)  # the cold run pulled
@@ -428,16 +432,13 @@ def test_docker_v2_schema2_push_of_a_docker_archive(registry: Registry) -> None:
     assert json.loads(diff.stdout)["verdict"] in ("identical", "equivalent"), diff.stdout
 
 
-def test_a_download_cut_off_halfway_resumes_with_a_range_request(fault_proxy: FaultProxy, tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    busybox(fault_proxy.upstream)
-    proxy = fault_proxy.as_registry()
-    monkeypatch.setenv("INSPECTR_CACHE_DIR", str(tmp_path / "cache"))
+def test_a_download_cut_off_halfway_resumes_with_a_range_request(fault_proxy: FaultProxy, proxied_busybox: str,
+                                                                 tmp_path: Path) -> None:
     index = json.loads((FIX / "oci-busybox" / "index.json").read_text())
     manifest = json.loads((FIX / "oci-busybox" / "blobs" / "sha256" / index["manifests"][0]["digest"][7:]).read_text())
     layer = manifest["layers"][0]["digest"]
     fault_proxy.truncate_blob[layer] = 2
-    result = run("ls", "--format", "json", "--tls-verify=false", f"docker://{proxy.host}/fixtures/busybox:latest")
+    result = run("ls", "--format", "json", "--tls-verify=false", proxied_busybox)
     assert result.exit_code == 0
     assert result.stdout == run("ls", "--format", "json", f"oci:{FIX / 'oci-busybox'}:latest").stdout
     # Two cuts are armed for full (200) replies: a second request without Range would be cut
@@ -461,12 +462,8 @@ def test_pull_one_platform(registry: Registry, tmp_path: Path) -> None:
     assert not (dest / "blobs" / "sha256" / amd64["config_digest"][7:]).exists()
 
 
-def test_a_manifest_altered_in_the_cache_is_fetched_again(fault_proxy: FaultProxy, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    busybox(fault_proxy.upstream)
-    proxy = fault_proxy.as_registry()
-    monkeypatch.setenv("INSPECTR_CACHE_DIR", str(tmp_path / "cache"))
-    ref = f"docker://{proxy.host}/fixtures/busybox:latest"
+def test_a_manifest_altered_in_the_cache_is_fetched_again(fault_proxy: FaultProxy, proxied_busybox: str, tmp_path: Path) -> None:
+    ref = proxied_busybox
     first = run("ls", "--format", "json", "--tls-verify=false", ref)
     assert first.exit_code == 0
     config = json.loads(run("inspect", "--format", "json", "--tls-verify=false", ref).stdout)["config_digest"]
@@ -537,11 +534,8 @@ def test_a_signature_on_a_platform_manifest_of_an_index_is_found(registry: Regis
     assert doc["manifest_digests"][0] == f"sha256:{index_digest}" and SIGNED in doc["manifest_digests"]
 
 
-def test_inspect_no_layers_pulls_no_layer(fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    busybox(fault_proxy.upstream)
-    proxy = fault_proxy.as_registry()
-    monkeypatch.setenv("INSPECTR_CACHE_DIR", str(tmp_path / "cache"))
-    ref = f"docker://{proxy.host}/fixtures/busybox:latest"
+def test_inspect_no_layers_pulls_no_layer(fault_proxy: FaultProxy, proxied_busybox: str) -> None:
+    ref = proxied_busybox
     quick = json.loads(run("inspect", "--no-layers", "--format", "json", "--tls-verify=false", ref).stdout)
     full = json.loads(run("inspect", "--format", "json", f"oci:{FIX / 'oci-busybox'}:latest").stdout)
     layer_digests = {layer["digest"] for layer in full["layers"]}
