@@ -172,7 +172,6 @@ class RegistryClient:
         self._pools: dict[tuple[str, str | None], urllib3.PoolManager] = {}
         self._auth: dict[str, _Auth] = {}
         self._creds: dict[str, Credentials | None] = {}
-        self.requests: list[tuple[str, str]] = []  # (method, path): what a command cost, for tests and -v
 
     # -- transport -------------------------------------------------------------------------
 
@@ -210,7 +209,8 @@ class RegistryClient:
             try:
                 resp = self._send(method, url, headers, body)
             except SSLError as err:
-                if not self.options.tls_verify and url.startswith("https://") and self._scheme == "https":
+                on_registry = urllib.parse.urlsplit(url).netloc == self.host
+                if not self.options.tls_verify and on_registry and url.startswith("https://") and self._scheme == "https":
                     # --tls-verify=false also allows plain HTTP, as skopeo does
                     self._scheme = "http"
                     url = "http://" + url[len("https://"):]
@@ -245,7 +245,6 @@ class RegistryClient:
     def request(self, method: str, path: str, repo: str, headers: dict[str, str] | None = None) -> urllib3.BaseHTTPResponse:
         """One API call with auth (answering a 401 challenge once), redirects and retries.
         The Authorization header is sent only to the registry host, never after a redirect off it."""
-        self.requests.append((method, path))
         headers = dict(headers or {})
         headers.setdefault("User-Agent", "inspectr")
         headers.setdefault("Accept-Encoding", "identity")
@@ -344,7 +343,6 @@ class RegistryClient:
         elif send_creds and creds is not None:
             headers["Authorization"] = "Basic " + base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
         url = realm if method == "POST" else realm + ("&" if parts.query else "?") + urllib.parse.urlencode(query)
-        self.requests.append((method, f"token {parts.netloc}{parts.path}"))
         resp = self._send_retrying(method, url, headers, body)
         data = self._small_body(resp)
         if resp.status in (401, 403):
