@@ -234,12 +234,10 @@ def phases(a_ref: str, b_ref: str) -> str:
             ("compare format/manifest/config/history", t4 - t3), ("compare_trees (merged filesystems)", t5 - t4),
             ("compare_hidden_content + compare_layers", t6 - t5), ("_refine_contents (re-read changed files, text diffs)", t7 - t6),
             ("JSON output to /dev/null", t9 - t8)]
-    lines = ["| phase | wall s |", "|---|---:|"] + [f"| {n} | {s:.2f} |" for n, s in rows]
-    lines += [f"| total (without the repeated compare_images, {t8 - t7:.2f} s) | {t9 - t0 - (t8 - t7):.2f} |", "",
-              f"index_pair's on_done callbacks fired at {', '.join(f'{x:.2f}' for x in arrived)} s into indexing. "
-              f"CPU (whole split, including the repeated compare): main process {cpu.user + cpu.system - cpu0.user - cpu0.system:.2f} s, "
-              f"workers {cpu.children_user + cpu.children_system - cpu0.children_user - cpu0.children_system:.2f} s."]
-    return "\n".join(lines)
+    return bl.phase_report(
+        rows, (f"total (without the repeated compare_images, {t8 - t7:.2f} s)", t9 - t0 - (t8 - t7)),
+        f"index_pair's on_done callbacks fired at {', '.join(f'{x:.2f}' for x in arrived)} s into indexing "
+        "(CPU below: the whole split, including the repeated compare).", cpu0, cpu)
 
 
 # --------------------------------------------------------------------------- report

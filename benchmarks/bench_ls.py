@@ -180,6 +180,17 @@ def wait_for_quiet(max_wait_s: float, threshold_cores: float) -> float:
             return load
 
 
+def phase_report(rows: list[tuple[str, float]], total: tuple[str, float], arrivals: str, cpu0: os.times_result,
+                 cpu: os.times_result) -> str:
+    """A Markdown table of in-process phase wall times, its total row, when the layer results
+    arrived, and the CPU split between this process and its workers."""
+    lines = ["| phase | wall s |", "|---|---:|"] + [f"| {name} | {sec:.2f} |" for name, sec in rows]
+    lines += [f"| {total[0]} | {total[1]:.2f} |", "",
+              f"{arrivals} CPU: main process {cpu.user + cpu.system - cpu0.user - cpu0.system:.2f} s, "
+              f"workers {cpu.children_user + cpu.children_system - cpu0.children_user - cpu0.children_system:.2f} s."]
+    return "\n".join(lines)
+
+
 def run_measured(cmd: list[str], sample: bool = False, cwd: str | None = None, ok: tuple[int, ...] = (0,),
                  timeout: float | None = None, env: dict | None = None) -> dict:
     """Run cmd (stdout to /dev/null) in a fresh child; wall time, rusage and optionally tree PSS.

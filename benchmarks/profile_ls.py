@@ -23,6 +23,9 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_ls import phase_report  # noqa: E402
+
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 # (category, predicate over the leaf frame text and the whole stack)
@@ -139,12 +142,9 @@ def phases(image: str) -> str:
     rows = [("import inspectr", t1 - t0), ("open image (index, manifest, config)", t2 - t1),
             ("index layers (worker processes) + receive results", t3 - t2), ("apply_layers (union tree)", t4 - t3),
             ("JSON output to /dev/null", t5 - t4)]
-    lines = ["| phase | wall s |", "|---|---:|"] + [f"| {name} | {sec:.2f} |" for name, sec in rows]
-    lines += [f"| total | {t5 - t0:.2f} |", "",
-              f"Layer results arrived (in layer order) at {', '.join(f'{x:.2f}' for x in done)} s into indexing. "
-              f"CPU: main process {cpu.user + cpu.system - cpu0.user - cpu0.system:.2f} s, "
-              f"workers {cpu.children_user + cpu.children_system - cpu0.children_user - cpu0.children_system:.2f} s."]
-    return "\n".join(lines)
+    return phase_report(rows, ("total", t5 - t0),
+                        f"Layer results arrived (in layer order) at {', '.join(f'{x:.2f}' for x in done)} s into indexing.",
+                        cpu0, cpu)
 
 
 def main(argv: list[str] | None = None) -> int:
