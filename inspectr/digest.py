@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+import io
 from typing import BinaryIO
 
-from .errors import DigestMismatch, MalformedImage, SizeMismatch
+from .errors import DigestMismatch, MalformedImage, SizeLimitExceeded, SizeMismatch
 
-__all__ = ["Digest", "VerifyingReader", "sha256_digest"]
+__all__ = ["Digest", "VerifyingReader", "sha256_digest", "read_verified", "check_bytes"]
 
 _HEX = {"sha256": 64, "sha512": 128}
 _DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
@@ -108,3 +109,26 @@ class VerifyingReader:
 
     def close(self) -> None:
         self._fp.close()
+
+
+def read_verified(fp: BinaryIO, digest: Digest, size: int, what: str, max_bytes: int) -> bytes:
+    """All of a small blob (index, manifest, config, payload), through a VerifyingReader: the
+    exact size and the digest are checked before the bytes are returned. `fp` is closed."""
+    if size > max_bytes:
+        fp.close()
+        raise SizeLimitExceeded(f"{what}: {size} bytes exceeds the limit of {max_bytes}")
+    reader = VerifyingReader(fp, digest, size, what)
+    try:
+        parts = []
+        while chunk := reader.read(1 << 20):
+            parts.append(chunk)
+        return b"".join(parts)
+    finally:
+        reader.close()
+
+
+def check_bytes(data: bytes, digest: Digest, size: int | None, what: str) -> None:
+    """Bytes already in memory (a registry reply, a descriptor's embedded data) checked by the
+    same reader as every blob. Raises SizeMismatch or DigestMismatch."""
+    reader = VerifyingReader(io.BytesIO(data), digest, size, what)
+    reader.drain()

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import BinaryIO
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
 
 from .digest import Digest
-from .fs.entry import Notice
 from .limits import Limits
 from .model import HistoryItem, Index, ImageConfig, Manifest
-from .sources.blobs import FileSlice
+from .notice import Notice
 
-__all__ = ["Image", "LayerRef"]
+__all__ = ["BlobOpener", "Image", "LayerRef"]
+
+
+class BlobOpener(Protocol):
+    """Where a blob's bytes come from. Sources hand these out (a file slice, a registry blob, or
+    one they synthesise); readers open them when they stream. Picklable, for worker processes."""
+
+    @property
+    def length(self) -> int: ...
+
+    @property
+    def key(self) -> str: ...  # names the bytes' location in reports, e.g. `path@offset`
+
+    def open(self) -> BinaryIO: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +35,7 @@ class LayerRef:
     digest: Digest | None  # None only for legacy docker-save layers (no descriptor)
     size: int | None
     diff_id: Digest | None
-    blob: FileSlice
+    blob: BlobOpener
     history: HistoryItem | None = None
 
     @property
@@ -32,13 +44,13 @@ class LayerRef:
 
     @property
     def blob_name(self) -> str:
-        return f"{self.blob.path}@{self.blob.offset}"
+        return self.blob.key
 
     def open(self) -> BinaryIO:
         return self.blob.open()
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Image:
     """A resolved image: manifest and config already read and verified; layers not yet read."""
 
@@ -52,13 +64,16 @@ class Image:
     config: ImageConfig
     config_digest: Digest
     config_bytes: bytes
-    layers: list[LayerRef]
+    layers: tuple[LayerRef, ...]
     limits: Limits
     index: Index | None = None
     index_digest: Digest | None = None
-    platforms: list[str] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
-    notices: list[Notice] = field(default_factory=list)
+    platforms: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    notices: tuple[Notice, ...] = ()
+    # The top-level entry this image was selected by (index.json's descriptor digest; None for
+    # a legacy docker save entry): what signatures and `verify` name.
+    entry_digest: Digest | None = None
 
     @property
     def platform(self) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from .digest import Digest
 from .errors import MalformedImage
 
-__all__ = ["Descriptor", "Platform", "Index", "Manifest", "ImageConfig", "HistoryItem"]
+__all__ = ["Descriptor", "Platform", "Index", "Manifest", "ImageConfig", "HistoryItem", "DockerSaveEntry"]
 
 
 def _obj(value: Any, what: str) -> dict[str, Any]:
@@ -251,3 +251,29 @@ class ImageConfig:
         """History items of the non-empty layers, aligned with diff_ids (None where missing)."""
         items = [h for h in self.history if not h.empty_layer]
         return [items[i] if i < len(items) else None for i in range(len(self.diff_ids))]
+
+
+@dataclass(frozen=True, slots=True)
+class DockerSaveEntry:
+    """One entry of a `docker save` manifest.json: the config's member name, the layers' member
+    names and the image's tags. Every reader of manifest.json uses this one parser."""
+
+    position: int
+    config: str
+    layers: tuple[str, ...]
+    repo_tags: tuple[str, ...]
+
+    @classmethod
+    def parse_list(cls, value: Any, what: str) -> tuple["DockerSaveEntry", ...]:
+        if not isinstance(value, list):
+            raise MalformedImage(f"{what}: expected a list of objects")
+        out = []
+        for i, item in enumerate(value):
+            where = f"{what}[{i}]"
+            obj = _obj(item, where)
+            layers = _str_list(obj.get("Layers"), f"{where}.Layers")
+            if layers is None:
+                raise MalformedImage(f"{where}: entry needs 'Layers' (a list of strings)")
+            out.append(cls(i, _str(obj.get("Config"), f"{where}.Config"), layers,
+                           _str_list(obj.get("RepoTags"), f"{where}.RepoTags") or ()))
+        return tuple(out)

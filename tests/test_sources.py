@@ -32,14 +32,14 @@ def test_reference_path_may_contain_colons(tmp_path: Path) -> None:
     shutil.copytree(FIXTURES / "oci-busybox", odd)
     assert parse_reference(f"oci:{odd}") == ("oci", str(odd), None)
     assert parse_reference(f"oci:{odd}:latest") == ("oci", str(odd), "latest")
-    assert open_image(f"oci:{odd}:latest").names == ["latest"]
+    assert open_image(f"oci:{odd}:latest").names == ("latest",)
 
 
 def test_docker_archive_reference_is_name_and_tag() -> None:
     path = FIXTURES / "docker-busybox.tar"
     assert parse_reference(f"docker-archive:{path}:busybox:latest") == ("docker-archive", str(path), "busybox:latest")
     image = open_image(f"docker-archive:{path}:docker.io/library/busybox:latest")
-    assert image.names == ["docker.io/library/busybox:latest"]
+    assert image.names == ("docker.io/library/busybox:latest",)
     assert open_image(f"docker-archive:{path}:@0").config_digest == image.config_digest
     err = error_of(lambda: open_image(f"docker-archive:{path}:nginx:1.0"))
     assert err.error_class == "reference-error" and "docker.io/library/busybox:latest" in err.message
@@ -71,7 +71,7 @@ def test_legacy_docker_archive_with_two_images_needs_a_reference(tmp_path: Path)
     err = error_of(lambda: open_image(both))
     assert err.error_class == "reference-error"
     assert "holds 2 images" in err.message and "app:one" in err.message and "app:two" in err.message
-    assert open_image(f"docker-archive:{both}:app:two").names == ["app:two"]
+    assert open_image(f"docker-archive:{both}:app:two").names == ("app:two",)
 
 
 def test_compressed_archive_gets_a_clear_error(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from builders import Corrupt, TarBuilder, write_docker_archive, write_oci_layout
 from inspectr.cli import cli
 from inspectr.verify.engine import verify_image
+from inspectr.sources.detect import open_container
 from inspectr.verify.integrity import check_integrity
 from inspectr.verify.keys import gpgv_available
 from inspectr.verify.report import Status
@@ -37,7 +38,7 @@ def failed(report_checks) -> set[tuple[str, str]]:  # type: ignore[no-untyped-de
 @pytest.mark.parametrize("name", ["oci-busybox", "oci-busybox.tar", "docker-busybox.tar", "docker25-busybox.tar",
                                   "dir-busybox", "oci-zstd", "oci-multiarch", "oci-multi-image"])
 def test_real_images_pass_every_integrity_check(name: str) -> None:
-    result = check_integrity(str(FIXTURES / name))
+    result = check_integrity(open_container(str(FIXTURES / name)))
     assert not [c for c in result.checks if c.status is Status.FAIL]
     assert any(c.status is Status.PASS for c in result.checks)
 
@@ -60,7 +61,7 @@ def test_each_corruption_kind_is_caught_with_its_own_check(tmp_path: Path, corru
 
 def test_every_failure_is_reported_not_only_the_first(tmp_path: Path) -> None:
     written = write_oci_layout(tmp_path / "img", layers(), corrupt=Corrupt(layer_digest=0, diff_id=1))
-    fails = failed(check_integrity(str(written.path)).checks)
+    fails = failed(check_integrity(open_container(str(written.path))).checks)
     assert ("layer-digest", "digest-mismatch") in fails and ("layer-diffid", "diffid-mismatch") in fails
 
 
@@ -79,17 +80,17 @@ def test_unknown_digest_algorithm_is_unverifiable_not_valid(tmp_path: Path) -> N
     index["manifests"].append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
                                "digest": "blake3:" + "0" * 64, "size": 10})
     (Path(written.path) / "index.json").write_text(json.dumps(index))
-    checks = check_integrity(str(written.path)).checks
+    checks = check_integrity(open_container(str(written.path))).checks
     assert any(c.status is Status.UNVERIFIABLE and c.error == "unverifiable-digest-algorithm" for c in checks)
 
 
 def test_legacy_docker_archive_checks_config_name_and_diff_ids(tmp_path: Path) -> None:
     good = tmp_path / "good.tar"
     write_docker_archive(good, layers())
-    assert not failed(check_integrity(str(good)).checks)
+    assert not failed(check_integrity(open_container(str(good))).checks)
     bad = tmp_path / "bad.tar"
     write_docker_archive(bad, layers(), corrupt=Corrupt(diff_id=0))
-    assert ("layer-diffid", "diffid-mismatch") in failed(check_integrity(str(bad)).checks)
+    assert ("layer-diffid", "diffid-mismatch") in failed(check_integrity(open_container(str(bad))).checks)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

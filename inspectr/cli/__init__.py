@@ -38,7 +38,13 @@ class _LazyGroup(click.Group):
         module = _COMMANDS.get(name)
         if module is None:
             return None
-        return importlib.import_module(f"{__name__}.{module}").command  # type: ignore[no-any-return]
+        command: click.Command = importlib.import_module(f"{__name__}.{module}").command
+        if not any(p.name == "verbose" for p in command.params):
+            # `inspectr ls IMG -v` as users type it: click parses -v among the command's own
+            # options, so a container's arguments after `--` (`run IMG -- echo -v`) stay whole.
+            command.params.append(click.Option(["-v", "--verbose"], is_flag=True, expose_value=False,
+                                               callback=_set_verbose, help="As the global -v."))
+        return command
 
     @property
     def commands(self) -> dict[str, click.Command]:
@@ -66,12 +72,21 @@ def cli(ctx: click.Context, verbose: bool, color: str, cache_dir: Path | None, n
     (a registry; see docs/registries.md). Every blob is verified against its
     digest while it streams. Exit codes: 0 ok, 1 findings, 2 error.
     """
-    ctx.obj = Context(verbose=verbose, color=color, cache_dir=None if no_cache else (cache_dir or default_cache_dir()))
+    state = ctx.ensure_object(Context)  # main() passes its own, to read --verbose after an error
+    state.verbose = state.verbose or verbose
+    state.color = color
+    state.cache_dir = None if no_cache else (cache_dir or default_cache_dir())
     from ..registry import RegistrySettings, configure
 
     configure(RegistrySettings(cache_dir=ctx.obj.cache_dir, no_cache=no_cache))  # pulled blobs live beside the indexes
 
 
+
+
+def _set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    state = ctx.find_object(Context)
+    if value and state is not None:
+        state.verbose = True
 
 
 def _json_requested(argv: list[str]) -> bool:
@@ -105,14 +120,12 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = _json_requested(args)
-    verbose = "-v" in args or "--verbose" in args
-    if verbose:  # accepted anywhere on the line, as users type it
-        args = ["--verbose"] + [a for a in args if a not in ("-v", "--verbose")]
+    state = Context()
     try:
-        code = cli.main(args=args, prog_name="inspectr", standalone_mode=False)
+        code = cli.main(args=args, prog_name="inspectr", standalone_mode=False, obj=state)
         sys.exit(code or 0)
     except InspectrError as err:
-        report_error(err.error_class, err.message, as_json, err.hint, verbose)
+        report_error(err.error_class, err.message, as_json, err.hint, state.verbose)
         sys.exit(err.exit_code)
     except click.exceptions.Exit as err:
         sys.exit(err.exit_code)
@@ -138,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         report_error("out-of-memory", "ran out of memory", as_json)
         sys.exit(2)
     except Exception as err:  # noqa: BLE001 - last line of defence: never a traceback by default
-        if verbose:
+        if state.verbose:
             raise
         report_error("internal", f"internal error: {type(err).__name__}: {err} (rerun with --verbose for a traceback)", as_json)
         sys.exit(2)

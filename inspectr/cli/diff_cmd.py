@@ -151,7 +151,7 @@ def command(ctx: Context, /, image_a: str, image_b: str, semantic: bool, exclude
 
 def _platforms(reference: str, limit_scale: int, limits: tuple[str, ...]) -> tuple[list[str], str]:
     image = load_image(reference, "*", limit_scale, limits)
-    return image.platforms or [image.platform], image.format
+    return list(image.platforms) or [image.platform], image.format
 
 
 def _combine(pairs: list[tuple[ImagePair, Difference | None]], extra: list[Change], options: DiffOptions) -> Difference | None:

@@ -44,7 +44,7 @@ class ImagePair:
 def _content_key(ref: LayerRef) -> str:
     """Blobs with the same digest and media type have the same bytes, hence the same index."""
     if ref.digest is None:
-        return f"{ref.blob.path}@{ref.blob.offset}:{ref.blob.length}:{ref.diff_id}"
+        return f"{ref.blob.key}:{ref.blob.length}:{ref.diff_id}"
     return f"{ref.digest}|{ref.media_type}"
 
 
@@ -56,11 +56,11 @@ def index_pair(a: Image, b: Image, jobs: int | None = None,
     which is several times cheaper than inflating and walking it again."""
     first: dict[str, int] = {}
     work: list[tuple[LayerRef, bool]] = []
-    seen_files: set[tuple[str, int, int]] = set()
+    seen_files: set[tuple[str, int]] = set()
     by_key: dict[str, LayerIndex] = {}
     for ref in list(a.layers) + list(b.layers):
         key = _content_key(ref)
-        location = (ref.blob.path, ref.blob.offset, ref.blob.length)
+        location = (ref.blob.key, ref.blob.length)
         if key not in first and cache is not None:
             hit = cache.get(ref, ref.index)
             if hit is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from ..notice import Notice
+
 __all__ = ["EntryKind", "Entry", "Notice"]
 
 
@@ -39,12 +41,3 @@ class Entry:
     devminor: int = 0
     raw_name: str | None = None  # set only when the archive's name differs from `path`
 
-
-@dataclass(frozen=True, slots=True)
-class Notice:
-    """A non-fatal finding while reading or applying layers (a warning with a stable code)."""
-
-    code: str
-    path: str
-    layer: int | None
-    message: str

@@ -60,6 +60,10 @@ class FileSlice:
     offset: int
     length: int
 
+    @property
+    def key(self) -> str:
+        return f"{self.path}@{self.offset}"
+
     def open(self) -> BinaryIO:
         return SliceReader(self.path, self.offset, self.length)  # type: ignore[return-value]
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform as host_platform
 import re
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..digest import Digest
+from ..digest import Digest, read_verified
 from ..errors import (
     BlobNotFound,
     DiffIdMismatch,
@@ -23,17 +22,17 @@ from ..errors import (
 )
 from ..image import Image, LayerRef
 from ..limits import Limits
-from ..mediatypes import CONFIG_TYPES, DOCKER_V1_MANIFESTS, INDEX_TYPES, MANIFEST_TYPES, layer_compression
+from ..mediatypes import CONFIG_TYPES, layer_compression
 from ..model import Descriptor, ImageConfig, Index, Manifest, Platform
 from ..untrusted.jsonload import load_json
 from .blobs import ArchiveIndex, FileSlice, open_dir_file
 
 __all__ = [
+    "read_blob",
     "BlobStore",
     "DirStore",
     "ArchiveStore",
     "read_descriptor",
-    "select_manifest",
     "assemble_image",
     "host_platform_default",
     "choose_platform",
@@ -49,6 +48,7 @@ class BlobStore(Protocol):
     def blob(self, digest: Digest, what: str) -> FileSlice: ...
     def doc(self, name: str, what: str) -> bytes: ...
     def has_doc(self, name: str) -> bool: ...
+    def list_blobs(self) -> set[str]: ...  # every blob present, as `alg:encoded`
 
 
 class DirStore:
@@ -69,7 +69,10 @@ class DirStore:
         if blob.length > self._limits.max_json_bytes:
             raise SizeLimitExceeded(f"{self.root}: {what}: {name} is {blob.length} bytes, over max_json_bytes")
         with blob.open() as fp:
-            return fp.read()
+            data = fp.read(blob.length + 1)
+        if len(data) != blob.length:  # changed while read: a regular file, but not a stable one
+            raise MalformedImage(f"{self.root}: {what}: {name} changed while it was read")
+        return data
 
     def has_doc(self, name: str) -> bool:
         return (self.root / name).is_file() and not (self.root / name).is_symlink()
@@ -117,24 +120,19 @@ class ArchiveStore:
 
 
 def read_descriptor(store: BlobStore, desc: Descriptor, what: str, limits: Limits) -> tuple[bytes, Any]:
-    """Read a small blob (index, manifest, config), verify size and digest, parse JSON."""
+    """Read a small blob (index, manifest, config) through the verifying reader, parse JSON."""
+    data = read_blob(store, desc, what, limits)
+    return data, load_json(data, f"{store.label}: {what} {desc.digest}", limits)
+
+
+def read_blob(store: BlobStore, desc: Descriptor, what: str, limits: Limits, max_bytes: int | None = None) -> bytes:
+    """All bytes of a small blob, checked for exact size and digest (the one verifying read)."""
+    label = f"{store.label}: {what} {desc.digest}"
     blob = store.blob(desc.digest, what)
     if blob.length != desc.size:
-        raise SizeMismatch(
-            f"{store.label}: {what} {desc.digest}: size mismatch: descriptor says {desc.size} bytes, blob has {blob.length}",
-            hint="the archive is corrupt or was modified after it was written",
-        )
-    if desc.size > limits.max_json_bytes:
-        raise SizeLimitExceeded(f"{store.label}: {what} {desc.digest}: {desc.size} bytes exceeds max_json_bytes")
-    with blob.open() as fp:
-        data = fp.read()
-    got = hashlib.new(desc.digest.hasher().name, data).hexdigest()
-    if got != desc.digest.encoded:
-        raise DigestMismatch(
-            f"{store.label}: {what} digest mismatch: expected {desc.digest}, got {desc.digest.algorithm}:{got}",
-            hint="the archive is corrupt or was modified after it was written",
-        )
-    return data, load_json(data, f"{store.label}: {what} {desc.digest}", limits)
+        raise SizeMismatch(f"{label}: size mismatch: descriptor says {desc.size} bytes, blob has {blob.length}",
+                           hint="the archive is corrupt or was modified after it was written")
+    return read_verified(blob.open(), desc.digest, desc.size, label, limits.max_json_bytes if max_bytes is None else max_bytes)
 
 
 def host_platform_default() -> Platform:
@@ -142,27 +140,6 @@ def host_platform_default() -> Platform:
     arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm",
             "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64", "i686": "386"}.get(machine, machine)
     return Platform("linux", arch)
-
-
-def _names(desc: Descriptor) -> list[str]:
-    return [v for k, v in sorted(desc.annotations.items()) if k in (REF_NAME, CONTAINERD_NAME)]
-
-
-def _name_matches(ref: str, names: list[str]) -> bool:
-    for name in names:
-        if name == ref:
-            return True
-        # io.containerd.image.name is a full reference: docker.io/library/busybox:latest
-        short = name
-        for prefix in ("docker.io/library/", "docker.io/"):
-            if short.startswith(prefix):
-                short = short[len(prefix) :]
-                break
-        if short == ref or (":" not in ref and short == f"{ref}:latest"):
-            return True
-        if ":" in name and name.rsplit(":", 1)[1] == ref and "/" not in ref:
-            return True
-    return False
 
 
 def _is_attestation(desc: Descriptor) -> bool:
@@ -193,68 +170,6 @@ def choose_platform(cands: list[Descriptor], want: Platform | None, where: str) 
     )
 
 
-def select_manifest(
-    store: BlobStore,
-    index: Index,
-    ref: str | None,
-    want: Platform | None,
-    limits: Limits,
-    extra_names: dict[str, list[str]] | None = None,
-) -> tuple[Descriptor, bytes, Manifest, list[str], list[str]]:
-    """Narrow an index to one image manifest: by reference, then by platform (recursing into
-    nested indexes). Returns (descriptor, manifest bytes, manifest, platforms, names)."""
-    where = store.label
-    extra_names = extra_names or {}
-    cands = [d for d in index.manifests if d.media_type in INDEX_TYPES or d.media_type in MANIFEST_TYPES]
-    unknown = [d for d in index.manifests if d not in cands and d.media_type in DOCKER_V1_MANIFESTS]
-    if not cands:
-        if unknown:
-            raise UnsupportedMediaType(f"{where}: Docker schema 1 manifests are not supported")
-        types = sorted({d.media_type for d in index.manifests})
-        raise UnsupportedMediaType(f"{where}: index lists no image manifests (media types: {', '.join(types) or 'none'})")
-
-    def names_of(d: Descriptor) -> list[str]:
-        return _names(d) + extra_names.get(str(d.digest), [])
-
-    if ref is not None:
-        hits = [d for d in cands if _name_matches(ref, names_of(d))]
-        if not hits and ref.startswith("@") and ref[1:].isdigit():
-            i = int(ref[1:])
-            hits = [cands[i]] if i < len(cands) else []
-        if not hits:
-            listed = sorted({n for d in cands for n in names_of(d)})
-            raise ReferenceError_(f"{where}: no image named {ref!r}; available: {', '.join(listed) or '(no names)'}")
-        cands = hits
-    platforms: list[str] = []
-    if len({str(d.digest) for d in cands}) > 1:
-        distinct_platforms = all(d.platform is not None for d in cands) and len({str(d.platform) for d in cands}) == len(cands)
-        if not distinct_platforms:
-            listed = sorted({n for d in cands for n in names_of(d)})
-            raise ReferenceError_(
-                f"{where}: holds {len(cands)} images; give a reference, one of: {', '.join(listed) or '(unnamed) @0..@' + str(len(cands) - 1)}"
-            )
-        chosen, platforms = choose_platform(cands, want, where)
-    else:
-        chosen = cands[0]
-    names = names_of(chosen)
-    depth = 0
-    while chosen.media_type in INDEX_TYPES:
-        depth += 1
-        if depth > 4:
-            raise MalformedImage(f"{where}: indexes nested more than 4 deep")
-        _, doc = read_descriptor(store, chosen, "index", limits)
-        nested = Index.from_json(doc, f"{where}: index {chosen.digest}")
-        subs = [d for d in nested.manifests if d.media_type in MANIFEST_TYPES or d.media_type in INDEX_TYPES]
-        if not subs:
-            raise UnsupportedMediaType(f"{where}: index {chosen.digest} lists no image manifests")
-        chosen, platforms = choose_platform(subs, want, f"{where}: index {chosen.digest}")
-    data, doc = read_descriptor(store, chosen, "manifest", limits)
-    manifest = Manifest.from_json(doc, f"{where}: manifest {chosen.digest}")
-    if manifest.media_type is not None and manifest.media_type not in MANIFEST_TYPES:
-        raise UnsupportedMediaType(f"{where}: manifest {chosen.digest} has media type {manifest.media_type!r}")
-    return chosen, data, manifest, platforms, names
-
-
 def check_layer_count(where: str, count: int, config: ImageConfig, limits: Limits) -> None:
     """R22: one diff_id per layer; and the layer-count cap (R24)."""
     if count > limits.max_layers:
@@ -280,6 +195,7 @@ def assemble_image(
     index_digest: Digest | None = None,
     platforms: list[str] | None = None,
     names: list[str] | None = None,
+    entry_digest: Digest | None = None,
 ) -> Image:
     """Read and verify the config, check diff_id counts and media types, and build the Image."""
     where = store.label
@@ -317,10 +233,11 @@ def assemble_image(
         config=config,
         config_digest=manifest.config.digest,
         config_bytes=config_bytes,
-        layers=layers,
+        layers=tuple(layers),
         limits=limits,
         index=index,
         index_digest=index_digest,
-        platforms=platforms or [],
-        names=names or [],
+        platforms=tuple(platforms or ()),
+        names=tuple(names or ()),
+        entry_digest=entry_digest,
     )

@@ -10,11 +10,13 @@ from ..image import Image
 from ..limits import Limits
 from ..model import Platform
 from .blobs import ArchiveIndex
-from .dir_transport import open_dir
-from .docker_archive import open_docker_archive
-from .oci_layout import open_oci_archive, open_oci_dir
+from .common import ArchiveStore, DirStore
+from .container import Container
+from .dir_transport import dir_container
+from .docker_archive import docker_archive_container
+from .oci_layout import layout_container
 
-__all__ = ["open_image", "parse_reference"]
+__all__ = ["open_image", "open_container", "parse_reference"]
 
 TRANSPORTS = ("docker-archive", "oci-archive", "oci", "dir")
 
@@ -59,14 +61,15 @@ def _sniff_tar(path: Path, limits: Limits) -> tuple[str, ArchiveIndex]:
 
 
 def open_image(reference: str | os.PathLike[str], platform: str | Platform | None = None, limits: Limits = Limits()) -> Image:
-    """Open an image by reference or path. Reads and verifies index, manifest and config;
-    layers are read later (build_tree). Raises InspectrError subclasses."""
+    """Open an image by reference or path: `open_container(...).open_image(platform)`. Reads and
+    verifies index, manifest and config; layers are read later (build_tree). Raises
+    InspectrError subclasses (ReferenceError_ when the reference names no image)."""
     reference = os.fspath(reference)
     try:
         want = Platform.parse(platform) if isinstance(platform, str) else platform
     except MalformedImage:
         raise UsageError(f"--platform {platform!r}: expected os/arch[/variant], e.g. linux/arm64/v8") from None
-    image = _open(reference, want, limits)
+    image = open_container(reference, limits).open_image(want)
     if want is not None and want.os != "*":
         got = Platform(image.config.os, image.config.architecture, image.config.variant)
         if not got.matches(want) and not image.platforms:
@@ -74,12 +77,15 @@ def open_image(reference: str | os.PathLike[str], platform: str | Platform | Non
     return image
 
 
-def _open(reference: str, want: Platform | None, limits: Limits) -> Image:
+def open_container(reference: str | os.PathLike[str], limits: Limits = Limits(), *, attachments: bool = False) -> Container:
+    """Detect the format and open the container a reference points into; no image is chosen
+    yet. `attachments`: for a registry, also list signature, attestation and referrer manifests."""
+    reference = os.fspath(reference)
     transport, raw_path, ref = parse_reference(reference)
     if transport == "docker":
-        from .registry import open_registry_image  # urllib3 is imported only for registry references
+        from .registry import registry_container  # urllib3 is imported only for registry references
 
-        return open_registry_image(reference, want, limits)
+        return registry_container(reference, limits, attachments=attachments)
     path = Path(raw_path)
     if not os.path.lexists(path):
         raise ImageNotFound(f"{raw_path}: no such file or directory")
@@ -94,25 +100,29 @@ def _open(reference: str, want: Platform | None, limits: Limits) -> Image:
         else:
             transport, archive = _sniff_tar(path, limits)
             if transport == "docker-archive":
-                return open_docker_archive(path, None, want, limits, reference, archive)
-            return open_oci_archive(path, None, want, limits, reference, archive)
+                return docker_archive_container(archive, reference=reference, ref=None, limits=limits)
+            return layout_container(ArchiveStore(archive, limits), reference=reference, transport="oci-archive",
+                                    path=str(path), fmt="oci-archive", ref=None, limits=limits, archive=archive)
     match transport:
         case "oci":
             if not path.is_dir():
                 raise ImageNotFound(f"{raw_path}: oci: needs a layout directory")
-            return open_oci_dir(path, ref, want, limits, reference)
+            return layout_container(DirStore(path, limits), reference=reference, transport="oci", path=str(path),
+                                    fmt="oci-layout", ref=ref, limits=limits)
         case "dir":
             if not path.is_dir():
                 raise ImageNotFound(f"{raw_path}: dir: needs a directory")
             if ref is not None:
                 raise UsageError(f"{reference}: dir: takes no reference")
-            return open_dir(path, want, limits, reference)
+            return dir_container(path, reference=reference, ref=None, limits=limits)
         case "oci-archive":
             if not path.is_file():
                 raise ImageNotFound(f"{raw_path}: oci-archive: needs a tar file")
-            return open_oci_archive(path, ref, want, limits, reference)
+            archive = ArchiveIndex(path, limits)
+            return layout_container(ArchiveStore(archive, limits), reference=reference, transport="oci-archive",
+                                    path=str(path), fmt="oci-archive", ref=ref, limits=limits, archive=archive)
         case "docker-archive":
             if not path.is_file():
                 raise ImageNotFound(f"{raw_path}: docker-archive: needs a tar file")
-            return open_docker_archive(path, ref, want, limits, reference)
+            return docker_archive_container(ArchiveIndex(path, limits), reference=reference, ref=ref, limits=limits)
     raise UsageError(f"{reference}: unknown transport")

@@ -18,7 +18,6 @@ from typing import Any, BinaryIO
 from ..digest import Digest
 from ..errors import BlobNotFound, InspectrError
 from ..fs.cache import default_cache_dir
-from ..image import Image
 from ..limits import Limits
 from ..mediatypes import INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX
 from ..model import Index, Platform
@@ -29,9 +28,10 @@ from ..registry.reference import RegistryRef, parse_docker_reference
 from ..untrusted.jsonload import load_json
 from .blobs import FileSlice, SliceReader
 from .common import REF_NAME, choose_platform
-from .oci_layout import open_oci_store
+from .container import Container
+from .oci_layout import layout_container
 
-__all__ = ["RegistryStore", "RemoteBlob", "open_registry_image", "open_registry_store"]
+__all__ = ["RegistryStore", "RemoteBlob", "registry_container", "open_registry_store"]
 
 _LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 MAX_REFERRERS = 100
@@ -261,19 +261,10 @@ def open_registry_store(reference: str, limits: Limits, settings: RegistrySettin
     return store
 
 
-def open_registry_image(reference: str, platform: Platform | None, limits: Limits,
-                        settings: RegistrySettings | None = None) -> Image:
-    store = open_registry_store(reference, limits, settings)
-    image = open_oci_store(store, reference=reference, transport="docker", path=str(store.ref), fmt="registry",
-                           ref=None, platform=platform, limits=limits)
-    # The synthesised index.json is not the image's: report the registry's own index, if any.
-    top_type = store.top_media_type
-    if top_type in INDEX_TYPES:
-        with store.blob(store.top_digest, "index").open() as fp:
-            data = fp.read()
-        image.index = Index.from_json(load_json(data, f"{store.label}: index", limits), f"{store.label}: index")
-        image.index_digest = store.top_digest
-    else:
-        image.index = None
-        image.index_digest = None
-    return image
+def registry_container(reference: str, limits: Limits, settings: RegistrySettings | None = None,
+                       attachments: bool = False) -> Container:
+    """A repository seen as a layout whose index.json lists the resolved tag (and, with
+    `attachments`, its signature, attestation and referrer manifests)."""
+    store = open_registry_store(reference, limits, settings, attachments=attachments)
+    return layout_container(store, reference=reference, transport="docker", path=str(store.ref), fmt="registry",
+                            ref=None, limits=limits, problems=tuple(store.problems))

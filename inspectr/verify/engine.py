@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..limits import Limits
-from ..errors import ReferenceError_
-from ..sources.detect import parse_reference
+from ..sources.container import Container
+from ..sources.detect import open_container
 from .integrity import IntegrityResult, check_integrity
 from .keys import Keyring, PublicKey
 from .report import SignatureResult, Status, VerificationReport
@@ -34,36 +34,37 @@ class Trust:
         return bool(self.keys or self.keyrings or self.require_signature or self.policy)
 
 
-def _image_digests(reference: str, integrity: IntegrityResult, required: bool) -> list[str]:
-    """The digests a signature may name: those of the one image selected (by the reference's
-    name when given), never those of other images or artifacts in the same layout."""
-    _, _, ref = parse_reference(reference)
-    images = integrity.images
-    if ref is not None:
-        images = [(names, chain) for names, chain in images
-                  if ref in names or any(n.endswith(":" + ref) or n.rsplit(":", 1)[0].endswith(ref) for n in names)]
-    if len(images) > 1 and not required:
-        return []  # integrity covers every image; signatures need one named image
-    if len(images) > 1:
-        listed = sorted({n for names, _ in images for n in names})
-        raise ReferenceError_(f"{reference}: holds {len(images)} images; give a reference, one of: {', '.join(listed) or '(unnamed)'}")
-    return list(dict.fromkeys(images[0][1])) if images else []
+def _image_digests(container: Container, integrity: IntegrityResult, required: bool) -> list[str]:
+    """The digests a signature may name: those of the one image the reference selects (by the
+    same name rule as every command), never those of other images or artifacts in the layout.
+    With no name and no trust input, a container of several images is checked for integrity
+    only; a name that matches nothing is a ReferenceError_, whatever the trust input."""
+    if container.ref is None and not required:
+        hits = container.select()
+        if len({e.position for e in hits}) != 1:
+            return []
+    entry = container.select_one()
+    if entry.descriptor is None:
+        return []  # a legacy docker save entry has no manifest to sign
+    top = str(entry.descriptor.digest)
+    return list(dict.fromkeys(integrity.chains.get(top, [top])))
 
 
 def verify_image(reference: str, trust: Trust = Trust(), limits: Limits = Limits(), skip_blob_checks: bool = False) -> VerificationReport:
     """Check everything; never raises for a failed check (those are in the report). Raises
-    InspectrError only for unusable input."""
-    integrity = check_integrity(reference, limits, skip_blobs=skip_blob_checks)
-    digests = _image_digests(reference, integrity, trust.given)
+    InspectrError only for unusable input, or a reference that names no image."""
+    container = open_container(reference, limits, attachments=True)
+    integrity = check_integrity(container, skip_blobs=skip_blob_checks)
+    digests = _image_digests(container, integrity, trust.given)
     report = VerificationReport(reference, integrity.format, digests, checks=integrity.checks, trust_required=trust.given)
     candidates: list[Candidate] = []
     problems: list[str] = []
-    if integrity.store is not None and integrity.index is not None:
-        more, bad = find_in_layout(integrity.store, integrity.index, digests, limits)
+    if container.index is not None and container.transport != "dir":
+        more, bad = find_in_layout(container.store, container.index, digests, limits)
         candidates += more
         problems += bad
-    if integrity.transport == "dir" and integrity.path is not None:
-        more, bad = find_in_dir(integrity.path)
+    if container.transport == "dir":
+        more, bad = find_in_dir(Path(container.path))
         candidates += more
         problems += bad
     extra_layouts = []
@@ -75,11 +76,11 @@ def verify_image(reference: str, trust: Trust = Trust(), limits: Limits = Limits
         if layout is not None:
             extra_layouts.append(layout)
     # A registry image has a reference of its own: signed identities are checked against it.
-    registry_ref = str(getattr(integrity.store, "ref", "")) if integrity.transport == "docker" else None
+    registry_ref = container.path if container.transport == "docker" else None
     identity = trust.identity or registry_ref
     for c in candidates:
         report.signatures.append(check_candidate(c, digests, list(trust.keys), list(trust.keyrings), identity))
-    layouts = [(integrity.store, integrity.index, integrity.manifests)] if integrity.store is not None else []
+    layouts = [(container.store, container.index, integrity.manifests)] if container.transport != "dir" else []
     for extra_store, extra_index in extra_layouts:  # --signatures layouts: referrers there count too
         layouts.append((extra_store, extra_index, {}))
     for store, index, manifests in layouts:
@@ -92,7 +93,7 @@ def verify_image(reference: str, trust: Trust = Trust(), limits: Limits = Limits
     for p in problems:
         report.signatures.append(SignatureResult("unknown", p.split(": ", 1)[0], Status.WARN, p, "unsupported-format"))
     if trust.policy is not None:
-        policy = load_policy(trust.policy, integrity.transport, registry_ref or str(integrity.path))
+        policy = load_policy(trust.policy, container.transport, registry_ref or container.path)
         report.policy = evaluate(policy, [c for c in candidates if isinstance(c, Candidate)], digests, identity)
     elif trust.given and not candidates:
         report.signatures.append(SignatureResult("none", reference, Status.FAIL, "no signature found for this image", "no-signature"))

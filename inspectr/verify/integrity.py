@@ -9,47 +9,41 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import os
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..digest import Digest
+from ..digest import Digest, VerifyingReader, check_bytes, sha256_digest
 from ..errors import InspectrError
 from ..fs.layer_index import index_layer
 from ..image import LayerRef
 from ..limits import Limits
 from ..mediatypes import CONFIG_TYPES, INDEX_TYPES, MANIFEST_TYPES, layer_compression
 from ..model import Descriptor, ImageConfig, Index, Manifest
-from ..sources.blobs import ArchiveIndex, FileSlice
-from ..sources.common import ArchiveStore, BlobStore, DirStore
-from ..sources.detect import parse_reference
+from ..sources.blobs import FileSlice
+from ..sources.common import BlobStore, read_blob
+from ..sources.container import Container, member_digest
 from ..untrusted.jsonload import load_json
 from .report import Check, Status
-
-if TYPE_CHECKING:
-    from ..sources.registry import RegistryStore
 
 __all__ = ["IntegrityResult", "check_integrity"]
 
 
 @dataclass(slots=True)
 class IntegrityResult:
-    """Checks, plus what the signature step needs: the layout's store and manifest digests."""
+    """Checks, plus what the signature step needs: each top-level entry's digest chain."""
 
-    format: str
+    container: Container
     checks: list[Check] = field(default_factory=list)
     manifest_digests: list[str] = field(default_factory=list)  # every image manifest/index reached
     manifests: dict[str, bytes] = field(default_factory=dict)  # digest -> verified bytes
-    # Each top-level image: (names, digests of it and of everything below it). Signatures are
-    # matched against one image's digests only, never against any manifest in the layout.
-    images: list[tuple[list[str], list[str]]] = field(default_factory=list)
-    index: Index | None = None
-    store: BlobStore | None = None
-    path: Path | None = None
-    transport: str = ""
+    # Top-level entry digest -> the digests of it and of everything below it. Signatures are
+    # matched against the selected image's chain only, never against any manifest in the layout.
+    chains: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def format(self) -> str:
+        return self.container.format
 
     def add(self, check: str, subject: str, status: Status, message: str, error: str | None = None) -> None:
         self.checks.append(Check(check, subject, status, message, error))
@@ -68,7 +62,24 @@ class _Walker:
         self.referenced: set[str] = set()
 
     def blob(self, desc: Descriptor, kind: str, subject: str) -> FileSlice | None:
-        """Size then digest of one blob; None when it cannot be trusted."""
+        """Size of one blob (its digest too, unless it is a layer, hashed while it streams);
+        None when it cannot be trusted."""
+        if self._checked(desc, kind, subject) is None:
+            return None
+        blob = self.store.blob(desc.digest, kind)
+        if kind != "layer":
+            reader = VerifyingReader(blob.open(), desc.digest, desc.size, f"{self.store.label}: {kind} {desc.digest}")
+            try:
+                reader.drain()
+            except InspectrError as err:
+                _fail(self.r, f"{kind}-digest", subject, err)
+                return None
+            finally:
+                reader.close()
+            self.r.add(f"{kind}-digest", subject, Status.PASS, str(desc.digest))
+        return blob
+
+    def _checked(self, desc: Descriptor, kind: str, subject: str) -> Descriptor | None:
         d = desc.digest
         self.referenced.add(str(d))
         if self.skip_blobs and kind in ("config", "layer", "blob"):
@@ -84,10 +95,12 @@ class _Walker:
             except (binascii.Error, ValueError):
                 self.r.add(f"{kind}-data", subject, Status.FAIL, "descriptor data is not valid base64", "malformed-image")
             else:
-                ok = len(embedded) == desc.size and hashlib.new(d.algorithm, embedded).hexdigest() == d.encoded
-                self.r.add(f"{kind}-data", subject, Status.PASS if ok else Status.FAIL,
-                           "embedded data matches size and digest" if ok else "embedded data does not match the descriptor",
-                           None if ok else "digest-mismatch")
+                try:
+                    check_bytes(embedded, d, desc.size, f"{subject}: embedded data")
+                    self.r.add(f"{kind}-data", subject, Status.PASS, "embedded data matches size and digest")
+                except InspectrError:
+                    self.r.add(f"{kind}-data", subject, Status.FAIL, "embedded data does not match the descriptor",
+                               "digest-mismatch")
         try:
             blob = self.store.blob(d, kind)
         except InspectrError as err:
@@ -98,28 +111,26 @@ class _Walker:
                        f"descriptor says {desc.size} bytes, blob has {blob.length}", "size-mismatch")
             return None
         self.r.add(f"{kind}-size", subject, Status.PASS, f"{desc.size} bytes")
-        if kind == "layer":
-            return blob  # layers are hashed while streaming, with their diff_id
-        h = hashlib.new(d.algorithm)
-        with blob.open() as fp:
-            while chunk := fp.read(1 << 20):
-                h.update(chunk)
-        if h.hexdigest() != d.encoded:
-            self.r.add(f"{kind}-digest", subject, Status.FAIL,
-                       f"expected {d}, got {d.algorithm}:{h.hexdigest()}", "digest-mismatch")
-            return None
-        self.r.add(f"{kind}-digest", subject, Status.PASS, str(d))
-        return blob
+        return desc
+
+    def _read(self, desc: Descriptor, kind: str, subject: str, max_bytes: int) -> bytes:
+        """The blob through the one verifying reader; a mismatch becomes a failed check."""
+        try:
+            data = read_blob(self.store, desc, kind, self.limits, max_bytes)
+        except InspectrError as err:
+            check = "parse" if err.error_class == "size-limit-exceeded" else "digest"
+            _fail(self.r, f"{kind}-{check}", subject, err)
+            raise
+        self.r.add(f"{kind}-digest", subject, Status.PASS, str(desc.digest))
+        return data
 
     def json_blob(self, desc: Descriptor, kind: str, subject: str) -> tuple[bytes, Any] | None:
-        blob = self.blob(desc, kind, subject)
-        if blob is None:
+        if self._checked(desc, kind, subject) is None:
             return None
-        if blob.length > self.limits.max_json_bytes:
-            self.r.add(f"{kind}-parse", subject, Status.FAIL, "larger than max_json_bytes", "size-limit-exceeded")
+        try:
+            data = self._read(desc, kind, subject, self.limits.max_json_bytes)
+        except InspectrError:
             return None
-        with blob.open() as fp:
-            data = fp.read()
         try:
             return data, load_json(data, subject, self.limits)
         except InspectrError as err:
@@ -204,16 +215,6 @@ class _Walker:
             self.r.add("blob-referenced", digest, Status.WARN, "blob is in the layout but nothing references it", "unreferenced-blob")
 
 
-def _is_image_descriptor(desc: Descriptor, names: list[str]) -> bool:
-    """Not a signature, attestation or referrer artifact that happens to sit in index.json."""
-    if desc.media_type not in MANIFEST_TYPES and desc.media_type not in INDEX_TYPES:
-        return False
-    if desc.artifact_type or desc.annotations.get("kind", "").startswith("dev.cosignproject.cosign/") and \
-            desc.annotations.get("kind") not in ("dev.cosignproject.cosign/image", "dev.cosignproject.cosign/imageIndex"):
-        return False
-    return not any(re.fullmatch(r"sha(256|512)-[0-9a-f]+(\.(sig|att|sbom))?", n) for n in names)
-
-
 def _known_layer(media_type: str) -> bool:
     try:
         layer_compression(media_type)
@@ -222,42 +223,27 @@ def _known_layer(media_type: str) -> bool:
         return False
 
 
-def _oci(result: IntegrityResult, store: "DirStore | ArchiveStore | RegistryStore", limits: Limits, skip_blobs: bool) -> _Walker | None:
-    walker = _Walker(result, store, limits, skip_blobs)
-    try:
-        layout = load_json(store.doc("oci-layout", "oci-layout"), "oci-layout", limits)
-        version = layout.get("imageLayoutVersion") if isinstance(layout, dict) else None
-        result.add("layout-version", "oci-layout", Status.PASS if isinstance(version, str) else Status.FAIL,
-                   f"imageLayoutVersion {version!r}", None if isinstance(version, str) else "malformed-image")
-        index = Index.from_json(load_json(store.doc("index.json", "index.json"), "index.json", limits), "index.json")
-    except InspectrError as err:
-        _fail(result, "index-parse", "index.json", err)
-        return None
-    result.index = index
-    for i, desc in enumerate(index.manifests):
-        name = desc.annotations.get("org.opencontainers.image.ref.name") or desc.annotations.get("io.containerd.image.name")
+def _layout(result: IntegrityResult, container: Container, skip_blobs: bool) -> None:
+    """Every entry of index.json, walked down to the layers; then blobs nothing references."""
+    assert container.index is not None
+    walker = _Walker(result, container.store, container.limits, skip_blobs)
+    result.add("layout-version", "oci-layout", Status.PASS, "imageLayoutVersion present")
+    for entry in container.entries:
+        desc = entry.descriptor
+        assert desc is not None
         before = len(result.manifest_digests)
-        walker.descriptor(desc, f"index.json manifests[{i}]" + (f" ({name})" if name else ""))
-        names = [v for k, v in desc.annotations.items() if k in ("org.opencontainers.image.ref.name", "io.containerd.image.name")]
-        if _is_image_descriptor(desc, names):
-            result.images.append((names, [str(desc.digest)] + result.manifest_digests[before + 1 :]))
-    if not skip_blobs:
-        walker.unreferenced(store.list_blobs())
-    return walker
+        walker.descriptor(desc, f"index.json manifests[{entry.position}]" + (f" ({entry.names[0]})" if entry.names else ""))
+        result.chains[str(desc.digest)] = [str(desc.digest)] + result.manifest_digests[before + 1:]
+    if not skip_blobs and container.transport != "docker":  # a registry cannot be listed
+        walker.unreferenced(container.store.list_blobs())
 
 
-def _docker_manifest_json(result: IntegrityResult, archive: ArchiveIndex, limits: Limits, oci: bool) -> None:
+def _docker_save(result: IntegrityResult, container: Container) -> None:
     """Legacy manifest.json entries: Config named by its digest, diff_ids per layer; in a
     Docker 25+ save, each entry must also match a manifest that index.json reaches."""
-    try:
-        entries = load_json(archive.read_small("manifest.json", "manifest.json", limits), "manifest.json", limits)
-    except InspectrError as err:
-        _fail(result, "docker-manifest-json", "manifest.json", err)
-        return
-    if not isinstance(entries, list):
-        result.add("docker-manifest-json", "manifest.json", Status.FAIL, "expected a list", "malformed-image")
-        return
-    store = ArchiveStore(archive, limits)
+    archive, limits = container.archive, container.limits
+    assert archive is not None
+    oci = container.index is not None
     reached: dict[str, list[str]] = {}
     if oci:
         for digest, data in result.manifests.items():
@@ -266,26 +252,23 @@ def _docker_manifest_json(result: IntegrityResult, archive: ArchiveIndex, limits
             except InspectrError:
                 continue
             reached[str(m.config.digest)] = [str(l.digest) for l in m.layers]
-    for i, entry in enumerate(entries):
-        subject = f"manifest.json[{i}] {', '.join(entry.get('RepoTags') or []) if isinstance(entry, dict) else ''}".strip()
-        if not isinstance(entry, dict) or not isinstance(entry.get("Config"), str) or not isinstance(entry.get("Layers"), list):
-            result.add("docker-manifest-json", subject, Status.FAIL, "entry needs Config and Layers", "malformed-image")
-            continue
+    for entry in container.save_entries:
+        subject = f"manifest.json[{entry.position}] {', '.join(entry.repo_tags)}".strip()
         try:
-            config_bytes = archive.read_small(entry["Config"], "config", limits)
+            config_bytes = archive.read_small(entry.config, "config", limits)
         except InspectrError as err:
             _fail(result, "config-present", subject, err)
             continue
-        config_digest = f"sha256:{hashlib.sha256(config_bytes).hexdigest()}"
-        named = os.path.basename(entry["Config"]).removesuffix(".json")
-        if len(named) == 64:
-            ok = config_digest == f"sha256:{named}"
-            result.add("config-digest", f"{subject} Config {entry['Config']}", Status.PASS if ok else Status.FAIL,
-                       config_digest if ok else f"name says sha256:{named}, content is {config_digest}",
+        config_digest = sha256_digest(config_bytes)
+        named = member_digest(entry.config)
+        if named is not None:
+            ok = config_digest == named
+            result.add("config-digest", f"{subject} Config {entry.config}", Status.PASS if ok else Status.FAIL,
+                       str(config_digest) if ok else f"name says {named}, content is {config_digest}",
                        None if ok else "digest-mismatch")
         if oci:
-            layers = [f"sha256:{os.path.basename(n)}" for n in entry["Layers"] if isinstance(n, str)]
-            match = reached.get(config_digest)
+            layers = [f"sha256:{os.path.basename(n)}" for n in entry.layers]
+            match = reached.get(str(config_digest))
             ok = match is not None and match == layers
             result.add("docker-manifest-json", subject, Status.PASS if ok else Status.FAIL,
                        "matches a manifest in index.json" if ok else "config/layers match no manifest that index.json reaches",
@@ -296,12 +279,11 @@ def _docker_manifest_json(result: IntegrityResult, archive: ArchiveIndex, limits
         except InspectrError as err:
             _fail(result, "config-parse", subject, err)
             continue
-        if len(config.diff_ids) != len(entry["Layers"]):
+        if len(config.diff_ids) != len(entry.layers):
             result.add("diffid-count", subject, Status.FAIL,
-                       f"{len(entry['Layers'])} layers, config lists {len(config.diff_ids)} diff_ids", "diffid-mismatch")
+                       f"{len(entry.layers)} layers, config lists {len(config.diff_ids)} diff_ids", "diffid-mismatch")
             continue
-        walker = _Walker(result, store, limits)
-        for j, name in enumerate(entry["Layers"]):
+        for j, name in enumerate(entry.layers):
             lsub = f"{subject} → {name}"
             try:
                 blob = archive.blob(name, f"layer {j}")
@@ -315,94 +297,53 @@ def _docker_manifest_json(result: IntegrityResult, archive: ArchiveIndex, limits
                 _fail(result, "layer-diffid" if err.error_class == "diffid-mismatch" else "layer-content", lsub, err)
                 continue
             result.add("layer-diffid", lsub, Status.PASS, f"{config.diff_ids[j]} ({len(index.entries)} entries)")
-        del walker
 
 
-def _dir(result: IntegrityResult, path: Path, limits: Limits, skip_blobs: bool) -> None:
-    store = DirStore(path, limits, flat=True)
-    walker = _Walker(result, store, limits, skip_blobs)
-    try:
-        data = store.doc("manifest.json", "manifest.json")
-        doc = load_json(data, "manifest.json", limits)
-    except InspectrError as err:
-        _fail(result, "manifest-parse", "manifest.json", err)
-        return
-    digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
+def _dir(result: IntegrityResult, container: Container, skip_blobs: bool) -> None:
+    """A dir: copy: manifest.json (a manifest or a list, described by its own digest) and its blobs."""
+    walker = _Walker(result, container.store, container.limits, skip_blobs)
+    top = container.entries[0].descriptor
+    assert top is not None and container.manifest_bytes is not None
+    digest = str(top.digest)
     walker.referenced.add(digest)
     result.manifest_digests.append(digest)
-    result.images.append(([], result.manifest_digests))  # the same list: children are appended below
-    result.manifests[digest] = data
+    result.manifests[digest] = container.manifest_bytes
     result.add("manifest-digest", "manifest.json", Status.INFO, f"{digest} (computed: dir: stores no manifest digest)")
-    media_type = doc.get("mediaType") if isinstance(doc, dict) else None
     try:
-        if media_type in INDEX_TYPES:
-            index = Index.from_json(doc, "manifest.json")
-            for i, desc in enumerate(index.manifests):
+        if container.index is not None:
+            for i, desc in enumerate(container.index.manifests):
                 walker.descriptor(desc, f"manifest.json manifests[{i}]")
         else:
+            doc = load_json(container.manifest_bytes, "manifest.json", container.limits)
             walker.manifest(Manifest.from_json(doc, "manifest.json"), "manifest.json")
     except InspectrError as err:
         _fail(result, "manifest-parse", "manifest.json", err)
+    result.chains[digest] = list(result.manifest_digests)
     if not skip_blobs:
-        walker.unreferenced(store.list_blobs())
+        walker.unreferenced(container.store.list_blobs())
 
 
-def _registry(reference: str, limits: Limits, skip_blobs: bool) -> IntegrityResult:
-    """A registry image, walked like a layout: the synthesised index.json lists the image and
-    its signature, attestation and referrer manifests (sources/registry.py)."""
-    from ..sources.registry import open_registry_store
-
-    store = open_registry_store(reference, limits, attachments=True)
-    result = IntegrityResult(format="registry", transport="docker", store=store)
-    result.add("manifest-digest", str(store.ref), Status.PASS,
-               f"{store.top_digest} (recomputed; matches the requested digest and Docker-Content-Digest)")
-    _oci(result, store, limits, skip_blobs)
-    for problem in store.problems:
-        result.add("registry", str(store.ref), Status.WARN, problem, "registry-error")
-    return result
-
-
-def check_integrity(reference: str, limits: Limits = Limits(), skip_blobs: bool = False) -> IntegrityResult:
-    """Every integrity check of the layout or archive at `reference` (any ref is ignored: the
-    whole container is checked). Raises InspectrError only when the input is unusable."""
-    from ..errors import ImageNotFound
-
-    transport, raw, _ = parse_reference(reference)
-    if transport == "docker":
-        return _registry(reference, limits, skip_blobs)
-    path = Path(raw)
-    if not os.path.lexists(path):
-        raise ImageNotFound(f"{raw}: no such file or directory")
-    result = IntegrityResult(format="", path=path, transport=transport or "")
-    if path.is_dir():
-        if (path / "oci-layout").is_file() and transport in (None, "oci"):
-            result.format, result.transport = "oci-layout", "oci"
-            store: DirStore | ArchiveStore = DirStore(path, limits)
-            result.store = store
-            _oci(result, store, limits, skip_blobs)
-        elif (path / "manifest.json").is_file() and transport in (None, "dir"):
-            result.format, result.transport = "dir", "dir"
-            _dir(result, path, limits, skip_blobs)
-        else:
-            raise ImageNotFound(f"{raw}: directory is neither an OCI layout nor a dir: image")
-        return result
-    archive = ArchiveIndex(path, limits)
-    for note in archive.notes:
-        result.add("archive", str(path), Status.WARN, note, "outer-archive")
-    has_oci = "oci-layout" in archive and "index.json" in archive
-    store = ArchiveStore(archive, limits)
-    result.store = store
-    if has_oci:
-        result.format = "oci-archive" if "manifest.json" not in archive else "docker-archive (Docker 25+ OCI layout)"
-        result.transport = "oci-archive" if "manifest.json" not in archive else "docker-archive"
-        _oci(result, store, limits, skip_blobs)
-        if "manifest.json" in archive:
-            _docker_manifest_json(result, archive, limits, oci=True)
-    elif "manifest.json" in archive:
-        result.format, result.transport = "docker-archive (legacy docker save)", "docker-archive"
+def check_integrity(container: Container, skip_blobs: bool = False) -> IntegrityResult:
+    """Every integrity check of what `sources/` opened: the whole container, whichever image
+    the reference names. Never raises for a failed check (those are in the result)."""
+    result = IntegrityResult(container)
+    if container.archive is not None:
+        for note in container.archive.notes:
+            result.add("archive", container.path, Status.WARN, note, "outer-archive")
+    if container.transport == "docker":
+        top = container.entries[0].descriptor
+        assert top is not None
+        result.add("manifest-digest", container.path, Status.PASS,
+                   f"{top.digest} (recomputed; matches the requested digest and Docker-Content-Digest)")
+    if container.transport == "dir":
+        _dir(result, container, skip_blobs)
+    elif container.index is not None:
+        _layout(result, container, skip_blobs)
+    else:
         result.add("manifest-digest", "manifest.json", Status.INFO,
                    "legacy docker save has no manifest: registry signatures cannot be checked against it")
-        _docker_manifest_json(result, archive, limits, oci=False)
-    else:
-        raise ImageNotFound(f"{raw}: tar archive holds neither an OCI layout nor a docker save manifest.json")
+    if container.save_entries:
+        _docker_save(result, container)
+    for problem in container.problems:
+        result.add("registry", container.path, Status.WARN, problem, "registry-error")
     return result
