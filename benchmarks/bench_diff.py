@@ -203,13 +203,14 @@ def phases(a_ref: str, b_ref: str) -> str:
     from inspectr import Limits, open_image
     from inspectr.diff import engine
     from inspectr.diff.options import DiffOptions
+    from inspectr.session import Session
     from inspectr.present.diff_json import difference_to_json
 
     t1 = time.perf_counter()
     a, b = open_image(a_ref, platform=None, limits=Limits()), open_image(b_ref, platform=None, limits=Limits())
     t2 = time.perf_counter()
     arrived: list[float] = []
-    pair = engine.index_pair(a, b, on_done=lambda index: arrived.append(time.perf_counter() - t2))
+    pair = engine.index_pair(a, b, session=Session(progress=_Arrivals(arrived, t2)))
     t3 = time.perf_counter()
     options = DiffOptions()
     changes = []
@@ -221,7 +222,7 @@ def phases(a_ref: str, b_ref: str) -> str:
     hidden = engine.compare_hidden_content(a, b, pair.indexes_a, pair.indexes_b, pair.tree_a, pair.tree_b, changed)
     changes += engine.compare_layers(a, b, pair.indexes_a, pair.indexes_b, changed | {c.path for c in hidden}) + hidden
     t6 = time.perf_counter()
-    engine._refine_contents(pair, file_changes, options)
+    engine._refine_contents(pair, file_changes, options, Session())
     t7 = time.perf_counter()
     result = engine.compare_images(pair, options)  # the real thing, to time the JSON of its result
     t8 = time.perf_counter()
@@ -236,7 +237,7 @@ def phases(a_ref: str, b_ref: str) -> str:
             ("JSON output to /dev/null", t9 - t8)]
     return bl.phase_report(
         rows, (f"total (without the repeated compare_images, {t8 - t7:.2f} s)", t9 - t0 - (t8 - t7)),
-        f"index_pair's on_done callbacks fired at {', '.join(f'{x:.2f}' for x in arrived)} s into indexing "
+        f"index_pair's progress callbacks fired at {', '.join(f'{x:.2f}' for x in arrived)} s into indexing "
         "(CPU below: the whole split, including the repeated compare).", cpu0, cpu)
 
 
@@ -547,3 +548,13 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+class _Arrivals:
+    """A Session progress sink that records when each layer's index arrived."""
+
+    def __init__(self, out: list[float], start: float) -> None:
+        self.out, self.start = out, start
+
+    def layer_done(self, index: object) -> None:
+        self.out.append(time.perf_counter() - self.start)

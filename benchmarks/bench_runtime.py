@@ -509,12 +509,13 @@ from inspectr.cli.common import Context, load_image
 from inspectr.fs.cache import default_cache_dir
 from inspectr import build_tree
 from inspectr.runtime.run import RunOptions, run_image
-img = load_image(sys.argv[1], None, 1)
+ctx = Context(cache_dir=default_cache_dir())
+img = load_image(ctx, sys.argv[1], None, 1)
 T.append(time.perf_counter())
-cache = Context(cache_dir=default_cache_dir()).cache
-tree = build_tree(img, cache=cache)
+cache = ctx.cache
+tree = build_tree(img, session=ctx.session(img.limits))
 T.append(time.perf_counter())
-r = run_image(img, RunOptions(argv=tuple(sys.argv[2:])), cache=cache, tree=tree)
+r = run_image(img, RunOptions(argv=tuple(sys.argv[2:])), session=ctx.session(img.limits), tree=tree)
 T.append(time.perf_counter())
 assert r.exit_code == 0, r
 print(json.dumps([b - a for a, b in zip(T, T[1:])]))

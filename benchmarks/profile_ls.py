@@ -124,6 +124,7 @@ def phases(image: str) -> str:
     t0 = time.perf_counter()
     from inspectr import Limits, open_image
     from inspectr.fs.build import index_layers
+    from inspectr.session import Session
     from inspectr.fs.tree import apply_layers
     from inspectr.present.json import dump_records
 
@@ -131,7 +132,7 @@ def phases(image: str) -> str:
     img = open_image(image, platform=None, limits=Limits())
     t2 = time.perf_counter()
     done: list[float] = []
-    indexes = index_layers(img, on_done=lambda index: done.append(time.perf_counter() - t2))
+    indexes = index_layers(img, session=Session(progress=_Arrivals(done, t2)))
     t3 = time.perf_counter()
     tree = apply_layers(indexes, img.limits, False)
     t4 = time.perf_counter()
@@ -176,3 +177,13 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+class _Arrivals:
+    """A Session progress sink that records when each layer's index arrived."""
+
+    def __init__(self, out: list[float], start: float) -> None:
+        self.out, self.start = out, start
+
+    def layer_done(self, index: object) -> None:
+        self.out.append(time.perf_counter() - self.start)

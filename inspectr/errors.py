@@ -8,6 +8,7 @@ __all__ = [
     "ImageNotFound",
     "ReferenceError_",
     "MalformedImage",
+    "InvalidPasswdEntry",
     "IntegrityError",
     "DigestMismatch",
     "SizeMismatch",
@@ -74,6 +75,12 @@ class MalformedImage(InspectrError):
     """Index, manifest, config or archive metadata is not valid."""
 
     error_class = "malformed-image"
+
+
+class InvalidPasswdEntry(MalformedImage):
+    """A line of the image's /etc/passwd or /etc/group that a run needs is malformed."""
+
+    error_class = "invalid-passwd-entry"
 
 
 class IntegrityError(InspectrError):

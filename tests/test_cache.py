@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from builders import TarBuilder, write_oci_layout
 from inspectr import build_tree, open_image
+from inspectr.session import Session
 from inspectr.cli import cli
 from inspectr.errors import InspectrError
 from inspectr.fs.cache import LayerCache
@@ -25,9 +26,9 @@ def listing(tree) -> list:  # type: ignore[no-untyped-def,type-arg]
 def test_a_cache_hit_gives_the_same_tree(tmp_path: Path) -> None:
     cache = LayerCache(tmp_path / "c")
     image = open_image(FIXTURES / "oci-layered")
-    cold = build_tree(image, cache=cache)
+    cold = build_tree(image, session=Session(cache=cache))
     assert len(cache.entries()) == 4
-    warm = build_tree(open_image(FIXTURES / "oci-layered"), cache=cache)
+    warm = build_tree(open_image(FIXTURES / "oci-layered"), session=Session(cache=cache))
     assert listing(warm) == listing(cold)
     assert [r.path for r in warm.deleted] == [r.path for r in cold.deleted]
 
@@ -35,10 +36,10 @@ def test_a_cache_hit_gives_the_same_tree(tmp_path: Path) -> None:
 def test_corrupt_or_foreign_entries_are_rebuilt_not_trusted(tmp_path: Path) -> None:
     cache = LayerCache(tmp_path / "c")
     image = open_image(FIXTURES / "oci-gzip")
-    cold = listing(build_tree(image, cache=cache))
+    cold = listing(build_tree(image, session=Session(cache=cache)))
     for entry in cache.entries():
         entry.path.write_bytes(b"\x28\xb5\x2f\xfd garbage")
-    assert listing(build_tree(image, cache=cache)) == cold
+    assert listing(build_tree(image, session=Session(cache=cache))) == cold
     for entry in cache.entries():  # rewritten with a valid entry
         assert entry.key.startswith("sha256:")
 
@@ -46,13 +47,13 @@ def test_corrupt_or_foreign_entries_are_rebuilt_not_trusted(tmp_path: Path) -> N
 def test_a_hit_still_verifies_the_blob(tmp_path: Path) -> None:
     cache = LayerCache(tmp_path / "c")
     written = write_oci_layout(tmp_path / "img", [TarBuilder().add_file("a", "1").finish()])
-    build_tree(open_image(written.path), cache=cache)
+    build_tree(open_image(written.path), session=Session(cache=cache))
     layer = Path(written.path) / "blobs" / "sha256" / written.layer_digests[0].split(":")[1]
     data = bytearray(layer.read_bytes())
     data[-5] ^= 1
     layer.write_bytes(bytes(data))
     with pytest.raises(InspectrError) as info:
-        build_tree(open_image(written.path), cache=cache)
+        build_tree(open_image(written.path), session=Session(cache=cache))
     assert info.value.error_class == "digest-mismatch"
 
 

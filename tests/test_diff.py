@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from builders import TarBuilder, write_docker_archive, write_oci_layout
+from inspectr.session import LocalPool, Session
 from inspectr import open_image
 from inspectr.cli import cli
 from inspectr.diff.difference import Cause, Verdict
@@ -369,8 +370,8 @@ def test_second_pass_per_layer_in_workers_gives_the_text_diff(tmp_path: Path, wo
     jobs = [(b.layers[n], b.limits, {off: (str(tmp_path / f"out{inode.id}{suffix}"), b"\0" * 32) for off, inode in by_off.items()})
             for suffix in ("-1", "-2") for n, by_off in content_sources([node.inode]).items()]  # two jobs: the pool runs
     with pytest.raises(Exception, match="content of a file changed since it was indexed"):
-        spool_contents(jobs, workers=workers)
+        spool_contents(jobs, session=Session(executor=LocalPool(workers)))
     good = [(ref, lim, {off: (p, node.inode.sha256) for off, (p, _) in t.items()}) for ref, lim, t in jobs]
-    spool_contents(good, workers=workers)
+    spool_contents(good, session=Session(executor=LocalPool(workers)))
     for suffix in ("-1", "-2"):
         assert (tmp_path / f"out{node.inode.id}{suffix}").read_text() == "version two\nshared line\n"

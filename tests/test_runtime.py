@@ -273,15 +273,26 @@ def test_userns_runs_behave_probes_like_the_host_namespaces() -> None:
     assert a.outcomes[0].verdict == b.outcomes[0].verdict == "same"
 
 
+def _host_uptime() -> float:
+    """The host's /proc/uptime in seconds (centisecond resolution, as the kernel prints it)."""
+    return float(Path("/proc/uptime").read_text().split()[0])
+
+
 def test_inspectr_forks_pid_1_itself_and_puts_its_own_namespaces_for_children_back() -> None:
     def for_children() -> tuple[str, str]:
         return os.readlink("/proc/self/ns/pid_for_children"), os.readlink("/proc/self/ns/time_for_children")
 
     before = for_children()
     for deterministic in (False, True):
+        host_before = _host_uptime()
         r = sh("echo $$; cut -d' ' -f1 /proc/uptime", deterministic=deterministic)
+        host_after = _host_uptime()
         pid, uptime = r.stdout.decode().split()
-        assert pid == "1" and (float(uptime) < 1001) == deterministic
+        assert pid == "1"
+        if deterministic:  # the recipe's time namespace starts the clock at 1000 s
+            assert 1000 <= float(uptime) < 1001, uptime
+        else:  # no time namespace: the host's uptime, whatever it is (a host booted a minute ago too)
+            assert host_before - 0.05 <= float(uptime) <= host_after + 0.05, (host_before, uptime, host_after)
         assert for_children() == before  # later forks (layer workers) land in inspectr's own namespaces
     assert sh("exit 7", deterministic=True).exit_code == 7
     assert for_children() == before
@@ -300,8 +311,11 @@ def test_a_threaded_inspectr_still_runs_the_recipe_and_keeps_its_namespaces() ->
         r = sh("echo $$; cut -d' ' -f1 /proc/uptime", deterministic=True)
         pid, uptime = r.stdout.decode().split()
         assert pid == "1" and 1000 <= float(uptime) < 1001
+        host_before = _host_uptime()
         plain = sh("cut -d' ' -f1 /proc/uptime")
-        assert float(plain.stdout) > 1001 or float(plain.stdout) < 1000  # the host's uptime, not the probe's
+        host_after = _host_uptime()
+        # the host's uptime, not the probe's 1000 s (true however long ago the host booted)
+        assert host_before - 0.05 <= float(plain.stdout) <= host_after + 0.05, (host_before, plain.stdout, host_after)
         assert (os.readlink("/proc/self/ns/pid_for_children"), os.readlink("/proc/self/ns/time_for_children")) == before
     finally:
         stop.set()
@@ -315,3 +329,49 @@ def test_proc_sys_and_sysfs_are_read_only_and_sysfs_shows_only_loopback(userns: 
            user="0", userns=userns)
     assert r.stdout == b"lo\n0\n1\n", (r.stdout, r.stderr)
     assert r.stderr.count(b"Read-only file system") == 3, r.stderr
+
+
+def _accounts_image(tmp_path: Path, passwd: str, group: str = "root:x:0:\napp:x:1000:\n") -> Path:
+    layer = (TarBuilder().add_dir("bin").add_file("bin/busybox", _busybox(), mode=0o755).add_symlink("bin/sh", "busybox")
+             .add_symlink("bin/id", "busybox").add_dir("etc").add_file("etc/passwd", passwd).add_file("etc/group", group)
+             .finish())
+    return write_oci_layout(tmp_path / "img", [layer]).path
+
+
+def test_a_malformed_passwd_entry_is_a_typed_error_and_other_users_still_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Regression (issue 13): a non-numeric uid ended in error[internal]: ValueError. runc reads it
+    # as uid 0, i.e. root; inspectr refuses the entry, naming the file, line and field.
+    from clirun import run_main
+
+    from inspectr.errors import InspectrError
+
+    path = _accounts_image(tmp_path, "root:x:0:0::/root:/bin/sh\nbroken:x:abc:1000::/:/bin/sh\n"
+                                     "app:x:1000:1000::/home/app:/bin/sh\nbadgid:x:1001:\x1b[31m::/:/bin/sh\n",
+                          "root:x:0:\napp:x:1000:\nbad:x:zz:other\nstaff:x:50:other,app\n")
+    image = open_image(path)
+    with pytest.raises(InspectrError) as info:
+        run_image(image, RunOptions(argv=("/bin/id",), user="broken"))
+    assert info.value.error_class == "invalid-passwd-entry"
+    assert str(info.value) == "/etc/passwd line 2 (entry 'broken'): uid: 'abc' is not a decimal number"
+    with pytest.raises(InspectrError, match=r"^/etc/passwd line 4 \(entry 'badgid'\): gid: '\\x1b\[31m' is not"):
+        run_image(image, RunOptions(argv=("/bin/id",), user="1001"))  # found by uid; the ESC stays escaped
+    ok = run_image(image, RunOptions(argv=("/bin/id",), user="app"))
+    assert ok.exit_code == 0 and ok.stdout == b"uid=1000(app) gid=1000(app) groups=50(staff)\n", ok.stderr
+    code, out, err = run_main(capsys, "run", "--user", "broken", str(path), "--", "/bin/id")
+    assert (code, out) == (2, "")
+    assert err.startswith("inspectr: error[invalid-passwd-entry]: /etc/passwd line 2 (entry 'broken'): uid:"), err
+
+
+def test_an_id_that_setresuid_reads_as_unchanged_never_runs_as_root(tmp_path: Path) -> None:
+    # (uid_t)-1 = 4294967295 tells setresuid to leave the uid alone: it ran the probe as uid 0.
+    from inspectr.errors import InspectrError
+
+    image = open_image(_accounts_image(tmp_path, "root:x:0:0::/root:/bin/sh\nmax:x:4294967295:0::/:/bin/sh\n"))
+    for user in ("4294967295", "0:4294967295"):
+        with pytest.raises(InspectrError, match="out of range") as info:
+            run_image(image, RunOptions(argv=("/bin/id",), user=user))
+        assert info.value.error_class == "usage"
+    with pytest.raises(InspectrError, match="line 2 .*out of range") as entry:
+        run_image(image, RunOptions(argv=("/bin/id",), user="max"))
+    assert entry.value.error_class == "invalid-passwd-entry"

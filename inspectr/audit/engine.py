@@ -12,6 +12,7 @@ from ..globs import compile_glob
 from ..tomlfile import read_toml
 from ..errors import UsageError
 from ..fs.build import index_layers
+from ..session import Session
 from ..fs.cache import LayerCache
 from ..fs.content import content_sources, stream_contents
 from ..fs.entry import EntryKind
@@ -166,10 +167,9 @@ def _inventory(image: Image, tree: Tree) -> tuple[list[Package], bool]:
     return packages, has_system_db
 
 
-def audit_image(image: Image, rules: AuditRules = AuditRules(), jobs: int | None = None,
-                on_done: Callable[[LayerIndex], None] | None = None, cache: LayerCache | None = None) -> AuditReport:
+def audit_image(image: Image, rules: AuditRules = AuditRules(), *, session: Session | None = None) -> AuditReport:
     """The review of one image. Raises InspectrError only when the image cannot be read."""
-    indexes = index_layers(image, jobs, on_done, scan_secrets=True, cache=cache)
+    indexes = index_layers(image, session=session, scan_secrets=True)
     tree = apply_layers(indexes, image.limits)
     findings = run_rules(image, indexes, tree)
     packages, has_db = _inventory(image, tree)

@@ -3,6 +3,7 @@ code. Only this module turns errors into stderr text and exit codes (0 ok, 1 fin
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -76,9 +77,8 @@ def cli(ctx: click.Context, verbose: bool, color: str, cache_dir: Path | None, n
     state.verbose = state.verbose or verbose
     state.color = color
     state.cache_dir = None if no_cache else (cache_dir or default_cache_dir())
-    from ..registry import RegistrySettings, configure
-
-    configure(RegistrySettings(cache_dir=ctx.obj.cache_dir, no_cache=no_cache))  # pulled blobs live beside the indexes
+    # Pulled blobs live beside the indexes.
+    state.registry = dataclasses.replace(state.registry, cache_dir=state.cache_dir, no_cache=no_cache)
 
 
 

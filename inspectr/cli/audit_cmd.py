@@ -37,9 +37,9 @@ def command(ctx: Context, image: str, fail_on: str, rules_path: Path | None, pla
     if rules_path is None and Path(_DEFAULT_RULES).is_file():
         rules_path = Path(_DEFAULT_RULES)
     rules = load_audit_rules(rules_path) if rules_path else AuditRules()
-    img = load_image(image, platform, limit_scale, limits)
+    img = load_image(ctx, image, platform, limit_scale, limits)
     with Progress(ctx, img) as progress:
-        report = audit_image(img, rules, on_done=progress.layer_done, cache=ctx.cache)
+        report = audit_image(img, rules, session=ctx.session(img.limits, progress))
     if fmt == "json":
         json.dump(audit_to_json(report), sys.stdout, indent=2)
         sys.stdout.write("\n")

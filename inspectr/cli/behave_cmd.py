@@ -37,11 +37,12 @@ def command(ctx: Context, image_a: str, image_b: str, probes: tuple[str, ...], p
     nondeterministic, not as differences. Needs root. Exit 0 same, 1 different, 2 error.
     Example: `inspectr behave a.tar b.tar --probe 'cat /etc/os-release'`.
     """
-    a, b = load_image(image_a, platform, limit_scale, limits), load_image(image_b, platform, limit_scale, limits)
+    a, b = load_image(ctx, image_a, platform, limit_scale, limits), load_image(ctx, image_b, platform, limit_scale, limits)
     chosen = [Probe(p, ("/bin/sh", "-c", p)) for p in probes]
     if probes_file:
         chosen += load_probes(probes_file)
-    report = behave(a, b, chosen or default_probes(a), repeat, list(normalisers), ctx.cache, userns)
+    report = behave(a, b, chosen or default_probes(a), repeat, list(normalisers), session=ctx.session(a.limits),
+                    userns=userns)
     if fmt == "json":
         json.dump({"format_version": 1, "kind": "behave", "a": report.a, "b": report.b, "same": report.same,
                    "probes": [o.to_json() for o in report.outcomes]}, sys.stdout, indent=2)

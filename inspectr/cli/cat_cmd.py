@@ -26,9 +26,9 @@ def command(ctx: Context, image: str, path: str, platform: str | None, limit_sca
     Symlinks are followed inside the image root only. The bytes are checked against the
     indexed sha256 before any of them is written. Example: `inspectr cat fixtures/oci-busybox etc/passwd`.
     """
-    img = load_image(image, platform, limit_scale, limits)
+    img = load_image(ctx, image, platform, limit_scale, limits)
     with Progress(ctx, img) as progress:
-        tree = build_tree(img, strict=strict, on_done=progress.layer_done, cache=ctx.cache)
+        tree = build_tree(img, strict=strict, session=ctx.session(img.limits, progress))
     node = tree.resolve(path)
     if node is None:
         raise PathNotFound(f"{path}: no such file in the image")

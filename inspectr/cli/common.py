@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
@@ -18,6 +18,8 @@ from ..fs.layer_index import LayerIndex
 from ..image import Image
 from ..errors import UsageError
 from ..limits import Limits, parse_limit
+from ..registry import RegistrySettings
+from ..session import Session
 from ..sources.detect import open_image
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,13 +27,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass
 class Context:
+    """What the global and registry flags said; `session()` turns it into the engines' Session."""
+
     verbose: bool = False
     color: str = "auto"
     cache_dir: Path | None = None  # None: --no-cache
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
 
     @property
     def cache(self) -> LayerCache | None:
         return LayerCache(self.cache_dir) if self.cache_dir is not None else None
+
+    def session(self, limits: Limits | None = None, progress: "Progress | None" = None) -> Session:
+        return Session(limits=limits or Limits(), cache=self.cache, progress=progress, registry=self.registry)
 
     def console(self, stderr: bool = False) -> "Console":
         from rich.console import Console  # imported on use: commands that print no tables start faster
@@ -50,14 +58,13 @@ class Context:
 
 
 def _registry_flag(ctx: click.Context, param: click.Parameter, value: Any) -> None:
-    """Registry flags set process-wide defaults (registry.configure), so engines that open
-    images themselves (gate, behave) see them too."""
-    from ..registry import configure, current_settings
+    """Registry flags go into the run's registry settings (part of its Session)."""
     from ..registry.auth import parse_creds
 
     if value is None or param.name is None:
         return
-    settings = current_settings()
+    state = ctx.ensure_object(Context)
+    settings = state.registry
     options = settings.options
     match param.name:
         case "tls_verify":
@@ -71,7 +78,7 @@ def _registry_flag(ctx: click.Context, param: click.Parameter, value: Any) -> No
                 options = replace(options, creds=parse_creds(value))
             except UsageError as err:
                 raise click.BadParameter(err.message.removeprefix("--creds: ")) from None
-    configure(replace(settings, options=options))
+    state.registry = replace(settings, options=options)
 
 
 def registry_options(func: F) -> F:
@@ -109,14 +116,19 @@ def format_option(*choices: str) -> Callable[[F], F]:
                         help="Output format.")
 
 
-def load_image(reference: str, platform: str | None, limit_scale: int, overrides: tuple[str, ...] = ()) -> Image:
+def parse_limits(limit_scale: int = 1, overrides: tuple[str, ...] = ()) -> Limits:
+    """--limit-scale and --limit NAME=VALUE as one Limits value."""
     limits = Limits() if limit_scale == 1 else Limits().scaled(limit_scale)
     if overrides:
         try:
             limits = limits.with_overrides(dict(parse_limit(text) for text in overrides))
         except ValueError as err:
             raise UsageError(f"--limit {err}") from None
-    return open_image(reference, platform=platform, limits=limits)
+    return limits
+
+
+def load_image(ctx: Context, reference: str, platform: str | None, limit_scale: int, overrides: tuple[str, ...] = ()) -> Image:
+    return open_image(reference, platform=platform, session=ctx.session(parse_limits(limit_scale, overrides)))
 
 
 class Progress:

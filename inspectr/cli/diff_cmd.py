@@ -43,10 +43,11 @@ def _is_identical(a: Image, b: Image) -> bool:
 
 def _diff_one(ctx: Context, a: Image, b: Image, options: DiffOptions) -> tuple[ImagePair, Difference | None]:
     with Progress(ctx, a, "indexing both images") as progress:
-        pair = index_pair(a, b, on_done=progress.layer_done, cache=ctx.cache)
+        session = ctx.session(a.limits, progress)
+        pair = index_pair(a, b, session=session)
     if _is_identical(a, b):
         return pair, None
-    return pair, compare_images(pair, options)
+    return pair, compare_images(pair, options, session=session)
 
 
 def _write_report_dir(target: Path, pairs: list[tuple[ImagePair, Difference | None]]) -> None:
@@ -106,8 +107,8 @@ def command(ctx: Context, /, image_a: str, image_b: str, semantic: bool, exclude
     extra: list[Change] = []
     described = ["?", "?"]
     if all_platforms:
-        plats_a, described[0] = _platforms(image_a, limit_scale, limits)
-        plats_b, described[1] = _platforms(image_b, limit_scale, limits)
+        plats_a, described[0] = _platforms(ctx, image_a, limit_scale, limits)
+        plats_b, described[1] = _platforms(ctx, image_b, limit_scale, limits)
         for p in sorted(set(plats_a) | set(plats_b)):
             if p not in plats_a or p not in plats_b:
                 change = "added" if p not in plats_a else "removed"
@@ -115,10 +116,10 @@ def command(ctx: Context, /, image_a: str, image_b: str, semantic: bool, exclude
                                     [FieldChange("platform", p if change == "removed" else None, p if change == "added" else None, Cause.CONTENT)],
                                     platform=p))
                 continue
-            a, b = load_image(image_a, p, limit_scale, limits), load_image(image_b, p, limit_scale, limits)
+            a, b = load_image(ctx, image_a, p, limit_scale, limits), load_image(ctx, image_b, p, limit_scale, limits)
             pairs.append(_diff_one(ctx, a, b, options))
     else:
-        a, b = load_image(image_a, platform, limit_scale, limits), load_image(image_b, platform, limit_scale, limits)
+        a, b = load_image(ctx, image_a, platform, limit_scale, limits), load_image(ctx, image_b, platform, limit_scale, limits)
         pairs.append(_diff_one(ctx, a, b, options))
     result = _combine(pairs, extra, options)
     da = _describe(pairs[0][0].a) if pairs else {"reference": image_a, "format": described[0]}
@@ -149,8 +150,8 @@ def command(ctx: Context, /, image_a: str, image_b: str, semantic: bool, exclude
     click.get_current_context().exit(1 if result is not None and result.verdict is Verdict.DIFFERENT else 0)
 
 
-def _platforms(reference: str, limit_scale: int, limits: tuple[str, ...]) -> tuple[list[str], str]:
-    image = load_image(reference, "*", limit_scale, limits)
+def _platforms(ctx: Context, reference: str, limit_scale: int, limits: tuple[str, ...]) -> tuple[list[str], str]:
+    image = load_image(ctx, reference, "*", limit_scale, limits)
     return list(image.platforms) or [image.platform], image.format
 
 

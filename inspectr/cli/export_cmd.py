@@ -34,11 +34,11 @@ def command(ctx: Context, image: str, dest: str, keep_special_bits: bool, xattrs
     file capabilities, ownership and device nodes; skipped ones are reported as warnings.
     Example: `inspectr export fixtures/oci-busybox /tmp/rootfs`.
     """
-    img = load_image(image, platform, limit_scale, limits)
+    img = load_image(ctx, image, platform, limit_scale, limits)
     if dest == "-" and sys.stdout.isatty():
         raise UsageError("refusing to write a tar to a terminal; redirect stdout or give a directory")
     with Progress(ctx, img) as progress:
-        tree = build_tree(img, strict=strict, on_done=progress.layer_done, cache=ctx.cache)
+        tree = build_tree(img, strict=strict, session=ctx.session(img.limits, progress))
     print_warnings(ctx, tree.warnings)
     if dest == "-":
         report = export_tar(img, tree, sys.stdout.buffer)

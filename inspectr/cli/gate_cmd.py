@@ -52,7 +52,7 @@ def command(ctx: Context, release: str, rebuild: str, policy_path: Path | None, 
     if policy.require_signature and not (policy.keys or policy.keyrings):
         raise UsageError(f"--policy {policy_path}: signers: give keys or keyrings, here or with --key/--keyring "
                          "(or required = false to gate unsigned releases)")
-    report = run_gate(release, rebuild, policy, Limits(), cache=ctx.cache)
+    report = run_gate(release, rebuild, policy, session=ctx.session())
     outputs = {"json": json_path, "sarif": sarif_path, "junit": junit_path, "markdown": markdown_path}
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)

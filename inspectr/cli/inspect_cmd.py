@@ -29,7 +29,7 @@ def command(ctx: Context, image: str, platform: str | None, limit_scale: int, li
     uncompressed size; `--no-layers` skips that (those fields are then null). Example:
     `inspectr inspect fixtures/oci-busybox`.
     """
-    img = load_image(image, platform, limit_scale, limits)
+    img = load_image(ctx, image, platform, limit_scale, limits)
     if no_layers:
         summary = summarise_image(img, None)
         if fmt == "json":
@@ -39,7 +39,7 @@ def command(ctx: Context, image: str, platform: str | None, limit_scale: int, li
         print_warnings(ctx, list(img.notices))
         return
     with Progress(ctx, img) as progress:
-        indexes = index_layers(img, on_done=progress.layer_done, cache=ctx.cache)
+        indexes = index_layers(img, session=ctx.session(img.limits, progress))
     tree = apply_layers(indexes, img.limits, strict)  # an image that cannot be merged is an error
     tree.warnings += img.notices
     summary = summarise_image(img, indexes)

@@ -82,14 +82,14 @@ def command(ctx: Context, image: str, path: str, layer: int | None, deleted: boo
     PATH narrows the listing to that path and what is below it; symlinks in PATH are followed
     inside the image. Example: `inspectr ls fixtures/oci-layered --deleted`.
     """
-    img = load_image(image, platform, limit_scale, limits)
+    img = load_image(ctx, image, platform, limit_scale, limits)
     prefix = path.strip("/")
     if layer is not None:
         if deleted:
             raise UsageError("--layer and --deleted cannot be combined")
         if not 0 <= layer < len(img.layers):
             raise UsageError(f"--layer {layer}: image has {len(img.layers)} layers (0..{len(img.layers) - 1})")
-        index = index_refs([img.layers[layer]], img.limits, cache=ctx.cache)[0]
+        index = index_refs([img.layers[layer]], img.limits, session=ctx.session(img.limits))[0]
         entries = [e for e in index.entries if _under(e.path, prefix)]
         if fmt == "json":
             dump_records((entry_record(e, layer) for e in entries), sys.stdout)
@@ -98,7 +98,7 @@ def command(ctx: Context, image: str, path: str, layer: int | None, deleted: boo
         print_warnings(ctx, index.notices)
         return
     with Progress(ctx, img) as progress:
-        tree = build_tree(img, strict=strict, on_done=progress.layer_done, cache=ctx.cache)
+        tree = build_tree(img, strict=strict, session=ctx.session(img.limits, progress))
     if deleted:
         removed = sorted((r for r in tree.deleted if _under(r.path, prefix)), key=lambda r: (r.path, r.layer))
         if fmt == "json":

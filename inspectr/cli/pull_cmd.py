@@ -35,8 +35,8 @@ def command(ctx: Context, image: str, dest: Path, fmt: str | None, platform: str
     if not image.startswith("docker://"):
         raise UsageError(f"{image}: pull takes a registry reference (docker://HOST/REPO[:TAG|@DIGEST])")
     want = Platform.parse(platform) if platform else None
-    result = pull_image(image, dest, fmt or ("oci-archive" if dest.suffix == ".tar" else "oci"), Limits(), want,
-                        attachments=not no_attachments)
+    result = pull_image(image, dest, fmt or ("oci-archive" if dest.suffix == ".tar" else "oci"), want,
+                        attachments=not no_attachments, session=ctx.session())
     for problem in result.problems:
         sys.stderr.write(f"inspectr: warning: {problem}\n")
     names = ", ".join(n for n in result.names if n)

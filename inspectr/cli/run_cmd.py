@@ -36,10 +36,10 @@ def command(ctx: Context, image: str, command: tuple[str, ...], timeout_s: float
     other users, no_new_privs. Needs root. The exit status is the command's (128+N for signal N,
     124 on timeout). Example: `inspectr run fixtures/oci-busybox -- /bin/sh -c 'id; ls /'`.
     """
-    img = load_image(image, platform, limit_scale, limits)
+    img = load_image(ctx, image, platform, limit_scale, limits)
     result = run_image(img, RunOptions(argv=command or None, timeout_s=timeout_s, user=user, env=env, workdir=workdir,
                                        memory_bytes=memory_mib << 20, pids=pids_max, cpu_seconds=cpu_seconds, userns=userns),
-                       cache=ctx.cache)
+                       session=ctx.session(img.limits))
     if fmt == "json":
         doc = {"format_version": 1, "kind": "run", "exit_code": result.exit_code, "signal": result.signal,
                "timed_out": result.timed_out, "duration_s": round(result.duration_s, 6),

@@ -62,7 +62,7 @@ def command(ctx: Context, image: str, keys: tuple[Path, ...], keyrings: tuple[Pa
         require_signature=require_signature,
         policy=policy,
     )
-    report = verify_image(image, trust, lim, skip_blob_checks=skip_blob_checks)
+    report = verify_image(image, trust, session=ctx.session(lim), skip_blob_checks=skip_blob_checks)
     if fmt == "json":
         dump(verification_to_json(report), sys.stdout)
     elif fmt == "sarif":

@@ -9,7 +9,8 @@ import tempfile
 from typing import Callable
 
 from ..errors import DiffIdMismatch, SizeLimitExceeded
-from ..fs.build import run_layer_jobs
+from ..fs.build import content_key, run_layer_jobs
+from ..session import Session
 from ..fs.cache import LayerCache
 from ..fs.content import SpoolJob, content_sources, spool_contents
 from ..fs.entry import EntryKind
@@ -41,16 +42,8 @@ class ImagePair:
     tree_b: Tree
 
 
-def _content_key(ref: LayerRef) -> str:
-    """Blobs with the same digest and media type have the same bytes, hence the same index."""
-    if ref.digest is None:
-        return f"{ref.blob.key}:{ref.blob.length}:{ref.diff_id}"
-    return f"{ref.digest}|{ref.media_type}"
-
-
 @gc_paused
-def index_pair(a: Image, b: Image, jobs: int | None = None,
-               on_done: Callable[[LayerIndex], None] | None = None, cache: LayerCache | None = None) -> ImagePair:
+def index_pair(a: Image, b: Image, *, session: Session | None = None) -> ImagePair:
     """Index the layers of both images in one pool. A blob that both images hold (same digest)
     is indexed once; every other copy is still read, but only to verify its digest and size,
     which is several times cheaper than inflating and walking it again."""
@@ -58,35 +51,40 @@ def index_pair(a: Image, b: Image, jobs: int | None = None,
     work: list[tuple[LayerRef, bool]] = []
     seen_files: set[tuple[str, int]] = set()
     by_key: dict[str, LayerIndex] = {}
+    session = session or Session(limits=a.limits)
+    cache, verified = session.cache, session.verified
     for ref in list(a.layers) + list(b.layers):
-        key = _content_key(ref)
+        key = content_key(ref)
         location = (ref.blob.key, ref.blob.length)
-        if key not in first and cache is not None:
-            hit = cache.get(ref, ref.index)
+        if key not in first:
+            hit = verified.get(key)  # indexed earlier in this run (gate's integrity step)
+            if hit is None and cache is not None:
+                hit = cache.get(ref, ref.index)
             if hit is not None:
                 by_key[key] = hit
                 first[key] = -1
-                work.append((ref, True))  # cached: only the digest is checked again
+            else:
+                first[key] = len(work)
+                work.append((ref, False))
                 seen_files.add(location)
                 continue
-        if key not in first:
-            first[key] = len(work)
-            work.append((ref, False))
-        elif location not in seen_files:
-            work.append((ref, True))  # another copy of an indexed blob: verify it only
+        if location not in seen_files and not verified.has_location(ref.blob.key):
+            work.append((ref, True))  # another copy, or a cached index: verify the blob only
         seen_files.add(location)
-    results = run_layer_jobs(work, a.limits, jobs, cache=cache)
+    results = run_layer_jobs(work, a.limits, session=session)
     for (ref, verify_only), result in zip(work, results):
         if not verify_only:
             assert isinstance(result, LayerIndex)
-            by_key[_content_key(ref)] = result
-            if on_done:
-                on_done(result)
+            by_key[content_key(ref)] = result
+            verified.put(content_key(ref), result, ref.blob.key)
+            session.layer_done(result)
+        else:
+            verified.add_location(ref.blob.key)
 
     def for_image(image: Image) -> list[LayerIndex]:
         out = []
         for ref in image.layers:
-            index = by_key[_content_key(ref)]
+            index = by_key[content_key(ref)]
             if ref.diff_id is not None and index.diff_id != str(ref.diff_id):
                 raise DiffIdMismatch(
                     f"{ref.label}: diff_id mismatch: config says {ref.diff_id}, uncompressed layer is {index.diff_id}")
@@ -128,7 +126,7 @@ def _unified(path: str, a: bytes, b: bytes, max_lines: int) -> tuple[str, str | 
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines), note
 
 
-def _refine_contents(pair: ImagePair, changes: list[Change], options: DiffOptions) -> None:
+def _refine_contents(pair: ImagePair, changes: list[Change], options: DiffOptions, session: Session) -> None:
     """Re-read changed files (one pass per layer and image) to class the change and, for text,
     to attach a unified diff. Contents are spooled to a private temp dir, never held whole."""
     todo = [c for c in changes if c.subject == "file" and c.change in ("modified", "renamed")
@@ -151,7 +149,7 @@ def _refine_contents(pair: ImagePair, changes: list[Change], options: DiffOption
             for layer_no, by_offset in content_sources(wanted.values()).items():
                 jobs.append((image.layers[layer_no], image.limits,
                              {off: (os.path.join(tmp, f"{side}{inode.id}"), inode.sha256) for off, inode in by_offset.items()}))
-        spool_contents(jobs)
+        spool_contents(jobs, session=session)
 
         def read(side: str, inode: Inode) -> bytes | None:
             try:
@@ -216,9 +214,10 @@ def _describe(image: Image) -> dict[str, object]:
 
 
 @gc_paused
-def compare_images(pair: ImagePair, options: DiffOptions) -> Difference:
+def compare_images(pair: ImagePair, options: DiffOptions, *, session: Session | None = None) -> Difference:
     """The full comparison of an indexed pair (no identical short-cut)."""
     a, b = pair.a, pair.b
+    session = session or Session(limits=a.limits)
     changes: list[Change] = []
     changes += compare_format(a, b)
     changes += compare_manifests(a, b)
@@ -229,7 +228,7 @@ def compare_images(pair: ImagePair, options: DiffOptions) -> Difference:
     hidden = compare_hidden_content(a, b, pair.indexes_a, pair.indexes_b, pair.tree_a, pair.tree_b, changed_paths)
     changes += compare_layers(a, b, pair.indexes_a, pair.indexes_b, changed_paths | {c.path for c in hidden})
     changes += hidden
-    _refine_contents(pair, file_changes, options)
+    _refine_contents(pair, file_changes, options, session)
     changes += file_changes
     for change in changes:
         change.accepted_by = options.accept(change)
@@ -239,13 +238,13 @@ def compare_images(pair: ImagePair, options: DiffOptions) -> Difference:
     return Difference(_describe(a), _describe(b), verdict, changes, explanation, hints)
 
 
-def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions(), jobs: int | None = None,
-                on_done: Callable[[LayerIndex], None] | None = None, cache: LayerCache | None = None) -> Difference | None:
+def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions(), *, session: Session | None = None) -> Difference | None:
     """None when the images are identical (same manifest digest, or for legacy docker-save
     archives the same config digest); otherwise the explained Difference."""
-    pair = index_pair(a, b, jobs, on_done, cache)  # verifies every blob of both, identical or not
+    session = session or Session(limits=a.limits)
+    pair = index_pair(a, b, session=session)  # verifies every blob of both, identical or not
     if a.manifest_digest is not None and a.manifest_digest == b.manifest_digest:
         return None
     if a.manifest is None and b.manifest is None and a.config_digest == b.config_digest:
         return None
-    return compare_images(pair, options)
+    return compare_images(pair, options, session=session)

@@ -1,28 +1,27 @@
-"""Index every layer of an image (in parallel where it pays, from the cache where it can) and
-apply them into a Tree."""
+"""Index every layer of an image (on the session's executor, from the run's verified layers or
+the cache where it can) and apply them into a Tree."""
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, Sequence, TypeVar
+from typing import Sequence
 
-from ..errors import SizeLimitExceeded
+from ..errors import InspectrError, SizeLimitExceeded
 from ..image import Image, LayerRef
 from ..limits import Limits
+from ..session import Session
 from .cache import LayerCache
 from .gcpause import gc_paused
 from .layer_index import LayerIndex, index_layer, verify_blob
 from .tree import Tree, apply_layers
 
-__all__ = ["index_refs", "index_layers", "build_tree", "run_layer_jobs", "parallel_map"]
+__all__ = ["content_key", "index_refs", "index_layers", "build_tree", "run_layer_jobs", "index_checked"]
 
-T = TypeVar("T")
-R = TypeVar("R")
 
-# Below this many compressed bytes a worker process costs more than it saves.
-_PARALLEL_MIN_BYTES = 16 << 20
+def content_key(ref: LayerRef) -> str:
+    """Blobs with the same digest and media type have the same bytes, hence the same index."""
+    if ref.digest is None:
+        return f"{ref.blob.key}:{ref.blob.length}:{ref.diff_id}"
+    return f"{ref.digest}|{ref.media_type}"
 
 
 def _index_one(args: tuple[LayerRef, Limits, bool, bool, LayerCache | None]) -> LayerIndex | int:
@@ -35,71 +34,79 @@ def _index_one(args: tuple[LayerRef, Limits, bool, bool, LayerCache | None]) -> 
     return index
 
 
-def parallel_map(fn: Callable[[T], R], items: Sequence[T], sizes: Sequence[int], workers: int | None = None) -> list[R]:
-    """fn over items, results in the given order. CPU-bound layer work runs in worker processes
-    when there is enough of it (`sizes`: compressed bytes per item), largest item first."""
-    if workers is None:
-        workers = min(len(items), os.cpu_count() or 1)
-        if sum(sizes) < _PARALLEL_MIN_BYTES:
-            workers = 1
-    if workers <= 1 or len(items) <= 1:
-        return [fn(item) for item in items]
-    ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        # Largest first keeps both cores busy.
-        futures = {i: pool.submit(fn, items[i]) for i in sorted(range(len(items)), key=lambda i: -sizes[i])}
-        return [futures[i].result() for i in range(len(items))]
+def _index_or_error(args: tuple[LayerRef, Limits, LayerCache | None]) -> LayerIndex | tuple[str, str]:
+    """A layer's index, or its error as (class, message): one layer's failure is a result, so
+    a report can carry on with the others (verify's integrity walk)."""
+    layer, limits, cache = args
+    try:
+        result = _index_one((layer, limits, False, False, cache))
+    except InspectrError as err:
+        return err.error_class, err.message
+    assert isinstance(result, LayerIndex)
+    return result
 
 
-def run_layer_jobs(jobs: Sequence[tuple[LayerRef, bool]], limits: Limits, workers: int | None = None,
-                   scan_secrets: bool = False, cache: LayerCache | None = None) -> list[LayerIndex | int]:
-    """Index (or, when the flag says so, only verify the digest of) each layer; results in the
-    given order."""
-    return parallel_map(_index_one, [(ref, limits, scan_secrets, verify, cache) for ref, verify in jobs],
-                        [ref.blob.length for ref, _ in jobs], workers)
+def run_layer_jobs(jobs: Sequence[tuple[LayerRef, bool]], limits: Limits, *, session: Session,
+                   scan_secrets: bool = False) -> list[LayerIndex | int]:
+    """Index (or, when the flag says so, only verify the digest of) each layer on the session's
+    executor; results in the given order."""
+    return session.executor.map(_index_one, [(ref, limits, scan_secrets, verify, session.cache) for ref, verify in jobs],
+                                [ref.blob.length for ref, _ in jobs])
+
+
+def index_checked(layers: Sequence[LayerRef], limits: Limits, *, session: Session) -> list[LayerIndex | tuple[str, str]]:
+    """Every layer indexed on the session's executor, each failure returned in its place; what
+    verified is remembered in the session, so a later step of the same run does not inflate it
+    again."""
+    results = session.executor.map(_index_or_error, [(ref, limits, session.cache) for ref in layers],
+                                   [ref.blob.length for ref in layers])
+    for ref, result in zip(layers, results):
+        if isinstance(result, LayerIndex):
+            session.verified.put(content_key(ref), result, ref.blob.key)
+            session.layer_done(result)
+    return results
 
 
 @gc_paused
-def index_refs(
-    layers: Sequence[LayerRef],
-    limits: Limits,
-    jobs: int | None = None,
-    on_done: Callable[[LayerIndex], None] | None = None,
-    scan_secrets: bool = False,
-    cache: LayerCache | None = None,
-) -> list[LayerIndex]:
-    """One verified LayerIndex per layer ref, in the given order. A cached index is used only
-    after the blob's digest and size were checked again in this run."""
-    cached: dict[int, LayerIndex] = {}
-    if cache is not None:
-        for i, ref in enumerate(layers):
-            hit = cache.get(ref, ref.index, scan_secrets)
+def index_refs(layers: Sequence[LayerRef], limits: Limits, *, session: Session, scan_secrets: bool = False) -> list[LayerIndex]:
+    """One verified LayerIndex per layer ref, in the given order. An index verified earlier in
+    this run is reused as is; a cached one only after the blob's digest and size were checked
+    again in this run."""
+    known: dict[int, LayerIndex] = {}
+    cached: set[int] = set()  # an index known, whose blob at this location must still be verified
+    for i, ref in enumerate(layers):
+        hit = session.verified.get(content_key(ref), scan_secrets)
+        if hit is not None and not session.verified.has_location(ref.blob.key):
+            cached.add(i)
+        if hit is None and session.cache is not None:
+            hit = session.cache.get(ref, ref.index, scan_secrets)
             if hit is not None:
-                cached[i] = hit
-    work = [(ref, i in cached) for i, ref in enumerate(layers)]
-    results = run_layer_jobs(work, limits, jobs, scan_secrets, cache)
-    out: list[LayerIndex] = []
-    for i, (ref, result) in enumerate(zip(layers, results)):
-        if i in cached:
-            index = cached[i]
-        else:
+                cached.add(i)
+        if hit is not None:
+            known[i] = hit if hit.layer == ref.index else _at(hit, ref.index)
+    work = [(i, ref) for i, ref in enumerate(layers) if i not in known or i in cached]
+    results = run_layer_jobs([(ref, i in cached) for i, ref in work], limits, session=session, scan_secrets=scan_secrets)
+    for (i, ref), result in zip(work, results):
+        if i not in cached:
             assert isinstance(result, LayerIndex)
-            index = result
-        if on_done:
-            on_done(index)
-        out.append(index)
+            known[i] = result
+        session.verified.put(content_key(ref), known[i], ref.blob.key, scan_secrets)
+    out = [known[i] for i in range(len(layers))]
+    for index in out:
+        session.layer_done(index)
     return out
 
 
-def index_layers(
-    image: Image,
-    jobs: int | None = None,
-    on_done: Callable[[LayerIndex], None] | None = None,
-    scan_secrets: bool = False,
-    cache: LayerCache | None = None,
-) -> list[LayerIndex]:
+def _at(index: LayerIndex, layer: int) -> LayerIndex:
+    import dataclasses
+
+    return dataclasses.replace(index, layer=layer)
+
+
+def index_layers(image: Image, *, session: Session | None = None, scan_secrets: bool = False) -> list[LayerIndex]:
     """One verified LayerIndex per layer of the image, in layer order."""
-    results = index_refs(image.layers, image.limits, jobs, on_done, scan_secrets, cache)
+    session = session or Session(limits=image.limits)
+    results = index_refs(image.layers, image.limits, session=session, scan_secrets=scan_secrets)
     total = sum(index.uncompressed_size for index in results)
     if total > image.limits.max_total_bytes:
         raise SizeLimitExceeded(
@@ -108,10 +115,9 @@ def index_layers(
     return results
 
 
-def build_tree(image: Image, jobs: int | None = None, strict: bool = False,
-               on_done: Callable[[LayerIndex], None] | None = None, cache: LayerCache | None = None) -> Tree:
+def build_tree(image: Image, *, session: Session | None = None, strict: bool = False) -> Tree:
     """The verified union tree of an image. Raises InspectrError subclasses on any failure."""
-    tree = apply_layers(index_layers(image, jobs, on_done, cache=cache), image.limits, strict)
+    tree = apply_layers(index_layers(image, session=session), image.limits, strict)
     for notice in image.notices:
         tree.warnings.append(notice)
     return tree

@@ -13,7 +13,7 @@ from ..errors import DigestMismatch
 from ..image import Image, LayerRef
 from ..limits import Limits
 from ..untrusted.tar import Member, TarWalker
-from .build import parallel_map
+from ..session import Session
 from .entry import EntryKind
 from .layer_index import iter_layer_members
 from .tree import Inode, Tree
@@ -111,11 +111,11 @@ def _spool_layer(job: SpoolJob) -> None:
             fp.close()
 
 
-def spool_contents(jobs: Sequence[SpoolJob], workers: int | None = None) -> None:
+def spool_contents(jobs: Sequence[SpoolJob], *, session: Session) -> None:
     """Write wanted files' bytes to the given paths: one pass per layer, stopping at its last
-    wanted file, layers in worker processes when there is enough to inflate."""
+    wanted file, layers on the session's executor."""
     jobs = [job for job in jobs if job[2]]
-    parallel_map(_spool_layer, jobs, [job[0].blob.length for job in jobs], workers)
+    session.executor.map(_spool_layer, jobs, [job[0].blob.length for job in jobs])
 
 
 def tree_inodes(tree: Tree) -> list[Inode]:

@@ -12,8 +12,7 @@ from ..audit.findings import Severity
 from ..diff.difference import SEMANTIC_IGNORABLE, Change, Difference
 from ..diff.engine import compare_images, index_pair
 from ..diff.options import DiffOptions
-from ..fs.cache import LayerCache
-from ..limits import Limits
+from ..session import Session
 from ..runtime.behave import Probe, behave
 from ..sources.detect import open_image
 from ..verify.engine import Trust, verify_image
@@ -80,15 +79,17 @@ def _verification_check(cid: str, name: str, report: VerificationReport, signatu
                      {"verdict": report.verdict, "failed": [c.to_json() for c in failed]})
 
 
-def run_gate(release: str, rebuild: str, policy: GatePolicy, limits: Limits = Limits(),
-             cache: LayerCache | None = None, today: dt.date | None = None) -> GateReport:
-    """Raises InspectrError only for unusable input (exit 2); every check's outcome is in the report."""
+def run_gate(release: str, rebuild: str, policy: GatePolicy, *, session: Session | None = None,
+             today: dt.date | None = None) -> GateReport:
+    """Raises InspectrError only for unusable input (exit 2); every check's outcome is in the report.
+    Each layer is inflated once: the integrity step's verified indexes serve the diff."""
+    session = session or Session()
     checks: list[GateCheck] = []
     reasons: list[str] = []
     trust = Trust(keys=tuple(load_public_key(p) for p in policy.keys),
                   keyrings=tuple(load_keyring(p) for p in policy.keyrings),
                   identity=policy.identity, require_signature=policy.require_signature)
-    rel = verify_image(release, trust, limits)
+    rel = verify_image(release, trust, session=session)
     integrity = _verification_check("release-integrity", "release: integrity of every blob", rel, False)
     checks.append(integrity)
     if policy.require_signature:
@@ -96,7 +97,7 @@ def run_gate(release: str, rebuild: str, policy: GatePolicy, limits: Limits = Li
     else:
         checks.append(GateCheck("release-signature", "release: signature by a required signer", "skip",
                                 "signers.required = false in the policy"))
-    reb = verify_image(rebuild, Trust(), limits)
+    reb = verify_image(rebuild, Trust(), session=session)
     checks.append(_verification_check("rebuild-integrity", "rebuild: integrity of every blob", reb, False))
     untrusted = [c for c in checks if c.status == "fail"]
     if untrusted:
@@ -105,12 +106,12 @@ def run_gate(release: str, rebuild: str, policy: GatePolicy, limits: Limits = Li
                                 "not run: the release or rebuild is not trusted"))
         return GateReport(release, rebuild, "untrusted", reasons, checks, None, rel, reb)
 
-    a, b = open_image(release, limits=limits), open_image(rebuild, limits=limits)
+    a, b = open_image(release, session=session), open_image(rebuild, session=session)
     options = DiffOptions(ignore=SEMANTIC_IGNORABLE if policy.semantic else DiffOptions().ignore,
                           acceptances=policy.acceptances, today=today)
-    pair = index_pair(a, b, cache=cache)
+    pair = index_pair(a, b, session=session)
     identical = a.manifest_digest is not None and a.manifest_digest == b.manifest_digest
-    difference = None if identical else compare_images(pair, options)
+    difference = None if identical else compare_images(pair, options, session=session)
     expired = [r for r in policy.acceptances if r.expires is not None and r.expires < (today or dt.date.today())]
     for rule in expired:
         checks.append(GateCheck("policy-expiry", f"policy: acceptance {rule.reason!r}", "fail",
@@ -142,7 +143,7 @@ def run_gate(release: str, rebuild: str, policy: GatePolicy, limits: Limits = Li
     if expired and verdict in ("reproduced", "equivalent"):
         verdict = "not-reproduced"
     if policy.audit_fail_on:
-        report = audit_image(b, cache=cache)
+        report = audit_image(b, session=session)
         failing = report.failing(Severity(policy.audit_fail_on))
         checks.append(GateCheck("audit", f"rebuild: audit at {policy.audit_fail_on} or worse",
                                 "fail" if failing else "pass",
@@ -153,7 +154,7 @@ def run_gate(release: str, rebuild: str, policy: GatePolicy, limits: Limits = Li
             reasons.append(f"audit: {len(failing)} findings at {policy.audit_fail_on} or worse")
     if policy.probes:
         probes = [Probe(p, ("/bin/sh", "-c", p)) for p in policy.probes]
-        behaviour = behave(a, b, probes, repeat=2, cache=cache)
+        behaviour = behave(a, b, probes, repeat=2, session=session)
         for outcome in behaviour.outcomes:
             ok = outcome.verdict in ("same", "nondeterministic-only")
             detail = ("behaves the same" + (f" (nondeterministic: {', '.join(outcome.nondeterministic)})"

@@ -6,28 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .client import RegistryOptions
+from .client import ClientPool, RegistryOptions
 
-__all__ = ["RegistrySettings", "configure", "current_settings"]
+__all__ = ["RegistrySettings"]
 
 
 @dataclass(frozen=True)
 class RegistrySettings:
-    """Process-wide defaults the CLI sets once (flags are on every command; engines that open
-    images deep inside, like gate and behave, use these without threading them through)."""
+    """The registry flags of a run (--tls-verify, --cert-dir, --authfile, --creds) and where
+    pulled blobs are cached; part of the Session, with the pool of clients it keys."""
 
     options: RegistryOptions = field(default_factory=RegistryOptions)
     cache_dir: Path | None = None  # None: default cache dir
     no_cache: bool = False
-
-
-_settings = RegistrySettings()
-
-
-def configure(settings: RegistrySettings) -> None:
-    global _settings
-    _settings = settings
-
-
-def current_settings() -> RegistrySettings:
-    return _settings
+    clients: ClientPool = field(default_factory=ClientPool, compare=False, repr=False)

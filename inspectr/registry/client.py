@@ -610,13 +610,20 @@ class BlobDownload(io.RawIOBase):
         super().close()
 
 
-_CLIENTS: dict[tuple[str, RegistryOptions, int], RegistryClient] = {}
+class ClientPool:
+    """One client per host, options and limits (keeps tokens and connections), owned by the
+    session's registry settings. A copy sent to a worker process starts empty: connections and
+    tokens are never shared across processes."""
 
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str, RegistryOptions, Limits, int], RegistryClient] = {}
 
-def client_for(host: str, options: RegistryOptions, limits: Limits) -> RegistryClient:
-    """One client per host and options in this process (keeps tokens and connections)."""
-    key = (host, options, os.getpid())
-    client = _CLIENTS.get(key)
-    if client is None:
-        client = _CLIENTS[key] = RegistryClient(host, options, limits)
-    return client
+    def client(self, host: str, options: RegistryOptions, limits: Limits) -> RegistryClient:
+        key = (host, options, limits, os.getpid())
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = RegistryClient(host, options, limits)
+        return client
+
+    def __reduce__(self) -> tuple[type, tuple[()]]:
+        return (ClientPool, ())

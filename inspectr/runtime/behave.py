@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..session import Session
 from ..fs.build import build_tree
 from ..fs.cache import LayerCache
 from ..image import Image
@@ -105,17 +106,18 @@ def _key(field_: str, obs: dict[str, Any]) -> Any:
     return value["sha256"] if isinstance(value, dict) else repr(value)
 
 
-def behave(a: Image, b: Image, probes: list[Probe], repeat: int = 2, normalisers: list[str] | None = None,
-           cache: LayerCache | None = None, userns: bool = False) -> BehaviourReport:
+def behave(a: Image, b: Image, probes: list[Probe], repeat: int = 2, normalisers: list[str] | None = None, *,
+           session: Session | None = None, userns: bool = False) -> BehaviourReport:
     """Each probe runs `repeat` times in A (to learn its noise), then once in B."""
     rx = [re.compile(n.encode()) for n in (normalisers or [])]
-    tree_a, tree_b = build_tree(a, cache=cache), build_tree(b, cache=cache)
+    session = session or Session(limits=a.limits)
+    tree_a, tree_b = build_tree(a, session=session), build_tree(b, session=session)
     outcomes = []
     for probe in probes:
         options = RunOptions(argv=probe.argv, timeout_s=probe.timeout_s, deterministic=True, userns=userns)
         try:
-            runs_a = [_observe(run_image(a, options, cache, tree_a), rx) for _ in range(max(1, repeat))]
-            run_b = _observe(run_image(b, options, cache, tree_b), rx)
+            runs_a = [_observe(run_image(a, options, session=session, tree=tree_a), rx) for _ in range(max(1, repeat))]
+            run_b = _observe(run_image(b, options, session=session, tree=tree_b), rx)
         except Exception as err:  # noqa: BLE001 - one probe that cannot run is reported, the others go on
             outcomes.append(ProbeOutcome(probe, "error", error=str(err)))
             continue

@@ -14,7 +14,7 @@ __all__ = [
     "setns", "CLONE_NEWNS", "CLONE_NEWUSER", "CLONE_NEWTIME", "CLONE_NEWUTS", "CLONE_NEWIPC", "CLONE_NEWPID", "CLONE_NEWNET", "CLONE_NEWCGROUP",
     "MS_RDONLY", "MS_NOSUID", "MS_NODEV", "MS_NOEXEC", "MS_BIND", "MS_REC", "MS_PRIVATE", "MS_SLAVE", "MS_REMOUNT",
     "MNT_DETACH", "unshare", "mount", "umount2", "pivot_root", "sethostname", "prctl", "drop_bounding_set",
-    "set_no_new_privs", "set_pdeathsig", "capset", "close_range_cloexec", "DOCKER_DEFAULT_CAPS", "disable_aslr",
+    "set_no_new_privs", "set_pdeathsig", "capset", "close_range_cloexec", "disable_aslr",
 ]
 
 CLONE_NEWNS = 0x00020000
@@ -39,9 +39,6 @@ _SYSCALLS = {
     "aarch64": {"pivot_root": 41, "capset": 91, "close_range": 436},
 }
 
-# Docker's default capabilities for root in a container (moby oci/caps/defaults.go).
-DOCKER_DEFAULT_CAPS = (0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31)  # chown dac_override fowner fsetid kill
-# setgid setuid setpcap net_bind_service net_raw sys_chroot mknod audit_write setfcap
 LAST_CAP = 40
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..session import Session
 from ..fs.build import index_layers
 from ..fs.cache import LayerCache, default_cache_dir, prune_unused
 from ..fs.entry import EntryKind
@@ -32,7 +33,8 @@ from ..fs.export import ExportOptions, export_dir
 from ..fs.tree import Node, Tree
 from ..image import Image
 
-__all__ = ["USERNS_BASE", "USERNS_SIZE", "Rootfs", "prepare_rootfs", "chain_ids", "unpacked_dirs", "prune_unpacked", "INIT_DIRS", "HOSTNAME"]
+__all__ = ["USERNS_BASE", "USERNS_SIZE", "Rootfs", "prepare_rootfs", "read_image_file", "chain_ids", "unpacked_dirs",
+           "prune_unpacked", "INIT_DIRS", "HOSTNAME"]
 
 FORMAT = "1"  # bump when the on-disk translation changes: old dirs are then never reused
 INIT_DIRS = ("proc", "dev", "sys", "etc")
@@ -70,6 +72,21 @@ class Rootfs:
                 return None  # whiteout
             return candidate
         return None
+
+
+def read_image_file(tree: Tree, root: Rootfs, path: str, max_bytes: int) -> bytes | None:
+    """The image's regular file at `path` (symlinks resolved in-root by the tree), read from the
+    unpacked lower dirs: at most max_bytes + 1 bytes, so a caller can tell a file over its cap.
+    None when the image has no such file."""
+    node = tree.resolve(path)
+    found = root.find(node.path) if node is not None and node.kind is EntryKind.FILE else None
+    if found is None:
+        return None
+    fd = os.open(found, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as fp:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return fp.read(max_bytes + 1)
 
 
 def _root() -> Path:
@@ -153,7 +170,7 @@ def _init_layer(tree: Tree, where: Path, shift: int) -> None:
         os.chown(where, shift, shift)
 
 
-def _ensure_layers(image: Image, chains: list[str], cache: LayerCache | None, shift: int) -> None:
+def _ensure_layers(image: Image, chains: list[str], session: Session, shift: int) -> None:
     """Unpack every layer whose chain dir is missing. The trees below it are rebuilt from the
     layer indexes (cache hits), never from unpacked dirs, which are not trusted as input."""
     base = _root() / "layers"
@@ -162,7 +179,7 @@ def _ensure_layers(image: Image, chains: list[str], cache: LayerCache | None, sh
     if not missing:
         return
     base.mkdir(parents=True, exist_ok=True)
-    indexes = index_layers(image, cache=cache)[: missing[-1] + 1]
+    indexes = index_layers(image, session=session)[: missing[-1] + 1]
     tree = Tree(image.limits)
     prev = _state(tree)
     for i, index in enumerate(indexes):
@@ -234,7 +251,7 @@ def _touch(d: Path) -> None:
         pass
 
 
-def prepare_rootfs(image: Image, tree: Tree, cache: LayerCache | None = None, userns: bool = False) -> Rootfs:
+def prepare_rootfs(image: Image, tree: Tree, *, session: Session | None = None, userns: bool = False) -> Rootfs:
     """Lower dirs for running `image` (whose merged tree is `tree`), unpacked into the cache
     on first use and reused by every later run and image that shares the layers. With
     `userns`, a variant whose ids are shifted by USERNS_BASE."""
@@ -253,7 +270,7 @@ def prepare_rootfs(image: Image, tree: Tree, cache: LayerCache | None = None, us
     lowers = [f"../init/{key}/fs"]
     layer_dirs = [f"{_dir_name(c, shift)}/fs" for c in reversed(chains or [])]
     if chains is not None and len(":".join(lowers + layer_dirs)) < _MAX_MOUNT_DATA:
-        _ensure_layers(image, chains, cache, shift)
+        _ensure_layers(image, chains, session or Session(limits=image.limits), shift)
         lowers += layer_dirs
     else:
         lowers.append(_merged(image, tree, key, shift))

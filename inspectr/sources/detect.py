@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from ..errors import ImageNotFound, MalformedImage, ReferenceError_, UsageError
 from ..image import Image
 from ..limits import Limits
 from ..model import Platform
+from ..session import Session
 from .blobs import ArchiveIndex
 from .common import ArchiveStore, DirStore
 from .container import Container
@@ -60,16 +62,19 @@ def _sniff_tar(path: Path, limits: Limits) -> tuple[str, ArchiveIndex]:
     raise ImageNotFound(f"{path}: tar archive holds neither manifest.json (docker-archive) nor oci-layout + index.json (oci-archive)")
 
 
-def open_image(reference: str | os.PathLike[str], platform: str | Platform | None = None, limits: Limits = Limits()) -> Image:
+def open_image(reference: str | os.PathLike[str], platform: str | Platform | None = None, limits: Limits | None = None,
+               *, session: Session | None = None) -> Image:
     """Open an image by reference or path: `open_container(...).open_image(platform)`. Reads and
-    verifies index, manifest and config; layers are read later (build_tree). Raises
-    InspectrError subclasses (ReferenceError_ when the reference names no image)."""
+    verifies index, manifest and config; layers are read later (build_tree). `limits`, when
+    given, replaces the session's. Raises InspectrError subclasses (ReferenceError_ when the
+    reference names no image)."""
     reference = os.fspath(reference)
+    session = _session(session, limits)
     try:
         want = Platform.parse(platform) if isinstance(platform, str) else platform
     except MalformedImage:
         raise UsageError(f"--platform {platform!r}: expected os/arch[/variant], e.g. linux/arm64/v8") from None
-    image = open_container(reference, limits).open_image(want)
+    image = open_container(reference, session=session).open_image(want)
     if want is not None and want.os != "*":
         got = Platform(image.config.os, image.config.architecture, image.config.variant)
         if not got.matches(want) and not image.platforms:
@@ -77,15 +82,24 @@ def open_image(reference: str | os.PathLike[str], platform: str | Platform | Non
     return image
 
 
-def open_container(reference: str | os.PathLike[str], limits: Limits = Limits(), *, attachments: bool = False) -> Container:
+def _session(session: Session | None, limits: Limits | None) -> Session:
+    if session is None:
+        return Session(limits=limits or Limits())
+    return session if limits is None else dataclasses.replace(session, limits=limits)
+
+
+def open_container(reference: str | os.PathLike[str], limits: Limits | None = None, *, session: Session | None = None,
+                   attachments: bool = False) -> Container:
     """Detect the format and open the container a reference points into; no image is chosen
     yet. `attachments`: for a registry, also list signature, attestation and referrer manifests."""
     reference = os.fspath(reference)
+    session = _session(session, limits)
+    limits = session.limits
     transport, raw_path, ref = parse_reference(reference)
     if transport == "docker":
         from .registry import registry_container  # urllib3 is imported only for registry references
 
-        return registry_container(reference, limits, attachments=attachments)
+        return registry_container(reference, limits, session.registry, attachments=attachments)
     path = Path(raw_path)
     if not os.path.lexists(path):
         raise ImageNotFound(f"{raw_path}: no such file or directory")

@@ -25,6 +25,7 @@ from ..model import Descriptor, Index, Manifest, Platform
 from ..untrusted.jsonload import load_json
 from .blobs import FileSlice
 from .common import REF_NAME
+from ..session import Session
 from .registry import RegistryStore, open_registry_store
 
 __all__ = ["PullResult", "pull_image"]
@@ -124,8 +125,8 @@ def _write_archive(path: Path, index: bytes, blobs: dict[str, str]) -> None:
                 tar.addfile(info, fp)
 
 
-def pull_image(reference: str, dest: Path, fmt: str = "oci", limits: Limits = Limits(),
-               platform: Platform | None = None, attachments: bool = True) -> PullResult:
+def pull_image(reference: str, dest: Path, fmt: str = "oci", platform: Platform | None = None,
+               attachments: bool = True, *, session: Session) -> PullResult:
     """Pull `reference` (docker://…) into a new OCI layout dir (fmt "oci") or tar ("oci-archive")."""
     if fmt not in ("oci", "oci-archive"):
         raise UsageError(f"pull: unknown format {fmt!r} (oci or oci-archive)")
@@ -134,7 +135,8 @@ def pull_image(reference: str, dest: Path, fmt: str = "oci", limits: Limits = Li
     parent = dest.absolute().parent
     if not parent.is_dir():
         raise ExportError(f"{parent}: no such directory")
-    store = open_registry_store(reference, limits, attachments=attachments, platform=platform)
+    limits = session.limits
+    store = open_registry_store(reference, limits, session.registry, attachments=attachments, platform=platform)
     index_bytes = store.doc("index.json", "index.json")
     index = Index.from_json(load_json(index_bytes, f"{store.label}: index.json", limits), f"{store.label}: index.json")
     blobs = _walk(store, list(index.manifests), limits)

@@ -21,9 +21,9 @@ from ..fs.cache import default_cache_dir
 from ..limits import Limits
 from ..mediatypes import INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX
 from ..model import Index, Platform
-from ..registry import RegistrySettings, current_settings
+from ..registry import RegistrySettings
 from ..registry.blobcache import BlobCache
-from ..registry.client import BlobDownload, RegistryClient, RegistryOptions, client_for
+from ..registry.client import BlobDownload, ClientPool, RegistryClient, RegistryOptions
 from ..registry.reference import RegistryRef, parse_docker_reference
 from ..untrusted.jsonload import load_json
 from .blobs import FileSlice, SliceReader
@@ -49,6 +49,7 @@ class BlobFetch:
     options: RegistryOptions
     limits: Limits
     what: str
+    clients: ClientPool
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,7 @@ class RemoteBlob(FileSlice):
         if self.fetch is not None and not path.is_file():
             # One download feeds both the reader and the cache (tee, committed only when verified).
             f = self.fetch
-            client = client_for(f.host, f.options, f.limits)
+            client = f.clients.client(f.host, f.options, f.limits)
             return BlobDownload(client, f.repository, f.digest, self.length, path, f.what)  # type: ignore[return-value]
         return SliceReader(self.path, 0, self.length)  # type: ignore[return-value]
 
@@ -70,8 +71,10 @@ class RemoteBlob(FileSlice):
 class RegistryStore:
     """A BlobStore over one repository of one registry."""
 
-    def __init__(self, ref: RegistryRef, client: RegistryClient, cache: BlobCache, limits: Limits) -> None:
+    def __init__(self, ref: RegistryRef, client: RegistryClient, cache: BlobCache, limits: Limits,
+                 clients: ClientPool) -> None:
         self.ref = ref
+        self.clients = clients
         self.client = client
         self.cache = cache
         self.limits = limits
@@ -154,7 +157,7 @@ class RegistryStore:
             self._remember(digest, got.data, got.media_type)
             return FileSlice(str(path), 0, len(got.data))
         fetch = BlobFetch(self.client.host, self.ref.repository, digest, self.client.options, self.limits,
-                          f"{self.label}: {what} {digest}")
+                          f"{self.label}: {what} {digest}", self.clients)
         if known is not None and (known[1] > self.limits.max_json_bytes or what.startswith("layer")):
             return RemoteBlob(str(path), 0, known[1], fetch)  # a layer: pulled when first read
         self.client.fetch_blob(self.ref.repository, digest, known[1] if known else None, path, fetch.what)
@@ -246,14 +249,13 @@ class RegistryStore:
                               "annotations": {REF_NAME: name}})
 
 
-def open_registry_store(reference: str, limits: Limits, settings: RegistrySettings | None = None,
+def open_registry_store(reference: str, limits: Limits, settings: RegistrySettings,
                         attachments: bool = False, platform: Platform | None = None) -> RegistryStore:
-    settings = settings or current_settings()
     ref = parse_docker_reference(reference)
     root = None if settings.no_cache else (settings.cache_dir or default_cache_dir())
     cache = BlobCache(root)
-    client = client_for(ref.api_host, settings.options, limits)
-    store = RegistryStore(ref, client, cache, limits)
+    client = settings.clients.client(ref.api_host, settings.options, limits)
+    store = RegistryStore(ref, client, cache, limits, settings.clients)
     if platform is not None:
         store.select_platform(platform)
     if attachments:
@@ -261,7 +263,7 @@ def open_registry_store(reference: str, limits: Limits, settings: RegistrySettin
     return store
 
 
-def registry_container(reference: str, limits: Limits, settings: RegistrySettings | None = None,
+def registry_container(reference: str, limits: Limits, settings: RegistrySettings,
                        attachments: bool = False) -> Container:
     """A repository seen as a layout whose index.json lists the resolved tag (and, with
     `attachments`, its signature, attestation and referrer manifests)."""

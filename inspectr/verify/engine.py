@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dataclasses
+
 from ..limits import Limits
+from ..session import Session
 from ..sources.container import Container
 from ..sources.detect import open_container
 from .integrity import IntegrityResult, check_integrity
@@ -50,11 +53,16 @@ def _image_digests(container: Container, integrity: IntegrityResult, required: b
     return list(dict.fromkeys(integrity.chains.get(top, [top])))
 
 
-def verify_image(reference: str, trust: Trust = Trust(), limits: Limits = Limits(), skip_blob_checks: bool = False) -> VerificationReport:
+def verify_image(reference: str, trust: Trust = Trust(), limits: Limits | None = None, *, session: Session | None = None,
+                 skip_blob_checks: bool = False) -> VerificationReport:
     """Check everything; never raises for a failed check (those are in the report). Raises
     InspectrError only for unusable input, or a reference that names no image."""
-    container = open_container(reference, limits, attachments=True)
-    integrity = check_integrity(container, skip_blobs=skip_blob_checks)
+    session = session or Session(limits=limits or Limits())
+    if limits is not None:
+        session = dataclasses.replace(session, limits=limits)
+    limits = session.limits
+    container = open_container(reference, session=session, attachments=True)
+    integrity = check_integrity(container, session=session, skip_blobs=skip_blob_checks)
     digests = _image_digests(container, integrity, trust.given)
     report = VerificationReport(reference, integrity.format, digests, checks=integrity.checks, trust_required=trust.given)
     candidates: list[Candidate] = []

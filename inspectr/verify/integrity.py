@@ -15,7 +15,8 @@ from typing import Any
 
 from ..digest import Digest, VerifyingReader, check_bytes, sha256_digest
 from ..errors import InspectrError
-from ..fs.layer_index import index_layer
+from ..fs.build import index_checked
+from ..fs.layer_index import LayerIndex
 from ..image import LayerRef
 from ..limits import Limits
 from ..mediatypes import CONFIG_TYPES, INDEX_TYPES, MANIFEST_TYPES, layer_compression
@@ -24,6 +25,7 @@ from ..sources.blobs import FileSlice
 from ..sources.common import BlobStore, read_blob
 from ..sources.container import Container, member_digest
 from ..untrusted.jsonload import load_json
+from ..session import Session
 from .report import Check, Status
 
 __all__ = ["IntegrityResult", "check_integrity"]
@@ -60,6 +62,7 @@ class _Walker:
         self.limits = limits
         self.skip_blobs = skip_blobs  # --skip-blob-checks: only indexes and manifests are verified
         self.referenced: set[str] = set()
+        self.pending: list[tuple[LayerRef, str]] = []  # layers met in the walk, indexed together
 
     def blob(self, desc: Descriptor, kind: str, subject: str) -> FileSlice | None:
         """Size of one blob (its digest too, unless it is a layer, hashed while it streams);
@@ -194,21 +197,29 @@ class _Walker:
 
     def layer(self, desc: Descriptor, diff_id: Digest | None, i: int, subject: str) -> None:
         blob = self.blob(desc, "layer", subject)
-        if blob is None:
-            return
-        ref = LayerRef(i, desc.media_type, desc.digest, desc.size, diff_id, blob)
-        try:
-            index = index_layer(ref, i, self.limits)
-        except InspectrError as err:
-            check = {"digest-mismatch": "layer-digest", "size-mismatch": "layer-size",
-                     "diffid-mismatch": "layer-diffid"}.get(err.error_class, "layer-content")
-            _fail(self.r, check, subject, err)
-            return
-        self.r.add("layer-digest", subject, Status.PASS, str(desc.digest))
-        if diff_id is not None:
-            self.r.add("layer-diffid", subject, Status.PASS, f"{diff_id} ({index.compression}, {len(index.entries)} entries)")
-        for notice in index.notices:
-            self.r.add("layer-content", subject, Status.WARN, notice.message, notice.code)
+        if blob is not None:
+            self.pending.append((LayerRef(i, desc.media_type, desc.digest, desc.size, diff_id, blob), subject))
+
+    def index_layers(self, session: Session) -> None:
+        """Every layer met in the walk, inflated once on the session's executor (digest, size,
+        diff_id and tar structure checked while streaming); the session keeps the indexes, so
+        a later step of the run (gate's diff) does not inflate them again."""
+        refs = [ref for ref, _ in self.pending]
+        for (ref, subject), result in zip(self.pending, index_checked(refs, self.limits, session=session)):
+            if not isinstance(result, LayerIndex):
+                error_class, message = result
+                check = {"digest-mismatch": "layer-digest", "size-mismatch": "layer-size",
+                         "diffid-mismatch": "layer-diffid"}.get(error_class, "layer-content")
+                self.r.add(check, subject, Status.FAIL, message, error_class)
+                continue
+            if ref.digest is not None:
+                self.r.add("layer-digest", subject, Status.PASS, str(ref.digest))
+            if ref.diff_id is not None:
+                self.r.add("layer-diffid", subject, Status.PASS,
+                           f"{ref.diff_id} ({result.compression}, {len(result.entries)} entries)")
+            for notice in result.notices:
+                self.r.add("layer-content", subject, Status.WARN, notice.message, notice.code)
+        self.pending.clear()
 
     def unreferenced(self, present: set[str]) -> None:
         for digest in sorted(present - self.referenced):
@@ -223,7 +234,7 @@ def _known_layer(media_type: str) -> bool:
         return False
 
 
-def _layout(result: IntegrityResult, container: Container, skip_blobs: bool) -> None:
+def _layout(result: IntegrityResult, container: Container, skip_blobs: bool, session: Session) -> None:
     """Every entry of index.json, walked down to the layers; then blobs nothing references."""
     assert container.index is not None
     walker = _Walker(result, container.store, container.limits, skip_blobs)
@@ -234,11 +245,12 @@ def _layout(result: IntegrityResult, container: Container, skip_blobs: bool) -> 
         before = len(result.manifest_digests)
         walker.descriptor(desc, f"index.json manifests[{entry.position}]" + (f" ({entry.names[0]})" if entry.names else ""))
         result.chains[str(desc.digest)] = [str(desc.digest)] + result.manifest_digests[before + 1:]
+    walker.index_layers(session)
     if not skip_blobs and container.transport != "docker":  # a registry cannot be listed
         walker.unreferenced(container.store.list_blobs())
 
 
-def _docker_save(result: IntegrityResult, container: Container) -> None:
+def _docker_save(result: IntegrityResult, container: Container, session: Session) -> None:
     """Legacy manifest.json entries: Config named by its digest, diff_ids per layer; in a
     Docker 25+ save, each entry must also match a manifest that index.json reaches."""
     archive, limits = container.archive, container.limits
@@ -252,6 +264,7 @@ def _docker_save(result: IntegrityResult, container: Container) -> None:
             except InspectrError:
                 continue
             reached[str(m.config.digest)] = [str(l.digest) for l in m.layers]
+    walker = _Walker(result, container.store, limits)
     for entry in container.save_entries:
         subject = f"manifest.json[{entry.position}] {', '.join(entry.repo_tags)}".strip()
         try:
@@ -290,16 +303,12 @@ def _docker_save(result: IntegrityResult, container: Container) -> None:
             except InspectrError as err:
                 _fail(result, "layer-present", lsub, err)
                 continue
-            ref = LayerRef(j, None, None, None, config.diff_ids[j], blob)
-            try:
-                index = index_layer(ref, j, limits)
-            except InspectrError as err:
-                _fail(result, "layer-diffid" if err.error_class == "diffid-mismatch" else "layer-content", lsub, err)
-                continue
-            result.add("layer-diffid", lsub, Status.PASS, f"{config.diff_ids[j]} ({len(index.entries)} entries)")
+            named = member_digest(name, layer=True)  # as sources/ names it: the same layer, indexed once a run
+            walker.pending.append((LayerRef(j, None, named, blob.length if named else None, config.diff_ids[j], blob), lsub))
+    walker.index_layers(session)
 
 
-def _dir(result: IntegrityResult, container: Container, skip_blobs: bool) -> None:
+def _dir(result: IntegrityResult, container: Container, skip_blobs: bool, session: Session) -> None:
     """A dir: copy: manifest.json (a manifest or a list, described by its own digest) and its blobs."""
     walker = _Walker(result, container.store, container.limits, skip_blobs)
     top = container.entries[0].descriptor
@@ -319,13 +328,15 @@ def _dir(result: IntegrityResult, container: Container, skip_blobs: bool) -> Non
     except InspectrError as err:
         _fail(result, "manifest-parse", "manifest.json", err)
     result.chains[digest] = list(result.manifest_digests)
+    walker.index_layers(session)
     if not skip_blobs:
         walker.unreferenced(container.store.list_blobs())
 
 
-def check_integrity(container: Container, skip_blobs: bool = False) -> IntegrityResult:
+def check_integrity(container: Container, *, session: Session | None = None, skip_blobs: bool = False) -> IntegrityResult:
     """Every integrity check of what `sources/` opened: the whole container, whichever image
     the reference names. Never raises for a failed check (those are in the result)."""
+    session = session or Session(limits=container.limits)
     result = IntegrityResult(container)
     if container.archive is not None:
         for note in container.archive.notes:
@@ -336,14 +347,14 @@ def check_integrity(container: Container, skip_blobs: bool = False) -> Integrity
         result.add("manifest-digest", container.path, Status.PASS,
                    f"{top.digest} (recomputed; matches the requested digest and Docker-Content-Digest)")
     if container.transport == "dir":
-        _dir(result, container, skip_blobs)
+        _dir(result, container, skip_blobs, session)
     elif container.index is not None:
-        _layout(result, container, skip_blobs)
+        _layout(result, container, skip_blobs, session)
     else:
         result.add("manifest-digest", "manifest.json", Status.INFO,
                    "legacy docker save has no manifest: registry signatures cannot be checked against it")
     if container.save_entries:
-        _docker_save(result, container)
+        _docker_save(result, container, session)
     for problem in container.problems:
         result.add("registry", container.path, Status.WARN, problem, "registry-error")
     return result

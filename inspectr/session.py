@@ -1,0 +1,115 @@
+"""Session: everything a run shares, as one immutable value passed keyword-only to the engines:
+limits, the layer-index cache, the executor, progress reporting, registry settings, and the
+layer indexes already verified in this run. There is no module-level mutable state."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence, TypeVar
+
+from .limits import Limits
+
+if TYPE_CHECKING:
+    from .fs.cache import LayerCache
+    from .fs.layer_index import LayerIndex
+    from .registry import RegistrySettings
+
+__all__ = ["Session", "Executor", "LocalPool", "VerifiedLayers", "Progress"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Below this many compressed bytes a worker process costs more than it saves.
+_PARALLEL_MIN_BYTES = 16 << 20
+
+
+class Executor(Protocol):
+    """Runs CPU-bound layer work: `fn` over `items`, results in the given order. `sizes` (bytes
+    per item) lets it schedule the largest first. Items and results must be picklable."""
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T], sizes: Sequence[int]) -> list[R]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LocalPool:
+    """A process pool on this machine (fork), one worker per core by default; in-process when
+    there is too little work for a worker to pay."""
+
+    workers: int | None = None
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T], sizes: Sequence[int]) -> list[R]:
+        workers = self.workers
+        if workers is None:
+            workers = min(len(items), os.cpu_count() or 1)
+            if sum(sizes) < _PARALLEL_MIN_BYTES:
+                workers = 1
+        if workers <= 1 or len(items) <= 1:
+            return [fn(item) for item in items]
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            # Largest first keeps both cores busy.
+            futures = {i: pool.submit(fn, items[i]) for i in sorted(range(len(items)), key=lambda i: -sizes[i])}
+            return [futures[i].result() for i in range(len(items))]
+
+
+class Progress(Protocol):
+    def layer_done(self, index: "LayerIndex") -> None: ...
+
+
+class VerifiedLayers:
+    """Layer indexes whose blobs were verified earlier in this run (e.g. by gate's integrity
+    step), by content key, so a later step does not inflate the same layer again."""
+
+    def __init__(self) -> None:
+        self._indexes: dict[tuple[str, bool], "LayerIndex"] = {}
+        self._locations: set[str] = set()  # blob locations (BlobOpener.key) whose bytes were verified
+        self._lock = threading.Lock()
+
+    def get(self, key: str, scan_secrets: bool = False) -> "LayerIndex | None":
+        with self._lock:
+            return self._indexes.get((key, scan_secrets))
+
+    def put(self, key: str, index: "LayerIndex", location: str, scan_secrets: bool = False) -> None:
+        with self._lock:
+            self._indexes[(key, scan_secrets)] = index
+            self._locations.add(location)
+
+    def add_location(self, location: str) -> None:
+        with self._lock:
+            self._locations.add(location)
+
+    def has_location(self, location: str) -> bool:
+        with self._lock:
+            return location in self._locations
+
+    def __len__(self) -> int:
+        return len(self._indexes)
+
+    def __reduce__(self) -> tuple[type, tuple[()]]:
+        return (VerifiedLayers, ())  # a worker process starts with none: it only ever adds
+
+
+def _default_registry() -> "RegistrySettings":
+    from .registry import RegistrySettings
+
+    return RegistrySettings()
+
+
+@dataclass(frozen=True)
+class Session:
+    """One run's shared context. Build one per command (the CLI) or per library call."""
+
+    limits: Limits = field(default_factory=Limits)
+    cache: "LayerCache | None" = None
+    executor: Executor = field(default_factory=LocalPool)
+    progress: Progress | None = None
+    registry: "RegistrySettings" = field(default_factory=_default_registry)
+    verified: VerifiedLayers = field(default_factory=VerifiedLayers)
+
+    def layer_done(self, index: "LayerIndex") -> None:
+        if self.progress is not None:
+            self.progress.layer_done(index)

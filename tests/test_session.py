@@ -1,0 +1,81 @@
+"""The Session: one value carrying cache, executor, progress, limits and registry settings; the
+gate reuses the layer indexes its integrity step verified, so each layer is inflated once."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from inspectr.fs import build
+from inspectr.gate.engine import run_gate
+from inspectr.gate.policy import load_gate_policy
+from inspectr.session import LocalPool, Session
+
+DIFF = Path(__file__).resolve().parent.parent / "fixtures" / "diff"
+
+
+@pytest.fixture
+def inflations(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How often each layer blob is inflated and walked (in-process executor, so every call is seen)."""
+    seen: Counter[str] = Counter()
+    real = build.index_layer
+
+    def counting(source, layer, limits, scan_secrets=False):  # type: ignore[no-untyped-def]
+        seen[str(source.digest or source.blob.key)] += 1
+        return real(source, layer, limits, scan_secrets)
+
+    monkeypatch.setattr(build, "index_layer", counting)
+    return seen
+
+
+@pytest.mark.parametrize("release,rebuild", [("plain-1.tar", "plain-2.tar"), ("ts0-1.tar", "changed.tar"),
+                                             ("ts0-1.tar", "ts0-1-zstd")])
+def test_gate_inflates_each_layer_once(tmp_path: Path, inflations: Counter[str], release: str, rebuild: str) -> None:
+    policy_file = tmp_path / "inspectr.toml"
+    policy_file.write_text('[signers]\nrequired = false\n')
+    session = Session(executor=LocalPool(workers=1))
+    report = run_gate(str(DIFF / release), str(DIFF / rebuild), load_gate_policy(policy_file), session=session)
+    assert report.verdict in ("reproduced", "equivalent", "not-reproduced") and report.difference is not None
+    assert inflations and set(inflations.values()) == {1}, inflations
+    layers = {str(l.digest or l.blob.key) for ref in (release, rebuild)
+              for l in __import__("inspectr").open_image(str(DIFF / ref)).layers}
+    assert set(inflations) == layers
+
+
+def test_a_layer_verified_elsewhere_in_the_run_is_still_verified_at_its_own_location(
+        tmp_path: Path, inflations: Counter[str]) -> None:
+    # The same layer digest at another path: its index is reused, but its bytes are read again.
+    from inspectr import open_image
+    from inspectr.diff.engine import index_pair
+
+    import shutil
+    copy = tmp_path / "copy.tar"
+    shutil.copy(DIFF / "ts0-1.tar", copy)
+    session = Session(executor=LocalPool(workers=1))
+    a = open_image(str(DIFF / "ts0-1.tar"))
+    build.index_layers(a, session=session)
+    b = open_image(str(copy))
+    verified = []
+    real = build.verify_blob
+    build.verify_blob = lambda source: verified.append(source.blob.key) or real(source)  # type: ignore[assignment]
+    try:
+        index_pair(a, b, session=session)
+    finally:
+        build.verify_blob = real  # type: ignore[assignment]
+    assert set(inflations.values()) == {1}
+    assert sorted(verified) == sorted(l.blob.key for l in b.layers)
+
+
+def test_session_is_immutable_and_engines_take_it_by_keyword() -> None:
+    session = Session()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        session.cache = None  # type: ignore[misc]
+    import inspect as pyinspect
+
+    from inspectr import audit_image, build_tree, diff_images, verify_image
+    for fn in (build_tree, diff_images, verify_image, audit_image, run_gate):
+        param = pyinspect.signature(fn).parameters["session"]
+        assert param.kind is pyinspect.Parameter.KEYWORD_ONLY, fn
