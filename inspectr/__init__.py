@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time the names load on first
     from .runtime.behave import behave
     from .runtime.run import run_image
     from .session import Session
-    from .sources.container import Container
+    from .store import Container
     from .sources.detect import open_container, open_image
     from .verify.engine import verify_image
 
@@ -55,7 +55,7 @@ __version__ = "0.1.0"
 _WHERE = {
     "InspectrError": ".errors", "Image": ".image", "LayerRef": ".image", "Limits": ".limits",
     "EntryKind": ".fs.entry", "Node": ".fs.tree", "Tree": ".fs.tree", "apply_layers": ".fs.tree",
-    "open_image": ".sources.detect", "open_container": ".sources.detect", "Container": ".sources.container",
+    "open_image": ".sources.detect", "open_container": ".sources.detect", "Container": ".store",
     "build_tree": ".fs.build", "index_layers": ".fs.build", "Session": ".session",
     "diff_images": ".diff.engine", "verify_image": ".verify.engine", "audit_image": ".audit.engine",
     "run_image": ".runtime.run", "behave": ".runtime.behave", "run_gate": ".gate.engine",

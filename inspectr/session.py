@@ -15,6 +15,9 @@ from .limits import Limits
 
 if TYPE_CHECKING:
     from .fs.cache import LayerCache
+    from .image import Image
+    from .model import Platform
+    from .store import Container
     from .fs.layer_index import LayerIndex
     from .registry import RegistrySettings
 
@@ -113,3 +116,16 @@ class Session:
     def layer_done(self, index: "LayerIndex") -> None:
         if self.progress is not None:
             self.progress.layer_done(index)
+
+    # The one reader, reached through the session: engines open what a reference names without
+    # importing sources/ (a fleet worker's session opens the same references on its machine).
+
+    def open_container(self, reference: "str | os.PathLike[str]", *, attachments: bool = False) -> "Container":
+        from .sources.detect import open_container
+
+        return open_container(reference, session=self, attachments=attachments)
+
+    def open_image(self, reference: "str | os.PathLike[str] | Container", platform: "str | Platform | None" = None) -> "Image":
+        from .sources.detect import open_image
+
+        return open_image(reference, platform, session=self)

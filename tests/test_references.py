@@ -12,7 +12,7 @@ import pytest
 from clirun import run_main
 from inspectr import open_image
 from inspectr.errors import ReferenceError_
-from inspectr.sources.container import name_matches
+from inspectr.store import name_matches
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SIG = FIXTURES / "signatures"

@@ -14,7 +14,6 @@ from ..diff.engine import compare_images, index_pair
 from ..diff.options import DiffOptions
 from ..session import Session
 from ..runtime.behave import Probe, behave
-from ..sources.detect import open_image
 from ..verify.engine import Trust, verify_image
 from ..verify.keys import load_keyring, load_public_key
 from ..verify.report import Status, VerificationReport
@@ -89,7 +88,9 @@ def run_gate(release: str, rebuild: str, policy: GatePolicy, *, session: Session
     trust = Trust(keys=tuple(load_public_key(p) for p in policy.keys),
                   keyrings=tuple(load_keyring(p) for p in policy.keyrings),
                   identity=policy.identity, require_signature=policy.require_signature)
-    rel = verify_image(release, trust, session=session)
+    release_container = session.open_container(release, attachments=True)
+    rebuild_container = session.open_container(rebuild, attachments=True)
+    rel = verify_image(release_container, trust, session=session)
     integrity = _verification_check("release-integrity", "release: integrity of every blob", rel, False)
     checks.append(integrity)
     if policy.require_signature:
@@ -97,7 +98,7 @@ def run_gate(release: str, rebuild: str, policy: GatePolicy, *, session: Session
     else:
         checks.append(GateCheck("release-signature", "release: signature by a required signer", "skip",
                                 "signers.required = false in the policy"))
-    reb = verify_image(rebuild, Trust(), session=session)
+    reb = verify_image(rebuild_container, Trust(), session=session)
     checks.append(_verification_check("rebuild-integrity", "rebuild: integrity of every blob", reb, False))
     untrusted = [c for c in checks if c.status == "fail"]
     if untrusted:
@@ -106,7 +107,7 @@ def run_gate(release: str, rebuild: str, policy: GatePolicy, *, session: Session
                                 "not run: the release or rebuild is not trusted"))
         return GateReport(release, rebuild, "untrusted", reasons, checks, None, rel, reb)
 
-    a, b = open_image(release, session=session), open_image(rebuild, session=session)
+    a, b = session.open_image(release_container), session.open_image(rebuild_container)
     options = DiffOptions(ignore=SEMANTIC_IGNORABLE if policy.semantic else DiffOptions().ignore,
                           acceptances=policy.acceptances, today=today)
     pair = index_pair(a, b, session=session)

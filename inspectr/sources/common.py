@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..digest import Digest, read_verified
+from ..digest import Digest
 from ..errors import (
     BlobNotFound,
     DiffIdMismatch,
@@ -25,31 +25,17 @@ from ..limits import Limits
 from ..mediatypes import CONFIG_TYPES, layer_compression
 from ..model import Descriptor, ImageConfig, Index, Manifest, Platform
 from ..untrusted.jsonload import load_json
+from ..store import BlobStore
+from ..untrusted.documents import read_descriptor
 from .blobs import ArchiveIndex, FileSlice, open_dir_file
 
 __all__ = [
-    "read_blob",
-    "BlobStore",
     "DirStore",
     "ArchiveStore",
-    "read_descriptor",
     "assemble_image",
     "host_platform_default",
     "choose_platform",
 ]
-
-REF_NAME = "org.opencontainers.image.ref.name"
-CONTAINERD_NAME = "io.containerd.image.name"
-
-
-class BlobStore(Protocol):
-    label: str
-
-    def blob(self, digest: Digest, what: str) -> FileSlice: ...
-    def doc(self, name: str, what: str) -> bytes: ...
-    def has_doc(self, name: str) -> bool: ...
-    def list_blobs(self) -> set[str]: ...  # every blob present, as `alg:encoded`
-
 
 class DirStore:
     """An OCI layout dir (`blobs/<alg>/<hex>`) or skopeo dir: (`<hex>`)."""
@@ -117,22 +103,6 @@ class ArchiveStore:
             if len(parts) == 3 and parts[0] == "blobs" and parts[2]:
                 out.add(f"{parts[1]}:{parts[2]}")
         return out
-
-
-def read_descriptor(store: BlobStore, desc: Descriptor, what: str, limits: Limits) -> tuple[bytes, Any]:
-    """Read a small blob (index, manifest, config) through the verifying reader, parse JSON."""
-    data = read_blob(store, desc, what, limits)
-    return data, load_json(data, f"{store.label}: {what} {desc.digest}", limits)
-
-
-def read_blob(store: BlobStore, desc: Descriptor, what: str, limits: Limits, max_bytes: int | None = None) -> bytes:
-    """All bytes of a small blob, checked for exact size and digest (the one verifying read)."""
-    label = f"{store.label}: {what} {desc.digest}"
-    blob = store.blob(desc.digest, what)
-    if blob.length != desc.size:
-        raise SizeMismatch(f"{label}: size mismatch: descriptor says {desc.size} bytes, blob has {blob.length}",
-                           hint="the archive is corrupt or was modified after it was written")
-    return read_verified(blob.open(), desc.digest, desc.size, label, limits.max_json_bytes if max_bytes is None else max_bytes)
 
 
 def host_platform_default() -> Platform:

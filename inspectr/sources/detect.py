@@ -13,7 +13,8 @@ from ..model import Platform
 from ..session import Session
 from .blobs import ArchiveIndex
 from .common import ArchiveStore, DirStore
-from .container import Container
+from ..store import Container
+from .container import image_in
 from .dir_transport import dir_container
 from .docker_archive import docker_archive_container
 from .oci_layout import layout_container
@@ -62,19 +63,20 @@ def _sniff_tar(path: Path, limits: Limits) -> tuple[str, ArchiveIndex]:
     raise ImageNotFound(f"{path}: tar archive holds neither manifest.json (docker-archive) nor oci-layout + index.json (oci-archive)")
 
 
-def open_image(reference: str | os.PathLike[str], platform: str | Platform | None = None, limits: Limits | None = None,
-               *, session: Session | None = None) -> Image:
-    """Open an image by reference or path: `open_container(...).open_image(platform)`. Reads and
+def open_image(reference: str | os.PathLike[str] | Container, platform: str | Platform | None = None,
+               limits: Limits | None = None, *, session: Session | None = None) -> Image:
+    """Open an image by reference or path: `image_in(open_container(...), platform)`. Reads and
     verifies index, manifest and config; layers are read later (build_tree). `limits`, when
     given, replaces the session's. Raises InspectrError subclasses (ReferenceError_ when the
     reference names no image)."""
-    reference = os.fspath(reference)
     session = _session(session, limits)
+    container = reference if isinstance(reference, Container) else open_container(reference, session=session)
+    reference = container.reference
     try:
         want = Platform.parse(platform) if isinstance(platform, str) else platform
     except MalformedImage:
         raise UsageError(f"--platform {platform!r}: expected os/arch[/variant], e.g. linux/arm64/v8") from None
-    image = open_container(reference, session=session).open_image(want)
+    image = image_in(container, want)
     if want is not None and want.os != "*":
         got = Platform(image.config.os, image.config.architecture, image.config.variant)
         if not got.matches(want) and not image.platforms:

@@ -10,7 +10,7 @@ from ..mediatypes import INDEX_TYPES, OCI_MANIFEST
 from ..model import Descriptor, Index
 from ..untrusted.jsonload import load_json
 from .common import DirStore
-from .container import Container, ImageEntry
+from ..store import Container, ImageEntry
 
 __all__ = ["dir_container"]
 

@@ -9,7 +9,7 @@ from ..model import DockerSaveEntry
 from ..untrusted.jsonload import load_json
 from .blobs import ArchiveIndex
 from .common import ArchiveStore
-from .container import Container
+from ..store import Container
 from .oci_layout import archive_notices, layout_container
 
 __all__ = ["docker_archive_container"]

@@ -8,8 +8,7 @@ from ..model import DockerSaveEntry, Index
 from ..notice import Notice
 from ..untrusted.jsonload import load_json
 from .blobs import ArchiveIndex
-from .common import BlobStore
-from .container import Container, ImageEntry, entry_names
+from ..store import BlobStore, Container, ImageEntry, entry_names
 
 __all__ = ["layout_container", "archive_notices"]
 

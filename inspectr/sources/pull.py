@@ -24,7 +24,7 @@ from ..mediatypes import INDEX_TYPES, MANIFEST_TYPES
 from ..model import Descriptor, Index, Manifest, Platform
 from ..untrusted.jsonload import load_json
 from .blobs import FileSlice
-from .common import REF_NAME
+from ..store import REF_NAME
 from ..session import Session
 from .registry import RegistryStore, open_registry_store
 

@@ -27,8 +27,8 @@ from ..registry.client import BlobDownload, ClientPool, RegistryClient, Registry
 from ..registry.reference import RegistryRef, parse_docker_reference
 from ..untrusted.jsonload import load_json
 from .blobs import FileSlice, SliceReader
-from .common import REF_NAME, choose_platform
-from .container import Container
+from ..store import REF_NAME, Container
+from .common import choose_platform
 from .oci_layout import layout_container
 
 __all__ = ["RegistryStore", "RemoteBlob", "registry_container", "open_registry_store"]

@@ -15,7 +15,8 @@ from ..digest import Digest
 from ..errors import InspectrError
 from ..limits import Limits
 from ..model import Descriptor, Index, Manifest
-from ..sources.common import BlobStore, read_descriptor
+from ..store import BlobStore
+from ..untrusted.documents import read_descriptor
 from ..untrusted.bundle import (
     BUNDLE_MEDIA_TYPES,
     DSSE_MEDIA_TYPE,

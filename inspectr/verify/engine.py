@@ -9,8 +9,7 @@ import dataclasses
 
 from ..limits import Limits
 from ..session import Session
-from ..sources.container import Container
-from ..sources.detect import open_container
+from ..store import Container
 from .integrity import IntegrityResult, check_integrity
 from .keys import Keyring, PublicKey
 from .report import SignatureResult, Status, VerificationReport
@@ -53,7 +52,7 @@ def _image_digests(container: Container, integrity: IntegrityResult, required: b
     return list(dict.fromkeys(integrity.chains.get(top, [top])))
 
 
-def verify_image(reference: str, trust: Trust = Trust(), limits: Limits | None = None, *, session: Session | None = None,
+def verify_image(reference: str | Container, trust: Trust = Trust(), limits: Limits | None = None, *, session: Session | None = None,
                  skip_blob_checks: bool = False) -> VerificationReport:
     """Check everything; never raises for a failed check (those are in the report). Raises
     InspectrError only for unusable input, or a reference that names no image."""
@@ -61,7 +60,8 @@ def verify_image(reference: str, trust: Trust = Trust(), limits: Limits | None =
     if limits is not None:
         session = dataclasses.replace(session, limits=limits)
     limits = session.limits
-    container = open_container(reference, session=session, attachments=True)
+    container = reference if isinstance(reference, Container) else session.open_container(reference, attachments=True)
+    reference = container.reference
     integrity = check_integrity(container, session=session, skip_blobs=skip_blob_checks)
     digests = _image_digests(container, integrity, trust.given)
     report = VerificationReport(reference, integrity.format, digests, checks=integrity.checks, trust_required=trust.given)
@@ -77,10 +77,10 @@ def verify_image(reference: str, trust: Trust = Trust(), limits: Limits | None =
         problems += bad
     extra_layouts = []
     for path in trust.signatures:
-        more, bad = find_in_path(path, digests, limits)
+        more, bad = find_in_path(path, digests, session)
         candidates += more
         problems += bad
-        layout = open_signature_layout(path, limits)
+        layout = open_signature_layout(path, session)
         if layout is not None:
             extra_layouts.append(layout)
     # A registry image has a reference of its own: signed identities are checked against it.

@@ -17,13 +17,12 @@ from ..digest import Digest, VerifyingReader, check_bytes, sha256_digest
 from ..errors import InspectrError
 from ..fs.build import index_checked
 from ..fs.layer_index import LayerIndex
-from ..image import LayerRef
+from ..image import BlobOpener, LayerRef
 from ..limits import Limits
 from ..mediatypes import CONFIG_TYPES, INDEX_TYPES, MANIFEST_TYPES, layer_compression
 from ..model import Descriptor, ImageConfig, Index, Manifest
-from ..sources.blobs import FileSlice
-from ..sources.common import BlobStore, read_blob
-from ..sources.container import Container, member_digest
+from ..store import BlobStore, Container, member_digest
+from ..untrusted.documents import read_blob
 from ..untrusted.jsonload import load_json
 from ..session import Session
 from .report import Check, Status
@@ -64,7 +63,7 @@ class _Walker:
         self.referenced: set[str] = set()
         self.pending: list[tuple[LayerRef, str]] = []  # layers met in the walk, indexed together
 
-    def blob(self, desc: Descriptor, kind: str, subject: str) -> FileSlice | None:
+    def blob(self, desc: Descriptor, kind: str, subject: str) -> BlobOpener | None:
         """Size of one blob (its digest too, unless it is a layer, hashed while it streams);
         None when it cannot be trusted."""
         if self._checked(desc, kind, subject) is None:

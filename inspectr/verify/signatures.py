@@ -13,8 +13,9 @@ from typing import Iterator
 from ..errors import InspectrError
 from ..limits import Limits
 from ..model import Index, Manifest
-from ..sources.blobs import ArchiveIndex
-from ..sources.common import ArchiveStore, BlobStore, DirStore, read_descriptor
+from ..session import Session
+from ..store import BlobStore, Container
+from ..untrusted.documents import read_descriptor
 from ..untrusted.jsonload import load_json
 from ..untrusted.sigpayload import (
     ATOMIC_TYPE,
@@ -144,44 +145,44 @@ def find_in_dir(directory: Path) -> tuple[list[Candidate], list[str]]:
     return found, problems
 
 
-def open_signature_layout(path: Path, limits: Limits) -> tuple[BlobStore, Index] | None:
+def _is_tar(path: Path) -> bool:
+    with open(path, "rb") as fp:
+        head = fp.read(512)
+    return len(head) == 512 and head[257:262] == b"ustar"
+
+
+def _layout_at(path: Path, session: Session) -> Container:
+    """An OCI layout or archive given with --signatures, opened by sources/ like any image."""
+    return session.open_container(f"oci:{path}" if path.is_dir() else f"oci-archive:{path}")
+
+
+def open_signature_layout(path: Path, session: Session) -> tuple[BlobStore, Index] | None:
     """The store and index of an OCI layout or archive given with --signatures, else None."""
+    if not ((path.is_dir() and (path / "oci-layout").is_file()) or (path.is_file() and _is_tar(path))):
+        return None
     try:
-        if path.is_dir() and (path / "oci-layout").is_file():
-            store: BlobStore = DirStore(path, limits)
-        elif path.is_file():
-            with open(path, "rb") as fp:
-                head = fp.read(512)
-            if len(head) < 512 or head[257:262] != b"ustar":
-                return None
-            store = ArchiveStore(ArchiveIndex(path, limits), limits)
-        else:
-            return None
-        index = Index.from_json(load_json(store.doc("index.json", "index.json"), "index.json", limits), f"{path}: index.json")
+        container = _layout_at(path, session)
     except InspectrError:
         return None
-    return store, index
+    return (container.store, container.index) if container.index is not None else None
 
 
-def find_in_path(path: Path, digests: list[str], limits: Limits) -> tuple[list[Candidate], list[str]]:
+def find_in_path(path: Path, digests: list[str], session: Session) -> tuple[list[Candidate], list[str]]:
     """--signatures PATH: a standalone signature file, a lookaside root or leaf directory, an OCI
     layout or archive holding `.sig` manifests, or a skopeo dir: with signature-N files."""
     if path.is_file():
-        with open(path, "rb") as fp:
-            head = fp.read(512)
-        if len(head) == 512 and head[257:262] == b"ustar":
-            archive = ArchiveIndex(path, limits)
-            store: BlobStore = ArchiveStore(archive, limits)
-            index = Index.from_json(load_json(store.doc("index.json", "index.json"), "index.json", limits), f"{path}: index.json")
-            return find_in_layout(store, index, digests, limits)
+        if _is_tar(path):
+            container = _layout_at(path, session)
+            assert container.index is not None
+            return find_in_layout(container.store, container.index, digests, session.limits)
         item = _from_file(path)
         return ([item], []) if isinstance(item, Candidate) else ([], [item])
     if not path.is_dir():
         return [], [f"{path}: no such file or directory"]
     if (path / "oci-layout").is_file():
-        store = DirStore(path, limits)
-        index = Index.from_json(load_json(store.doc("index.json", "index.json"), "index.json", limits), f"{path}: index.json")
-        return find_in_layout(store, index, digests, limits)
+        container = _layout_at(path, session)
+        assert container.index is not None
+        return find_in_layout(container.store, container.index, digests, session.limits)
     if _signature_files(path):
         return find_in_dir(path)
     # A lookaside root: <repo>@<alg>=<hex>/signature-N, searched for each digest.
