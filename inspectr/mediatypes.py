@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from .untrusted.decompress import Compression
+import enum
+
+
+class Compression(enum.Enum):
+    """How a layer blob is compressed (by media type, or by magic bytes when sniffed)."""
+
+    NONE = "none"
+    GZIP = "gzip"
+    ZSTD = "zstd"
+
 
 __all__ = [
+    "Compression",
     "OCI_INDEX",
     "OCI_MANIFEST",
     "OCI_CONFIG",

@@ -13,27 +13,28 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator, Protocol
 
 from ..digest import Digest, VerifyingReader
-from ..errors import DecompressError, DiffIdMismatch, InspectrError, IntegrityError, InvalidHardlink, InvalidName, InvalidWhiteout, UnsupportedMediaType
+from ..errors import DecompressError, DiffIdMismatch, InspectrError, IntegrityError, UnsupportedMediaType
 from ..limits import Limits
 from ..mediatypes import layer_compression
 from ..untrusted.decompress import Compression, PeekReader, open_decompressed, sniff
-from ..untrusted.paths import decode_name, join_path, normalise_name, split_path
+from ..untrusted.members import MemberKind, classify_member
 from ..untrusted.secrets import SCAN_MAX_BYTES, SecretMatch, scan_content
-from ..untrusted.tar import CHAR, DIRECTORY, FIFO, HARDLINK, REGULAR, SYMLINK, BLOCKDEV, Member, StreamBlocks, TarWalker
+from ..untrusted.tar import Member, StreamBlocks, TarWalker
 from .entry import Entry, EntryKind, Notice
 
 __all__ = ["LayerSource", "LayerIndex", "index_layer", "index_tar_bytes", "iter_layer_members", "verify_blob"]
 
 _KINDS = {
-    REGULAR: EntryKind.FILE,
-    HARDLINK: EntryKind.HARDLINK,
-    SYMLINK: EntryKind.SYMLINK,
-    CHAR: EntryKind.CHAR,
-    BLOCKDEV: EntryKind.BLOCK,
-    DIRECTORY: EntryKind.DIR,
-    FIFO: EntryKind.FIFO,
+    MemberKind.FILE: EntryKind.FILE,
+    MemberKind.HARDLINK: EntryKind.HARDLINK,
+    MemberKind.SYMLINK: EntryKind.SYMLINK,
+    MemberKind.CHAR: EntryKind.CHAR,
+    MemberKind.BLOCK: EntryKind.BLOCK,
+    MemberKind.DIR: EntryKind.DIR,
+    MemberKind.FIFO: EntryKind.FIFO,
+    MemberKind.WHITEOUT: EntryKind.WHITEOUT,
+    MemberKind.OPAQUE: EntryKind.OPAQUE,
 }
-OPAQUE_MARKER = ".wh..wh..opq"
 
 
 class LayerSource(Protocol):
@@ -232,29 +233,25 @@ class _Tee:
 
 def _index_members(walker: TarWalker, layer: int, limits: Limits, notices: list[Notice],
                    secrets: list[tuple[str, list[SecretMatch]]] | None = None) -> list[Entry]:
+    # Names, link targets and whiteout markers are classified in untrusted/members.py; this loop
+    # hashes content and turns records into entries. It runs once per member (millions on big
+    # images), hence the local names.
     entries: list[Entry] = []
     append = entries.append
     sha256 = hashlib.sha256
+    classify = classify_member
+    kinds = _KINDS
+    file_kind, whiteout_kind, opaque_kind = EntryKind.FILE, EntryKind.WHITEOUT, EntryKind.OPAQUE
     what = f"layer {layer}"
     for member in walker:
-        raw = member.raw_name
-        path, _absolute = normalise_name(raw, limits, f"{what}: entry name")
-        decoded = decode_name(raw)
-        raw_name = None if decoded == path else decoded
-        kind = _KINDS[member.typeflag]
-        parent, base = split_path(path)
-        if base.startswith(".wh."):
-            entry = _whiteout(path, parent, base, member, layer, notices, raw_name)
-            if entry is not None:
-                append(entry)
-                continue
-        if "/.wh." in "/" + parent:
-            notices.append(Notice("wh-prefixed-directory", path, layer, f"{what}: {path!r} has a '.wh.'-prefixed directory component"))
-        if b"..\\" in raw:
-            notices.append(Notice("backslash-dotdot", path, layer, f"{what}: {path} contains a Windows-style '..' escape (backslash)"))
+        record = classify(member, limits, what)
+        path = record.path
+        if record.notices:
+            for code, message in record.notices:
+                notices.append(Notice(code, path, layer, message))
+        kind = kinds[record.kind]
         digest: bytes | None = None
-        linkname = ""
-        if kind is EntryKind.FILE:
+        if kind is file_kind:
             if secrets is not None and 0 < member.size <= SCAN_MAX_BYTES:
                 tee = _Tee()
                 walker.consume(member, tee)
@@ -266,25 +263,10 @@ def _index_members(walker: TarWalker, layer: int, limits: Limits, notices: list[
                 hasher = sha256()
                 walker.consume(member, hasher)
                 digest = hasher.digest()
-        elif kind is EntryKind.HARDLINK:
-            if not member.raw_linkname:
-                raise InvalidHardlink(f"{what}: hardlink {path!r} has an empty target")
-            linkname, _ = normalise_name(member.raw_linkname, limits, f"{what}: hardlink {path!r} target")
-        elif kind is EntryKind.SYMLINK:
-            if b"\x00" in member.raw_linkname:
-                raise InvalidName(f"{what}: symlink {path!r}: target contains a NUL byte")
-            linkname = decode_name(member.raw_linkname)
-            if not linkname:
-                notices.append(Notice("empty-symlink", path, layer, f"{what}: symlink {path!r} has an empty target"))
-            elif _climbs_out(parent, linkname):
-                # Resolved in-root it is harmless here; extracted naively it is a tar-slip (R12).
-                notices.append(Notice("symlink-escape", path, layer, f"{what}: symlink {path!r} -> {linkname!r} points above the image root"))
-        elif kind is EntryKind.CHAR and member.devmajor == 0 and member.devminor == 0:
-            notices.append(Notice("overlay-whiteout", path, layer,
-                                  f"{what}: {path!r} is a 0:0 char device (an overlayfs whiteout): kept as data (R9)"))
-        if member.xattrs and any(k.startswith("trusted.overlay.") for k in member.xattrs):
-            notices.append(Notice("overlay-xattr", path, layer,
-                                  f"{what}: {path!r} carries trusted.overlay.* xattrs: kept as data, never applied (R9, R16)"))
+        elif kind is whiteout_kind or kind is opaque_kind:
+            # Markers carry no metadata of their own (R5, R7); a marker's content is skipped.
+            append(Entry(path, kind, 0, 0, 0, 0, member.mtime_ns, "", None, member.offset, raw_name=record.raw_name))
+            continue
         append(
             Entry(
                 path,
@@ -294,45 +276,13 @@ def _index_members(walker: TarWalker, layer: int, limits: Limits, notices: list[
                 member.gid,
                 member.size,
                 member.mtime_ns,
-                linkname,
+                record.linkname,
                 digest,
                 member.offset,
                 member.xattrs,
                 member.devmajor,
                 member.devminor,
-                raw_name,
+                record.raw_name,
             )
         )
     return entries
-
-
-def _climbs_out(parent: str, target: str) -> bool:
-    """True when a relative target climbs above the root from `parent` (lexically)."""
-    if target.startswith("/"):
-        return False
-    depth = parent.count("/") + 1 if parent else 0
-    for part in target.split("/"):
-        if part == "..":
-            depth -= 1
-            if depth < 0:
-                return True
-        elif part not in ("", "."):
-            depth += 1
-    return False
-
-
-def _whiteout(
-    path: str, parent: str, base: str, member: Member, layer: int, notices: list[Notice], raw_name: str | None
-) -> Entry | None:
-    """Classify `.wh.*` names (R5, R7, R9). None means: treat the entry literally."""
-    what = f"layer {layer}"
-    if base == OPAQUE_MARKER:
-        return Entry(parent, EntryKind.OPAQUE, 0, 0, 0, 0, member.mtime_ns, "", None, member.offset, raw_name=raw_name)
-    if base.startswith(".wh..wh."):
-        # AUFS metadata (.wh..wh.plnk, .wh..wh.aufs): containerd and umoci keep it literally.
-        notices.append(Notice("aufs-metadata", path, layer, f"{what}: AUFS metadata entry {path!r} kept literally"))
-        return None
-    target = base[4:]
-    if target in ("", ".", ".."):
-        raise InvalidWhiteout(f"{what}: whiteout {path!r} names no sibling (it would delete {'the parent' if target != '..' else 'the grandparent'})")
-    return Entry(join_path(parent, target), EntryKind.WHITEOUT, 0, 0, 0, 0, member.mtime_ns, "", None, member.offset, raw_name=raw_name)

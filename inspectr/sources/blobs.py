@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from ..errors import BlobNotFound, CorruptTar, MalformedImage, SizeLimitExceeded
 from ..limits import Limits
-from ..untrusted.paths import normalise_name
+from ..untrusted.members import archive_member_names
 from ..untrusted.tar import HARDLINK, REGULAR, SYMLINK, FileBlocks, TarWalker
 
 __all__ = ["FileSlice", "SliceReader", "ArchiveIndex", "open_dir_file"]
@@ -97,10 +97,7 @@ class ArchiveIndex:
             with open(path, "rb") as fp:
                 walker = TarWalker(FileBlocks(fp, size), limits, f"{path}", lambda code, msg: notes.append(msg))
                 for member in walker:
-                    name, _ = normalise_name(member.raw_name, limits, f"{path}: member name")
-                    link = ""
-                    if member.typeflag in (SYMLINK, HARDLINK):
-                        link = member.raw_linkname.decode("utf-8", "surrogateescape")
+                    name, link = archive_member_names(member, limits, f"{path}")
                     self._members[name] = (member.typeflag, member.data_offset, member.stored_size, link)
                     if member.data_offset + member.stored_size > size:
                         raise CorruptTar(f"{path}: archive is truncated (member {name!r} runs past the end)")

@@ -6,12 +6,12 @@ No external binaries are ever run (CVE-2014-9357). Each reader returns at most `
 
 from __future__ import annotations
 
-import enum
 from typing import Callable, Protocol
 
 import zstandard
 
 from ..errors import DecompressError
+from ..mediatypes import Compression
 
 try:  # isal is about twice as fast as zlib for inflate; zlib is the fallback.
     from isal import isal_zlib as _zlib
@@ -33,12 +33,6 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 class Readable(Protocol):
     def read(self, n: int = ..., /) -> bytes: ...
-
-
-class Compression(enum.Enum):
-    NONE = "none"
-    GZIP = "gzip"
-    ZSTD = "zstd"
 
 
 def _is_zstd_skippable(head: bytes) -> bool:
