@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -10,8 +9,9 @@ import click
 
 from ..audit.engine import AuditRules, audit_image, load_audit_rules
 from ..audit.findings import Severity
-from ..present.audit import audit_to_json, audit_to_junit, audit_to_sarif, markdown_audit, render_audit
-from .common import Context, Progress, image_options, load_image
+from ..present.audit import AuditVerdict
+from ..present.table import present
+from .common import Context, Progress, format_option, image_options, load_image
 
 _DEFAULT_RULES = ".inspectr-audit.toml"
 
@@ -23,8 +23,7 @@ _DEFAULT_RULES = ".inspectr-audit.toml"
 @click.option("--rules", "rules_path", type=click.Path(dir_okay=False, path_type=Path),
               help=f"Thresholds and allow-lists (TOML); default: ./{_DEFAULT_RULES} when present.")
 @image_options
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "sarif", "markdown", "junit"]), default="text",
-              show_default=True)
+@format_option("text", "json", "sarif", "markdown", "junit")
 @click.pass_obj
 def command(ctx: Context, image: str, fail_on: str, rules_path: Path | None, platform: str | None, limit_scale: int,
             limits: tuple[str, ...], strict: bool, fmt: str) -> None:
@@ -40,16 +39,6 @@ def command(ctx: Context, image: str, fail_on: str, rules_path: Path | None, pla
     img = load_image(ctx, image, platform, limit_scale, limits)
     with Progress(ctx, img) as progress:
         report = audit_image(img, rules, session=ctx.session(img.limits, progress))
-    if fmt == "json":
-        json.dump(audit_to_json(report), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    elif fmt == "sarif":
-        json.dump(audit_to_sarif(report), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    elif fmt == "markdown":
-        markdown_audit(report, sys.stdout)
-    elif fmt == "junit":
-        sys.stdout.write(audit_to_junit(report, Severity(fail_on)).decode("utf-8") + "\n")
-    else:
-        render_audit(report, ctx.console(), ctx.verbose)
-    click.get_current_context().exit(1 if report.failing(Severity(fail_on)) else 0)
+    verdict = AuditVerdict(report, Severity(fail_on))
+    present(verdict, fmt, sys.stdout, console=ctx.console, verbose=ctx.verbose)
+    click.get_current_context().exit(1 if verdict.failing else 0)

@@ -132,19 +132,22 @@ def load_image(ctx: Context, reference: str, platform: str | None, limit_scale: 
 
 
 class Progress:
-    """A rich progress bar on stderr for long indexing, only on a terminal and never under CI."""
+    """A rich progress bar on stderr for long indexing, only on a terminal and never under CI. It
+    covers one image, or both sides of a diff (a blob that both hold is indexed once)."""
 
-    def __init__(self, ctx: Context, image: Image, label: str = "indexing layers") -> None:
+    def __init__(self, ctx: Context, images: Image | tuple[Image, ...], label: str = "indexing layers") -> None:
         self._bar: Any = None
-        enabled = sys.stderr.isatty() and not os.environ.get("CI") and len(image.layers) > 0
-        total = sum(layer.blob.length for layer in image.layers)
+        layers = [layer for image in (images if isinstance(images, tuple) else (images,)) for layer in image.layers]
+        if isinstance(images, tuple):  # a pair is indexed in one pass: a blob both sides hold counts once
+            layers = list({str(layer.digest or layer.blob.key): layer for layer in layers}.values())
+        enabled = sys.stderr.isatty() and not os.environ.get("CI") and len(layers) > 0
+        total = sum(layer.blob.length for layer in layers)
         if enabled and total > (32 << 20):
             from rich.progress import BarColumn, DownloadColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
 
             self._bar = RichProgress(TextColumn(label), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
                                      console=ctx.console(stderr=True), transient=True)
             self._task = self._bar.add_task(label, total=total)
-            self._sizes = {layer.index: layer.blob.length for layer in image.layers}
 
     def __enter__(self) -> "Progress":
         if self._bar:
@@ -157,7 +160,7 @@ class Progress:
 
     def layer_done(self, index: LayerIndex) -> None:
         if self._bar:
-            self._bar.advance(self._task, self._sizes.get(index.layer, 0))
+            self._bar.advance(self._task, index.compressed_size or 0)
 
 
 def print_warnings(ctx: Context, warnings: list[Any]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -12,9 +11,10 @@ import click
 from ..errors import UsageError
 from ..gate.engine import run_gate
 from ..gate.policy import GatePolicy, load_gate_policy
-from ..limits import Limits
-from ..present.gate import gate_markdown, gate_to_json, gate_to_junit, gate_to_sarif, github_annotations
+from ..present.table import present
 from .common import Context, registry_options
+
+_REPORT_NAMES = {"json": "gate.json", "sarif": "gate.sarif", "junit": "gate.junit.xml", "markdown": "gate.md"}
 
 
 @click.command("gate")
@@ -28,15 +28,15 @@ from .common import Context, registry_options
 @click.option("--behave", is_flag=True, help="Also run the policy's behaviour probes in inspectr's runtime (needs root).")
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write gate.json, gate.sarif, gate.junit.xml and gate.md here.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report here.")
-@click.option("--sarif", "sarif_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the SARIF report here.")
-@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JUnit XML report here.")
-@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the Markdown summary here.")
+@click.option("--json", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report here.")
+@click.option("--sarif", type=click.Path(dir_okay=False, path_type=Path), help="Write the SARIF report here.")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Write the JUnit XML report here.")
+@click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), help="Write the Markdown summary here.")
 @registry_options
 @click.pass_obj
-def command(ctx: Context, release: str, rebuild: str, policy_path: Path | None, keys: tuple[Path, ...],
-            keyrings: tuple[Path, ...], identity: str | None, behave: bool, report_dir: Path | None, json_path: Path | None,
-            sarif_path: Path | None, junit_path: Path | None, markdown_path: Path | None) -> None:
+def command(ctx: Context, /, release: str, rebuild: str, policy_path: Path | None, keys: tuple[Path, ...],
+            keyrings: tuple[Path, ...], identity: str | None, behave: bool, report_dir: Path | None,
+            **paths: Path | None) -> None:
     """One CI verdict for a signed, reproducible build: verify the release's signature and
     integrity, verify the rebuild's integrity, diff them under the policy's accepted
     differences. Verdicts: reproduced (bit-identical), equivalent (only accepted differences,
@@ -53,29 +53,18 @@ def command(ctx: Context, release: str, rebuild: str, policy_path: Path | None, 
         raise UsageError(f"--policy {policy_path}: signers: give keys or keyrings, here or with --key/--keyring "
                          "(or required = false to gate unsigned releases)")
     report = run_gate(release, rebuild, policy, session=ctx.session())
-    outputs = {"json": json_path, "sarif": sarif_path, "junit": junit_path, "markdown": markdown_path}
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)
-        names = {"json": "gate.json", "sarif": "gate.sarif", "junit": "gate.junit.xml", "markdown": "gate.md"}
-        outputs = {k: v or report_dir / names[k] for k, v in outputs.items()}
-    if outputs["json"]:
-        outputs["json"].write_text(json.dumps(gate_to_json(report), indent=2) + "\n")
-    if outputs["sarif"]:
-        outputs["sarif"].write_text(json.dumps(gate_to_sarif(report), indent=2) + "\n")
-    if outputs["junit"]:
-        outputs["junit"].write_bytes(gate_to_junit(report))
-    if outputs["markdown"]:
-        with open(outputs["markdown"], "w") as fp:
-            gate_markdown(report, fp)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        with open(summary, "a") as fp:
-            gate_markdown(report, fp)
+        paths = {fmt: paths[fmt] or report_dir / name for fmt, name in _REPORT_NAMES.items()}
+    for fmt in _REPORT_NAMES:  # in this order, also when the options were given in another
+        path = paths[fmt]
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as fp:
+                present(report, fmt, fp)
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as fp:
+            present(report, "markdown", fp)
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        github_annotations(report, sys.stdout)
-    sys.stdout.write(f"{report.verdict}\n")
-    for reason in report.reasons:
-        sys.stdout.write(f"  - {reason}\n")
-    if report.verdict == "equivalent":
-        sys.stdout.write(f"  {len(report.accepted)} accepted differences\n")
+        present(report, "github", sys.stdout)
+    present(report, "text", sys.stdout)
     click.get_current_context().exit(0 if report.ok else 1)

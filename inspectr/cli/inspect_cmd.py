@@ -7,10 +7,9 @@ import sys
 import click
 
 from ..fs.build import index_layers
-from ..present.json import dump_document
-from ..present.text import render_summary
-from ..summary import summarise_image
 from ..fs.tree import apply_layers
+from ..present.table import present
+from ..summary import summarise_image
 from .common import Context, Progress, format_option, image_options, load_image, print_warnings
 
 
@@ -31,20 +30,12 @@ def command(ctx: Context, image: str, platform: str | None, limit_scale: int, li
     """
     img = load_image(ctx, image, platform, limit_scale, limits)
     if no_layers:
-        summary = summarise_image(img, None)
-        if fmt == "json":
-            dump_document("inspect", summary.to_json(), sys.stdout)
-        else:
-            render_summary(summary, ctx.console())
+        present(summarise_image(img, None), fmt, sys.stdout, console=ctx.console)
         print_warnings(ctx, list(img.notices))
         return
     with Progress(ctx, img) as progress:
         indexes = index_layers(img, session=ctx.session(img.limits, progress))
     tree = apply_layers(indexes, img.limits, strict)  # an image that cannot be merged is an error
     tree.warnings += img.notices
-    summary = summarise_image(img, indexes)
-    if fmt == "json":
-        dump_document("inspect", summary.to_json(), sys.stdout)
-    else:
-        render_summary(summary, ctx.console())
+    present(summarise_image(img, indexes), fmt, sys.stdout, console=ctx.console)
     print_warnings(ctx, tree.warnings)

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from ..limits import Limits
 from ..model import Platform
 from ..present.text import human_size
 from .common import Context, registry_options

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
+from ..present.run import RunOutcome
+from ..present.table import present
 from ..runtime.run import RunOptions, run_image
-from .common import Context, image_options, load_image
+from .common import Context, format_option, image_options, load_image
 
 
 @click.command("run", context_settings={"ignore_unknown_options": True})
@@ -25,7 +26,7 @@ from .common import Context, image_options, load_image
               help="A user namespace: root in the image is an unprivileged host uid (ids shifted by 2^30).")
 @click.option("--diff", "show_diff", is_flag=True, help="After the run, list its side effects (added, modified, deleted paths).")
 @image_options
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 @click.pass_obj
 def command(ctx: Context, image: str, command: tuple[str, ...], timeout_s: float, user: str | None, env: tuple[str, ...],
             workdir: str | None, memory_mib: int, cpu_seconds: float | None, pids_max: int, userns: bool, show_diff: bool, platform: str | None, limit_scale: int, limits: tuple[str, ...],
@@ -37,34 +38,8 @@ def command(ctx: Context, image: str, command: tuple[str, ...], timeout_s: float
     124 on timeout). Example: `inspectr run fixtures/oci-busybox -- /bin/sh -c 'id; ls /'`.
     """
     img = load_image(ctx, image, platform, limit_scale, limits)
-    result = run_image(img, RunOptions(argv=command or None, timeout_s=timeout_s, user=user, env=env, workdir=workdir,
-                                       memory_bytes=memory_mib << 20, pids=pids_max, cpu_seconds=cpu_seconds, userns=userns),
-                       session=ctx.session(img.limits))
-    if fmt == "json":
-        doc = {"format_version": 1, "kind": "run", "exit_code": result.exit_code, "signal": result.signal,
-               "timed_out": result.timed_out, "duration_s": round(result.duration_s, 6),
-               "stdout": result.stdout.decode("utf-8", "surrogateescape"), "stderr": result.stderr.decode("utf-8", "surrogateescape"),
-               "output_truncated": result.output_truncated, "oom_killed": result.oom_killed,
-               "pids_limit_hit": result.pids_limit_hit, "cpu_limit_hit": result.cpu_limit_hit, "memory_peak_bytes": result.memory_peak_bytes, "notes": result.notes,
-               "side_effects": [e.__dict__ for e in result.side_effects]}
-        json.dump(doc, sys.stdout, indent=2, ensure_ascii=True)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.buffer.write(result.stdout)
-        sys.stderr.buffer.write(result.stderr)
-        if show_diff:
-            for e in result.side_effects:
-                mark = {"added": "+", "modified": "~", "deleted": "-", "opaque": "!"}[e.change]
-                sys.stderr.write(f"{mark} {e.path} ({e.type})\n")
-        if result.timed_out:
-            sys.stderr.write(f"inspectr: timed out after {timeout_s:g} s; killed\n")
-        if result.oom_killed:
-            sys.stderr.write(f"inspectr: out of memory: killed at the {memory_mib} MiB limit\n")
-        if result.cpu_limit_hit:
-            sys.stderr.write(f"inspectr: the CPU-time limit ({cpu_seconds:g} s) was reached; killed\n")
-        if result.pids_limit_hit:
-            sys.stderr.write(f"inspectr: the process limit ({pids_max}) was reached\n")
-        for note in result.notes:
-            sys.stderr.write(f"inspectr: warning: {note}\n")
-    code = 124 if result.timed_out else (result.exit_code if result.exit_code is not None else 128 + (result.signal or 0))
-    click.get_current_context().exit(code)
+    options = RunOptions(argv=command or None, timeout_s=timeout_s, user=user, env=env, workdir=workdir,
+                         memory_bytes=memory_mib << 20, pids=pids_max, cpu_seconds=cpu_seconds, userns=userns)
+    outcome = RunOutcome(run_image(img, options, session=ctx.session(img.limits)), options, list_side_effects=show_diff)
+    present(outcome, fmt, sys.stdout, err=sys.stderr)
+    click.get_current_context().exit(outcome.exit_status)

@@ -7,19 +7,10 @@ from pathlib import Path
 
 import click
 
-from ..limits import Limits, parse_limit
-from ..errors import UsageError
-from ..present.verify import (
-    dump,
-    markdown_verification,
-    render_verification,
-    verification_to_json,
-    verification_to_junit,
-    verification_to_sarif,
-)
+from ..present.table import present
 from ..verify.engine import Trust, verify_image
 from ..verify.keys import load_keyring, load_public_key
-from .common import Context, registry_options
+from .common import Context, format_option, parse_limits, registry_options
 
 
 @click.command("verify")
@@ -37,8 +28,7 @@ from .common import Context, registry_options
 @click.option("--skip-blob-checks", is_flag=True,
               help="Weakens verification: check index and manifests only, not configs and layers.")
 @click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE", help="Raise one resource limit.")
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "sarif", "junit", "markdown"]), default="text",
-              show_default=True)
+@format_option("text", "json", "sarif", "junit", "markdown")
 @registry_options
 @click.pass_obj
 def command(ctx: Context, image: str, keys: tuple[Path, ...], keyrings: tuple[Path, ...], signatures: tuple[Path, ...],
@@ -50,10 +40,7 @@ def command(ctx: Context, image: str, keys: tuple[Path, ...], keyrings: tuple[Pa
     Exit 0 verified, 1 verification failed, 2 unusable input.
     Example: `inspectr verify fixtures/oci-busybox`.
     """
-    try:
-        lim = Limits().with_overrides(dict(parse_limit(t) for t in limits)) if limits else Limits()
-    except ValueError as err:
-        raise UsageError(f"--limit {err}") from None
+    lim = parse_limits(1, limits)
     trust = Trust(
         keys=tuple(load_public_key(p) for p in keys),
         keyrings=tuple(load_keyring(p) for p in keyrings),
@@ -63,14 +50,5 @@ def command(ctx: Context, image: str, keys: tuple[Path, ...], keyrings: tuple[Pa
         policy=policy,
     )
     report = verify_image(image, trust, session=ctx.session(lim), skip_blob_checks=skip_blob_checks)
-    if fmt == "json":
-        dump(verification_to_json(report), sys.stdout)
-    elif fmt == "sarif":
-        dump(verification_to_sarif(report), sys.stdout)
-    elif fmt == "junit":
-        sys.stdout.write(verification_to_junit(report).decode("utf-8") + "\n")
-    elif fmt == "markdown":
-        markdown_verification(report, sys.stdout)
-    else:
-        render_verification(report, ctx.console(), ctx.verbose)
+    present(report, fmt, sys.stdout, console=ctx.console, verbose=ctx.verbose)
     click.get_current_context().exit(0 if report.ok else 1)

@@ -6,7 +6,7 @@ import dataclasses
 import difflib
 import os
 import tempfile
-from typing import Callable
+from typing import Any, Callable
 
 from ..errors import DiffIdMismatch, SizeLimitExceeded
 from ..fs.build import content_key, run_layer_jobs
@@ -207,10 +207,18 @@ def explain(changes: list[Change], verdict: Verdict) -> tuple[str, list[str]]:
     return text, hints
 
 
-def _describe(image: Image) -> dict[str, object]:
+def describe_image(image: Image) -> dict[str, Any]:
+    """One side of a diff report (docs/formats/diff.md, "Image descriptions")."""
     return {"reference": image.reference, "format": image.format, "platform": image.platform,
             "manifest_digest": str(image.manifest_digest) if image.manifest_digest else None,
             "config_digest": str(image.config_digest), "layers": len(image.layers)}
+
+
+def is_identical(a: Image, b: Image) -> bool:
+    """The same manifest digest; for legacy docker-save archives (no manifest), the same config."""
+    if a.manifest_digest is not None and a.manifest_digest == b.manifest_digest:
+        return True
+    return a.manifest is None and b.manifest is None and a.config_digest == b.config_digest
 
 
 @gc_paused
@@ -235,7 +243,7 @@ def compare_images(pair: ImagePair, options: DiffOptions, *, session: Session | 
     changes.sort(key=lambda c: (_SUBJECT_ORDER.get(c.subject, 9), c.path))
     verdict = Verdict.EQUIVALENT if all(c.accepted for c in changes) else Verdict.DIFFERENT
     explanation, hints = explain(changes, verdict)
-    return Difference(_describe(a), _describe(b), verdict, changes, explanation, hints)
+    return Difference(describe_image(a), describe_image(b), verdict, changes, explanation, hints)
 
 
 def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions(), *, session: Session | None = None) -> Difference | None:
@@ -243,8 +251,6 @@ def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions(), *, ses
     archives the same config digest); otherwise the explained Difference."""
     session = session or Session(limits=a.limits)
     pair = index_pair(a, b, session=session)  # verifies every blob of both, identical or not
-    if a.manifest_digest is not None and a.manifest_digest == b.manifest_digest:
-        return None
-    if a.manifest is None and b.manifest is None and a.config_digest == b.config_digest:
+    if is_identical(a, b):
         return None
     return compare_images(pair, options, session=session)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from typing import Any, TextIO
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.text import Text
@@ -15,10 +17,27 @@ from .junit import JUnitCase, junit_xml
 from .sarif import SarifResult, sarif_log
 from .safe import display_text, markdown_text as _md
 
-__all__ = ["render_audit", "audit_to_json", "audit_to_sarif", "audit_to_junit", "markdown_audit"]
+if TYPE_CHECKING:
+    from .table import Target
+
+__all__ = ["AuditVerdict", "render_audit", "audit_to_json", "audit_to_sarif", "audit_to_junit", "markdown_audit", "present_text",
+           "present_json", "present_sarif", "present_junit", "present_markdown"]
 
 _STYLE = {Severity.CRITICAL: "bold red", Severity.HIGH: "red", Severity.MEDIUM: "yellow", Severity.LOW: "cyan",
           Severity.INFO: "dim"}
+
+
+@dataclass(frozen=True)
+class AuditVerdict:
+    """An audit report judged at a severity (`--fail-on`): what `audit` presents. JUnit fails a
+    rule's case at that severity or worse; `failing` decides the exit status."""
+
+    report: AuditReport
+    fail_on: Severity
+
+    @property
+    def failing(self) -> bool:
+        return bool(self.report.failing(self.fail_on))
 
 
 def _where(f: Finding) -> str:
@@ -103,8 +122,6 @@ def audit_to_junit(r: AuditReport, fail_on: Severity | None) -> bytes:
     return junit_xml("inspectr audit", cases, {"reference": r.reference})
 
 
-
-
 def markdown_audit(r: AuditReport, fp: TextIO) -> None:
     counts = r.counts()
     fp.write(f"### inspectr audit: {_md(r.reference)}\n\n| severity | findings |\n|---|---:|\n")
@@ -115,3 +132,25 @@ def markdown_audit(r: AuditReport, fp: TextIO) -> None:
         fp.write(f"| {f.severity.value} | {f.rule} | {_md(f.path or '-')} | {_md(_where(f))} | {_md(f.message)} |\n")
     e = r.efficiency
     fp.write(f"\nEfficiency {e.score:.4f}, wasted {e.wasted_bytes} bytes.\n")
+
+
+def present_text(v: AuditVerdict, to: Target) -> None:
+    render_audit(v.report, to.console(), to.verbose)
+
+
+def present_json(v: AuditVerdict, to: Target) -> None:
+    json.dump(audit_to_json(v.report), to.out, indent=2, ensure_ascii=True)
+    to.out.write("\n")
+
+
+def present_sarif(v: AuditVerdict, to: Target) -> None:
+    json.dump(audit_to_sarif(v.report), to.out, indent=2, ensure_ascii=True)
+    to.out.write("\n")
+
+
+def present_junit(v: AuditVerdict, to: Target) -> None:
+    to.out.write(audit_to_junit(v.report, v.fail_on).decode("utf-8") + "\n")
+
+
+def present_markdown(v: AuditVerdict, to: Target) -> None:
+    markdown_audit(v.report, to.out)

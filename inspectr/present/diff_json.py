@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..diff.difference import Cause, Change, Difference, FieldChange, Side, Verdict
 from .json import FORMAT_VERSION
 from .junit import JUnitCase, junit_xml
 from .sarif import SarifResult, sarif_log
 
+if TYPE_CHECKING:
+    from ..diff.run import DiffResult
+    from .table import Target
+
 __all__ = ["difference_to_json", "dump_difference", "load_difference", "identical_to_json", "difference_to_sarif",
-           "difference_to_junit"]
+           "difference_to_junit", "present_json", "present_sarif", "present_junit"]
 
 
 def _side(side: Side | None) -> dict[str, Any] | None:
@@ -114,3 +118,19 @@ def difference_to_junit(d: Difference | None, a: dict[str, Any], b: dict[str, An
         cases.append(JUnitCase(cause.value, "fail" if open_items else "pass", message, cause.value))
     verdict = d.verdict.value if d else Verdict.IDENTICAL.value
     return junit_xml("inspectr diff", cases, {"verdict": verdict, "a": str(a.get("reference")), "b": str(b.get("reference"))})
+
+
+def present_json(result: DiffResult, to: Target) -> None:
+    """The diff document (docs/formats/diff.md); also what `--report-dir` writes as report.json."""
+    doc = difference_to_json(result.difference) if result.difference else identical_to_json(result.a, result.b)
+    json.dump(doc, to.out, indent=2, ensure_ascii=True)
+    to.out.write("\n")
+
+
+def present_sarif(result: DiffResult, to: Target) -> None:
+    json.dump(difference_to_sarif(result.difference, result.a, result.b), to.out, indent=2, ensure_ascii=True)
+    to.out.write("\n")
+
+
+def present_junit(result: DiffResult, to: Target) -> None:
+    to.out.write(difference_to_junit(result.difference, result.a, result.b).decode("utf-8") + "\n")

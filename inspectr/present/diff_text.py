@@ -6,7 +6,7 @@ import datetime as _dt
 import json
 import stat
 from collections import defaultdict
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.text import Text
@@ -14,7 +14,11 @@ from rich.text import Text
 from ..diff.difference import Change, Difference, Verdict
 from .safe import display_text, markdown_text as _md
 
-__all__ = ["render_difference", "render_identical", "markdown_difference"]
+if TYPE_CHECKING:
+    from ..diff.run import DiffResult
+    from .table import Target
+
+__all__ = ["render_difference", "render_identical", "markdown_difference", "present_text", "present_markdown"]
 
 _VERDICT_STYLE = {Verdict.IDENTICAL: "bold green", Verdict.EQUIVALENT: "bold green", Verdict.DIFFERENT: "bold red"}
 _MARK = {"added": "+", "removed": "-", "modified": "~", "renamed": ">"}
@@ -102,10 +106,6 @@ def render_difference(d: Difference, console: Console, verbose: bool = False) ->
         console.print(Text(f"hint: {display_text(hint)}"))
 
 
-
-
-
-
 def markdown_difference(d: Difference | None, a: dict[str, Any], b: dict[str, Any], fp: TextIO) -> None:
     verdict = "identical" if d is None else d.verdict.value
     icon = {"identical": "✅", "equivalent": "✅", "different": "❌"}[verdict]
@@ -129,3 +129,15 @@ def markdown_difference(d: Difference | None, a: dict[str, Any], b: dict[str, An
         fp.write("\n</details>\n")
     if d.hints:
         fp.write("\n" + "".join(f"- {_md(h)}\n" for h in d.hints))
+
+
+def present_text(result: DiffResult, to: Target) -> None:
+    """`diff` as terminal text: the verdict line alone when identical, else every change."""
+    if result.difference is None:
+        render_identical(result.a, to.console())
+    else:
+        render_difference(result.difference, to.console(), verbose=to.verbose)
+
+
+def present_markdown(result: DiffResult, to: Target) -> None:
+    markdown_difference(result.difference, result.a, result.b, to.out)

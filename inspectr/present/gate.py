@@ -3,7 +3,8 @@ workflow-command annotations."""
 
 from __future__ import annotations
 
-from typing import Any, TextIO
+import json
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..gate.engine import GateReport
 from .diff_json import change_to_json
@@ -12,7 +13,11 @@ from .junit import JUnitCase, junit_xml
 from .sarif import SarifResult, sarif_log
 from .safe import display_text, markdown_text as _md
 
-__all__ = ["gate_to_json", "gate_to_sarif", "gate_to_junit", "gate_markdown", "github_annotations"]
+if TYPE_CHECKING:
+    from .table import Target
+
+__all__ = ["gate_to_json", "gate_to_sarif", "gate_to_junit", "gate_markdown", "github_annotations", "present_text",
+           "present_json", "present_sarif", "present_junit", "present_markdown", "present_github"]
 
 
 def gate_to_json(r: GateReport) -> dict[str, Any]:
@@ -54,8 +59,6 @@ def gate_to_junit(r: GateReport) -> bytes:
     return junit_xml("inspectr gate", cases, {"verdict": r.verdict, "release": r.release, "rebuild": r.rebuild})
 
 
-
-
 def gate_markdown(r: GateReport, fp: TextIO) -> None:
     icon = "✅" if r.ok else "❌"
     fp.write(f"### {icon} inspectr gate: **{r.verdict}**\n\n- release: `{_md(r.release)}`\n- rebuild: `{_md(r.rebuild)}`\n\n")
@@ -90,3 +93,35 @@ def github_annotations(r: GateReport, fp: TextIO) -> None:
     for change in r.unaccepted[:50]:
         fp.write(f"::error title=inspectr gate: unaccepted difference::{_escape_command(change.path)} "
                  f"{change.change} ({change.cause.value})\n")
+
+
+def present_text(r: GateReport, to: Target) -> None:
+    """The verdict, each reason, and how many differences were accepted."""
+    to.out.write(f"{r.verdict}\n")
+    for reason in r.reasons:
+        to.out.write(f"  - {reason}\n")
+    if r.verdict == "equivalent":
+        to.out.write(f"  {len(r.accepted)} accepted differences\n")
+
+
+def present_json(r: GateReport, to: Target) -> None:
+    to.out.write(json.dumps(gate_to_json(r), indent=2, ensure_ascii=True) + "\n")
+
+
+def present_sarif(r: GateReport, to: Target) -> None:
+    to.out.write(json.dumps(gate_to_sarif(r), indent=2, ensure_ascii=True) + "\n")
+
+
+def present_junit(r: GateReport, to: Target) -> None:
+    # Unlike the other commands' JUnit on stdout, no newline after the document: the bytes gate
+    # has always written to its .junit.xml file.
+    to.out.write(gate_to_junit(r).decode("utf-8"))
+
+
+def present_markdown(r: GateReport, to: Target) -> None:
+    gate_markdown(r, to.out)
+
+
+def present_github(r: GateReport, to: Target) -> None:
+    """GitHub workflow commands: ::error for each failed check and unaccepted difference."""
+    github_annotations(r, to.out)

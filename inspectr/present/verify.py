@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -15,7 +15,11 @@ from .junit import JUnitCase, junit_xml
 from .sarif import SarifResult, sarif_log
 from .safe import display_text, markdown_text as _md
 
-__all__ = ["render_verification", "verification_to_json", "verification_to_sarif", "verification_to_junit", "markdown_verification"]
+if TYPE_CHECKING:
+    from .table import Target
+
+__all__ = ["render_verification", "verification_to_json", "verification_to_sarif", "verification_to_junit", "markdown_verification",
+           "present_text", "present_json", "present_sarif", "present_junit", "present_markdown"]
 
 _STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.WARN: "yellow", Status.UNVERIFIABLE: "yellow",
           Status.INFO: "dim", Status.SKIP: "dim"}
@@ -127,8 +131,26 @@ def markdown_verification(r: VerificationReport, fp: TextIO) -> None:
             fp.write(f"| {s.status.value} | {s.kind} | {_md(s.source)} | {_md(s.message)} |\n")
 
 
-
-
 def dump(doc: dict[str, Any], fp: TextIO) -> None:
     json.dump(doc, fp, indent=2, ensure_ascii=True)
     fp.write("\n")
+
+
+def present_text(r: VerificationReport, to: Target) -> None:
+    render_verification(r, to.console(), to.verbose)
+
+
+def present_json(r: VerificationReport, to: Target) -> None:
+    dump(verification_to_json(r), to.out)
+
+
+def present_sarif(r: VerificationReport, to: Target) -> None:
+    dump(verification_to_sarif(r), to.out)
+
+
+def present_junit(r: VerificationReport, to: Target) -> None:
+    to.out.write(verification_to_junit(r).decode("utf-8") + "\n")
+
+
+def present_markdown(r: VerificationReport, to: Target) -> None:
+    markdown_verification(r, to.out)
