@@ -31,7 +31,8 @@ RULES: dict[str, tuple[Severity, str]] = {
     "config-exposed-port": (Severity.INFO, "ports the image declares"),
     "config-workdir-proc": (Severity.CRITICAL, "WorkingDir under /proc leaks host file descriptors (runc CVE-2024-21626)"),
     "config-suspicious-entrypoint": (Severity.HIGH, "an entrypoint through /proc/self/exe or /proc/self/fd (runc CVE-2019-5736)"),
-    "config-secret": (Severity.HIGH, "a secret in Env or Labels is visible to anyone who inspects the image"),
+    "config-secret": (Severity.HIGH, "a secret in Env, Labels, Cmd, Entrypoint or annotations is visible to anyone who inspects the image"),
+    "history-secret": (Severity.CRITICAL, "a secret in a build step's command (history created_by) ships in every copy of the config"),
     "config-volume-escape": (Severity.HIGH, "a Volume with '..' (containerd CVE-2022-23648)"),
     "unowned-executable": (Severity.LOW, "an executable that no package owns: built or copied in by hand"),
     "efficiency": (Severity.LOW, "wasted bytes above the configured threshold (dive's efficiency)"),
@@ -142,6 +143,30 @@ def _config_rules(image: Image) -> list[Finding]:
         if matches or (_SECRET_NAME.search(key) and value):
             add("config-secret", f"config.Labels.{key}", f"label {key} holds a secret",
                 kind=matches[0].kind if matches else "named-secret", match=redact(value.encode()))
+    for field_name, args in (("Entrypoint", cfg.entrypoint or ()), ("Cmd", cfg.cmd or ())):
+        for i, arg in enumerate(args):
+            for m in scan_content(arg.encode())[:1]:
+                add("config-secret", f"config.{field_name}[{i}]", f"{field_name} argument {i} holds a secret",
+                    kind=m.kind, match=m.redacted)
+    annotations = dict(image.manifest.annotations) if image.manifest is not None else {}
+    for key, value in annotations.items():
+        for m in scan_content(value.encode())[:1]:
+            add("config-secret", f"manifest.annotations.{key}", f"annotation {key} holds a secret",
+                kind=m.kind, match=m.redacted)
+    # Build history: `RUN printf 'aws_secret_access_key = …'` keeps the key in created_by for good.
+    layer_of: dict[int, int] = {}
+    layer = 0
+    for i, step_item in enumerate(cfg.history):
+        layer_of[i] = layer
+        if not step_item.empty_layer:
+            layer += 1
+    for i, step_item in enumerate(cfg.history):
+        for text in (step_item.created_by, step_item.comment):
+            for m in scan_content(text.encode("utf-8", "surrogateescape"))[:1] if text else ():
+                step = layer_of[i] if not step_item.empty_layer else None
+                out.append(Finding("history-secret", _SECRET_SEVERITY.get(m.severity, Severity.HIGH), f"config.history[{i}]", step,
+                                   None, True, f"build step {i} holds a {m.kind.replace('-', ' ')}",
+                                   {"kind": m.kind, "match": m.redacted}))
     return out
 
 

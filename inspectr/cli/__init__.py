@@ -103,7 +103,9 @@ def report_error(error_class: str, message: str, as_json: bool, hint: str | None
         body: dict[str, Any] = {"error": error_class, "message": message}
         if hint:
             body["hint"] = hint
-        sys.stderr.write(json.dumps(body) + "\n")
+        from ..untrusted.secrets import redact_value
+
+        sys.stderr.write(json.dumps(redact_value(body)) + "\n")
         return
     from ..present.safe import display_text
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
@@ -16,6 +15,7 @@ from .json import FORMAT_VERSION
 from .junit import JUnitCase, junit_xml
 from .sarif import SarifResult, sarif_log
 from .safe import display_text, markdown_text as _md
+from .json import write_json
 
 if TYPE_CHECKING:
     from .table import Target
@@ -139,13 +139,11 @@ def present_text(v: AuditVerdict, to: Target) -> None:
 
 
 def present_json(v: AuditVerdict, to: Target) -> None:
-    json.dump(audit_to_json(v.report), to.out, indent=2, ensure_ascii=True)
-    to.out.write("\n")
+    write_json(audit_to_json(v.report), to.out)
 
 
 def present_sarif(v: AuditVerdict, to: Target) -> None:
-    json.dump(audit_to_sarif(v.report), to.out, indent=2, ensure_ascii=True)
-    to.out.write("\n")
+    write_json(audit_to_sarif(v.report), to.out)
 
 
 def present_junit(v: AuditVerdict, to: Target) -> None:

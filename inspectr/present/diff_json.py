@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..diff.difference import Cause, Change, Difference, FieldChange, Side, Verdict
 from .json import FORMAT_VERSION
 from .junit import JUnitCase, junit_xml
 from .sarif import SarifResult, sarif_log
+from .json import write_json
 
 if TYPE_CHECKING:
     from ..diff.run import DiffResult
@@ -66,8 +66,7 @@ def identical_to_json(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 
 def dump_difference(d: Difference, fp: TextIO) -> None:
-    json.dump(difference_to_json(d), fp, indent=2, ensure_ascii=True)
-    fp.write("\n")
+    write_json(difference_to_json(d), fp)
 
 
 def _load_side(value: dict[str, Any] | None) -> Side | None:
@@ -123,13 +122,11 @@ def difference_to_junit(d: Difference | None, a: dict[str, Any], b: dict[str, An
 def present_json(result: DiffResult, to: Target) -> None:
     """The diff document (docs/formats/diff.md); also what `--report-dir` writes as report.json."""
     doc = difference_to_json(result.difference) if result.difference else identical_to_json(result.a, result.b)
-    json.dump(doc, to.out, indent=2, ensure_ascii=True)
-    to.out.write("\n")
+    write_json(doc, to.out)
 
 
 def present_sarif(result: DiffResult, to: Target) -> None:
-    json.dump(difference_to_sarif(result.difference, result.a, result.b), to.out, indent=2, ensure_ascii=True)
-    to.out.write("\n")
+    write_json(difference_to_sarif(result.difference, result.a, result.b), to.out)
 
 
 def present_junit(result: DiffResult, to: Target) -> None:

@@ -3,7 +3,6 @@ workflow-command annotations."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..gate.engine import GateReport
@@ -12,6 +11,7 @@ from .json import FORMAT_VERSION
 from .junit import JUnitCase, junit_xml
 from .sarif import SarifResult, sarif_log
 from .safe import display_text, markdown_text as _md
+from .json import write_json
 
 if TYPE_CHECKING:
     from .table import Target
@@ -99,17 +99,17 @@ def present_text(r: GateReport, to: Target) -> None:
     """The verdict, each reason, and how many differences were accepted."""
     to.out.write(f"{r.verdict}\n")
     for reason in r.reasons:
-        to.out.write(f"  - {reason}\n")
+        to.out.write(f"  - {display_text(reason)}\n")
     if r.verdict == "equivalent":
         to.out.write(f"  {len(r.accepted)} accepted differences\n")
 
 
 def present_json(r: GateReport, to: Target) -> None:
-    to.out.write(json.dumps(gate_to_json(r), indent=2, ensure_ascii=True) + "\n")
+    write_json(gate_to_json(r), to.out)
 
 
 def present_sarif(r: GateReport, to: Target) -> None:
-    to.out.write(json.dumps(gate_to_sarif(r), indent=2, ensure_ascii=True) + "\n")
+    write_json(gate_to_sarif(r), to.out)
 
 
 def present_junit(r: GateReport, to: Target) -> None:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, TextIO
 
-__all__ = ["FORMAT_VERSION", "dump_document", "dump_records"]
+from ..untrusted.secrets import redact_value
+
+__all__ = ["FORMAT_VERSION", "dump_document", "dump_records", "write_json", "json_text"]
 
 FORMAT_VERSION = 1
 
 
 def dump_document(kind: str, body: dict[str, Any], fp: TextIO) -> None:
     """One JSON object: {"format_version", "kind", ...body}."""
-    doc = {"format_version": FORMAT_VERSION, "kind": kind, **body}
-    json.dump(doc, fp, indent=2, sort_keys=False, ensure_ascii=True)
-    fp.write("\n")
+    write_json({"format_version": FORMAT_VERSION, "kind": kind, **body}, fp)
 
 
 def dump_records(records: Iterable[dict[str, Any]], fp: TextIO) -> None:
@@ -23,6 +23,16 @@ def dump_records(records: Iterable[dict[str, Any]], fp: TextIO) -> None:
     first = True
     for record in records:
         fp.write("\n  " if first else ",\n  ")
-        fp.write(json.dumps(record, ensure_ascii=True, separators=(", ", ": ")))
+        fp.write(json.dumps(redact_value(record), ensure_ascii=True, separators=(", ", ": ")))
         first = False
     fp.write("\n]\n" if not first else "]\n")
+
+
+def json_text(doc: Any) -> str:
+    """The one JSON serialiser of every report: secrets in any string are redacted first (an
+    image's history, config, labels and annotations reach reports verbatim otherwise)."""
+    return json.dumps(redact_value(doc), indent=2, ensure_ascii=True)
+
+
+def write_json(doc: Any, fp: TextIO) -> None:
+    fp.write(json_text(doc) + "\n")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import html
 import re
 
+from ..untrusted.secrets import redact_secrets
+
 __all__ = ["display_path", "display_text", "markdown_text"]
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\udc80-\udcff\\]")
@@ -24,8 +26,8 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def display_text(text: str) -> str:
-    """Escape control and bidi characters; plain text, no markup."""
-    return _UNSAFE.sub(_escape, text)
+    """Escape control and bidi characters, and redact secrets; plain text, no markup."""
+    return _UNSAFE.sub(_escape, redact_secrets(text))
 
 
 def display_path(path: str) -> str:

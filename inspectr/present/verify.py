@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
@@ -14,6 +13,7 @@ from .json import FORMAT_VERSION
 from .junit import JUnitCase, junit_xml
 from .sarif import SarifResult, sarif_log
 from .safe import display_text, markdown_text as _md
+from .json import write_json
 
 if TYPE_CHECKING:
     from .table import Target
@@ -132,8 +132,7 @@ def markdown_verification(r: VerificationReport, fp: TextIO) -> None:
 
 
 def dump(doc: dict[str, Any], fp: TextIO) -> None:
-    json.dump(doc, fp, indent=2, ensure_ascii=True)
-    fp.write("\n")
+    write_json(doc, fp)
 
 
 def present_text(r: VerificationReport, to: Target) -> None:

@@ -8,7 +8,7 @@ import struct
 from dataclasses import dataclass
 
 __all__ = ["SecretMatch", "scan_content", "secret_kind_for_path", "decode_capability", "CAP_NAMES", "redact",
-           "SCAN_MAX_BYTES"]
+           "redact_secrets", "redact_value", "SCAN_MAX_BYTES"]
 
 SCAN_MAX_BYTES = 1 << 20  # files larger than this are not content-scanned (their names still are)
 
@@ -73,6 +73,37 @@ def scan_content(data: bytes, max_matches: int = 20) -> list[SecretMatch]:
             if len(out) >= max_matches:
                 return out
     return out
+
+
+# The same patterns over text, for output: a private key is redacted whole (header to footer, or
+# to the end of the text), not only its header line.
+_TEXT_PATTERNS = [re.compile(r"-----BEGIN (?:RSA |DSA |EC |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----"
+                             r"[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----|$)")] + [
+    re.compile(p.pattern.decode("ascii"), p.flags & re.IGNORECASE) for kind, _, p in _PATTERNS if kind != "private-key"]
+# Cheap first look: most strings (paths, digests) hold none of these, and skip the patterns.
+_TRIGGER = re.compile(r"(?i)PRIVATE KEY|AKIA|ASIA|secret|service_account|gh[pousr]_|github_pat_|glpat-|xox[abprs]-|"
+                      r"_live_|npm_|_authToken|pypi-|\"auth\"|passw|api_?key|token")
+
+
+def redact_secrets(text: str) -> str:
+    """`text` with every secret the content rules know replaced by its redacted form: what every
+    output path of inspectr writes image-controlled text through."""
+    if not _TRIGGER.search(text):
+        return text
+    for pattern in _TEXT_PATTERNS:
+        text = pattern.sub(lambda m: "[redacted " + redact(m.group(0).encode("utf-8", "surrogateescape")) + "]", text)
+    return text
+
+
+def redact_value(value: object) -> object:
+    """A JSON-like value (dicts, lists, strings) with redact_secrets applied to every string."""
+    if isinstance(value, str):
+        return redact_secrets(value)
+    if isinstance(value, dict):
+        return {redact_secrets(k) if isinstance(k, str) else k: redact_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_value(v) for v in value]
+    return value
 
 
 def secret_kind_for_path(path: str) -> tuple[str, str] | None:
