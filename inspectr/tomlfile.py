@@ -8,15 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .userfiles import POLICY_MAX_BYTES, read_user_file
 
 __all__ = ["read_toml"]
 
 
 def read_toml(path: Path, what: str) -> dict[str, Any]:
     """The parsed document; UsageError (exit 2) when the file is missing or not TOML."""
+    data = read_user_file(path, what, POLICY_MAX_BYTES)
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: {what} not found") from None
+        return tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise UsageError(f"{path}: invalid TOML: {err}") from None
+    except RecursionError:  # tomllib recurses per nesting level: a 100 000-deep table
+        raise UsageError(f"{path}: invalid TOML: nested too deeply") from None

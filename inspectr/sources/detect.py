@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 from pathlib import Path
 
 from ..errors import ImageNotFound, MalformedImage, ReferenceError_, UsageError
@@ -105,6 +106,13 @@ def open_container(reference: str | os.PathLike[str], limits: Limits | None = No
     path = Path(raw_path)
     if not os.path.lexists(path):
         raise ImageNotFound(f"{raw_path}: no such file or directory")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as err:
+        raise ImageNotFound(f"{raw_path}: cannot read: {err.strerror}") from None
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        # A FIFO or device would block or never end: an image is a directory or a regular file.
+        raise ImageNotFound(f"{raw_path}: not a regular file or directory")
     if transport is None:
         if path.is_dir():
             if (path / "oci-layout").is_file():

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from ..errors import UsageError
+from ..userfiles import KEY_MAX_BYTES, read_user_file
 
 __all__ = ["PublicKey", "load_public_key", "Keyring", "load_keyring", "GpgResult", "gpgv_verify", "gpgv_available"]
 
@@ -65,10 +66,7 @@ class PublicKey:
 
 def load_public_key(path: Path) -> PublicKey:
     """Raises UsageError (exit 2) on a file that is not a supported PEM public key."""
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise UsageError(f"--key {path}: cannot read: {err.strerror}") from None
+    data = read_user_file(path, "--key file", KEY_MAX_BYTES)
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, UnsupportedAlgorithm, TypeError) as err:
@@ -93,10 +91,7 @@ _ARMOR = re.compile(rb"-----BEGIN PGP PUBLIC KEY BLOCK-----\r?\n(.*?)-----END PG
 def load_keyring(path: Path) -> Keyring:
     """Binary or ASCII-armored OpenPGP public keys. Armor is only base64 around the binary
     form (RFC 4880 §6); its removal is not packet parsing."""
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise UsageError(f"--keyring {path}: cannot read: {err.strerror}") from None
+    data = read_user_file(path, "--keyring file", KEY_MAX_BYTES)
     match = _ARMOR.search(data)
     if match:
         lines = match.group(1).splitlines()

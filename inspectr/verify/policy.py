@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..untrusted.sigpayload import normalise_docker_reference, repository_of
+from ..userfiles import POLICY_MAX_BYTES, read_user_file
 from .keys import Keyring, PublicKey, load_keyring, load_public_key
 from .report import SignatureResult, Status
 from .signatures import Candidate, check_candidate
@@ -149,10 +150,11 @@ def _docker_scopes(reference: str) -> list[str]:
 def load_policy(path: Path, transport: str, image_path: str) -> Policy:
     """The requirement list that applies to the image: the most specific scope of its
     transport (the image path, then its parents), else the transport's "", else `default`."""
+    data = read_user_file(path, "--policy file", POLICY_MAX_BYTES)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"--policy {path}: not found") from None
+        doc = json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise UsageError(f"--policy {path}: invalid JSON: nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as err:
         raise UsageError(f"--policy {path}: invalid JSON: {err}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("default"), list):

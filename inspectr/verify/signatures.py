@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import InspectrError
+from ..errors import InspectrError, UsageError
 from ..limits import Limits
 from ..model import Index, Manifest
 from ..session import Session
 from ..store import BlobStore, Container
 from ..untrusted.documents import read_descriptor
 from ..untrusted.jsonload import load_json
+from ..userfiles import POLICY_MAX_BYTES, read_user_file
 from ..untrusted.sigpayload import (
     ATOMIC_TYPE,
     COSIGN_TYPE,
@@ -120,9 +121,9 @@ def _signature_files(directory: Path) -> list[Path]:
 
 def _from_file(path: Path) -> Candidate | str:
     try:
-        data = path.read_bytes()
-    except OSError as err:
-        return f"{path}: cannot read: {err.strerror}"
+        data = read_user_file(path, "signature file", POLICY_MAX_BYTES)
+    except UsageError as err:
+        return err.message
     if len(data) > 4 << 20:
         return f"{path}: larger than 4 MiB"
     if data.startswith(SIGSTORE_JSON_PREFIX):
