@@ -35,6 +35,8 @@ __all__ = [
     "RegistryUnreachable",
     "RegistryAuthError",
     "ERROR_CLASSES",
+    "WriteError",
+    "DiskFull",
 ]
 
 
@@ -231,6 +233,18 @@ class RegistryAuthError(RegistryError):
     """401/403: no credentials, wrong credentials, or no access to the repository."""
 
     error_class = "registry-auth"
+
+
+class WriteError(InspectrError):
+    """An output could not be written (a report file, the step summary, standard output)."""
+
+    error_class = "write-error"
+
+
+class DiskFull(WriteError):
+    """No space left on the device (or quota) where an output or the cache is written."""
+
+    error_class = "disk-full"
 
 
 def _all_classes() -> dict[str, type[InspectrError]]:

@@ -4,6 +4,7 @@ code. Only this module turns errors into stderr text and exit codes (0 ok, 1 fin
 from __future__ import annotations
 
 import dataclasses
+import errno
 import importlib
 import json
 import os
@@ -98,6 +99,17 @@ def _json_requested(argv: list[str]) -> bool:
     return False
 
 
+def _quiet_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _write_failure(err: OSError, where: str) -> InspectrError:
+    from .common import write_failure
+
+    return write_failure(err, err.filename or where)
+
+
 def report_error(error_class: str, message: str, as_json: bool, hint: str | None = None, verbose: bool = False) -> None:
     if as_json:
         body: dict[str, Any] = {"error": error_class, "message": message}
@@ -125,6 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     state = Context()
     try:
         code = cli.main(args=args, prog_name="inspectr", standalone_mode=False, obj=state)
+        sys.stdout.flush()  # a full disk fails here, inside the handlers, not at interpreter exit
         sys.exit(code or 0)
     except InspectrError as err:
         report_error(err.error_class, err.message, as_json, err.hint, state.verbose)
@@ -146,6 +159,15 @@ def main(argv: list[str] | None = None) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(0)
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO) or err.filename is not None:
+            raise_internal(err, as_json, state.verbose)
+        # Standard output on a full disk (or /dev/full): a clear class, not `internal`. Anything
+        # still buffered would fail again at exit, so stdout goes to /dev/null first.
+        _quiet_stdout()
+        failure = _write_failure(err, "standard output")
+        report_error(failure.error_class, failure.message, as_json, failure.hint, state.verbose)
+        sys.exit(2)
     except KeyboardInterrupt:
         sys.stderr.write("inspectr: interrupted\n")
         sys.exit(130)
@@ -153,7 +175,12 @@ def main(argv: list[str] | None = None) -> None:
         report_error("out-of-memory", "ran out of memory", as_json)
         sys.exit(2)
     except Exception as err:  # noqa: BLE001 - last line of defence: never a traceback by default
-        if state.verbose:
-            raise
-        report_error("internal", f"internal error: {type(err).__name__}: {err} (rerun with --verbose for a traceback)", as_json)
-        sys.exit(2)
+        raise_internal(err, as_json, state.verbose)
+
+
+def raise_internal(err: Exception, as_json: bool, verbose: bool) -> None:
+    """The last-resort report: one line, exit 2 (with --verbose, the traceback instead)."""
+    if verbose:
+        raise err
+    report_error("internal", f"internal error: {type(err).__name__}: {err} (rerun with --verbose for a traceback)", as_json)
+    sys.exit(2)

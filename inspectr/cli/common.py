@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TextIO, TypeVar
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -16,7 +18,7 @@ import click
 from ..fs.cache import LayerCache
 from ..fs.layer_index import LayerIndex
 from ..image import Image
-from ..errors import UsageError
+from ..errors import DiskFull, UsageError, WriteError
 from ..limits import Limits, parse_limit
 from ..registry import RegistrySettings
 from ..session import Session
@@ -178,3 +180,20 @@ def print_warnings(ctx: Context, warnings: list[Any]) -> None:
             codes[w.code] = codes.get(w.code, 0) + 1
         summary = ", ".join(f"{c} x{n}" for c, n in sorted(codes.items()))
         sys.stderr.write(f"inspectr: {len(warnings)} warning(s): {summary} (use -v for details)\n")
+
+
+def write_failure(err: OSError, where: str) -> WriteError:
+    """An OSError while writing `where`, as the error class users can act on."""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFull(f"{where}: no space left on device", hint="free space there, or write elsewhere")
+    return WriteError(f"{where}: cannot write: {err.strerror or err}")
+
+
+@contextlib.contextmanager
+def output_file(path: Path, mode: str) -> Iterator[TextIO]:
+    """A report file the user named: failures to open, write or close it are write errors."""
+    try:
+        with open(path, mode, encoding="utf-8") as fp:
+            yield fp  # type: ignore[misc]  # open() in a text mode is a TextIO
+    except OSError as err:
+        raise write_failure(err, str(path)) from None

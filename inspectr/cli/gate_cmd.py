@@ -12,7 +12,7 @@ from ..errors import UsageError
 from ..gate.engine import run_gate
 from ..gate.policy import GatePolicy, load_gate_policy
 from ..present.table import present
-from .common import Context, registry_options
+from .common import Context, output_file, registry_options
 
 _REPORT_NAMES = {"json": "gate.json", "sarif": "gate.sarif", "junit": "gate.junit.xml", "markdown": "gate.md"}
 
@@ -59,10 +59,10 @@ def command(ctx: Context, /, release: str, rebuild: str, policy_path: Path | Non
     for fmt in _REPORT_NAMES:  # in this order, also when the options were given in another
         path = paths[fmt]
         if path is not None:
-            with open(path, "w", encoding="utf-8") as fp:
+            with output_file(path, "w") as fp:
                 present(report, fmt, fp)
     if os.environ.get("GITHUB_STEP_SUMMARY"):
-        with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as fp:
+        with output_file(Path(os.environ["GITHUB_STEP_SUMMARY"]), "a") as fp:
             present(report, "markdown", fp)
     if os.environ.get("GITHUB_ACTIONS") == "true":
         present(report, "github", sys.stdout)

@@ -15,7 +15,7 @@ from .common import Context, format_option, image_options, load_image
 @click.command("run", context_settings={"ignore_unknown_options": True})
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-@click.option("--timeout", "timeout_s", type=float, default=30.0, show_default=True, help="Wall-clock limit in seconds (SIGKILL).")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(0, min_open=True), default=30.0, show_default=True, help="Wall-clock limit in seconds (SIGKILL).")
 @click.option("--user", help="Run as this user[:group], resolved in the image's /etc/passwd (default: the image's User).")
 @click.option("-e", "--env", "env", multiple=True, metavar="NAME=VALUE", help="Extra environment. Repeatable.")
 @click.option("-w", "--workdir", help="Working directory (default: the image's WorkingDir).")

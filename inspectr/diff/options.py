@@ -94,8 +94,8 @@ def parse_acceptances(rules: Any, where: str, source: str) -> tuple[Acceptance, 
         if not isinstance(reason, str) or not reason.strip():
             raise UsageError(f"{at}.reason: every acceptance needs a reason")
         cause = rule.get("cause")
-        if cause is not None and cause not in valid_causes:
-            raise UsageError(f"{at}.cause: {cause!r} is not one of {', '.join(valid_causes)}")
+        if cause is not None and (not isinstance(cause, str) or cause not in valid_causes):
+            raise UsageError(f"{at}.cause: {cause!r} is not one of {', '.join(valid_causes)} (one class per rule)")
         field_name = rule.get("field")
         if field_name is not None and not isinstance(field_name, str):
             raise UsageError(f"{at}.field: must be a string")

@@ -93,6 +93,9 @@ def parse_docker_reference(text: str) -> RegistryRef:
         domain, path = first, rest
         if not _HOST_RE.fullmatch(domain):
             raise UsageError(f"{text}: invalid registry host {domain!r}")
+        port = domain.rsplit(":", 1)[1] if ":" in domain and not domain.endswith("]") else None
+        if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+            raise UsageError(f"{text}: registry port {port!r} is out of range (1-65535)")
     else:
         domain, path = DOCKER_HUB, body
     if domain in (DOCKER_HUB, "index.docker.io") and "/" not in path:
