@@ -23,10 +23,13 @@ from .model import Descriptor, DockerSaveEntry, Index
 from .notice import Notice
 
 __all__ = ["Archive", "BlobStore", "Container", "ImageEntry", "name_matches", "member_digest", "entry_names",
-           "REF_NAME", "CONTAINERD_NAME"]
+           "REF_NAME", "CONTAINERD_NAME", "PULLED_FROM"]
 
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
+# The registry reference `inspectr pull` saved an image from: `verify` of the local copy checks
+# signed identities against it, as `verify docker://…` does against the reference itself.
+PULLED_FROM = "dev.inspectr.pulled-from"
 
 
 class BlobStore(Protocol):

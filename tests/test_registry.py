@@ -275,6 +275,22 @@ def test_pull_saves_a_layout_that_verifies_offline_like_the_registry(registry: R
     assert code == 2 and "error[export-error]" in err and "already exists" in err  # never overwrites
 
 
+def test_verify_after_pull_checks_the_same_identity_as_verify_of_the_registry(registry: Registry, tmp_path: Path) -> None:
+    remote = pushed(registry, f"oci:{SIG / 'cosign-layout'}:latest", "inspectr/test:latest")
+    pushed(registry, f"oci:{SIG / 'cosign-layout'}:{SIG_TAG}.sig", f"inspectr/test:{SIG_TAG}.sig")
+    dest = tmp_path / "pulled"
+    assert run("pull", remote, str(dest), *flags(registry)).exit_code == 0
+    entry = json.loads((dest / "index.json").read_text())["manifests"][0]
+    assert entry["annotations"]["dev.inspectr.pulled-from"] == remote.removeprefix("docker://")
+    # The signature names another repository: both refuse it without --identity, both accept it with.
+    online = json.loads(run("verify", remote, "--key", str(SIG / "cosign-a.pub"), "--format", "json", *flags(registry)).stdout)
+    offline = json.loads(run("verify", str(dest), "--key", str(SIG / "cosign-a.pub"), "--format", "json").stdout)
+    assert online["verdict"] == offline["verdict"] != "verified"
+    assert "identity-mismatch" in json.dumps(offline["signatures"])
+    named = run("verify", str(dest), "--key", str(SIG / "cosign-a.pub"), "--identity", IDENTITY, "--format", "json")
+    assert named.exit_code == 0 and json.loads(named.stdout)["verdict"] == "verified"
+
+
 # -- auth and TLS ----------------------------------------------------------------------------
 
 def test_basic_auth(registry_auth: Registry, capsys: pytest.CaptureFixture[str], tmp_path: Path,

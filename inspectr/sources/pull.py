@@ -24,7 +24,7 @@ from ..mediatypes import INDEX_TYPES, MANIFEST_TYPES
 from ..model import Descriptor, Index, Manifest, Platform
 from ..untrusted.jsonload import load_json
 from .blobs import FileSlice
-from ..store import REF_NAME
+from ..store import CONTAINERD_NAME, PULLED_FROM, REF_NAME
 from ..session import Session
 from .registry import RegistryStore, open_registry_store
 
@@ -144,7 +144,10 @@ def pull_image(reference: str, dest: Path, fmt: str = "oci", platform: Platform 
     result.names = [d.annotations.get(REF_NAME, "") for d in index.manifests]
     result.blobs = len(blobs)
     result.bytes = sum(os.path.getsize(p) for p in blobs.values())
-    pretty = json.dumps(json.loads(index_bytes), indent=2).encode() + b"\n"
+    doc = json.loads(index_bytes)
+    top = doc["manifests"][0]  # the image itself; the entries after it are its attachments
+    top["annotations"] = dict(top.get("annotations") or {}, **{CONTAINERD_NAME: str(store.ref), PULLED_FROM: str(store.ref)})
+    pretty = json.dumps(doc, indent=2).encode() + b"\n"
     try:
         if fmt == "oci":
             tmp = Path(tempfile.mkdtemp(prefix=".inspectr-pull-", dir=parent))

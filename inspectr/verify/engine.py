@@ -9,7 +9,8 @@ import dataclasses
 
 from ..limits import Limits
 from ..session import Session
-from ..store import Container
+from ..errors import InspectrError
+from ..store import PULLED_FROM, Container
 from .integrity import IntegrityResult, check_integrity
 from .keys import Keyring, PublicKey
 from .report import SignatureResult, Status, VerificationReport
@@ -52,6 +53,16 @@ def _image_digests(container: Container, integrity: IntegrityResult, required: b
     return list(dict.fromkeys(integrity.chains.get(top, [top])))
 
 
+def _pulled_from(container: Container) -> str | None:
+    """The reference a local copy was pulled from (recorded by `inspectr pull`), so trust does
+    not loosen when an image is verified offline instead of from its registry."""
+    try:
+        entry = container.select_one()
+    except InspectrError:
+        return None
+    return entry.descriptor.annotations.get(PULLED_FROM) if entry.descriptor is not None else None
+
+
 def verify_image(reference: str | Container, trust: Trust = Trust(), limits: Limits | None = None, *, session: Session | None = None,
                  skip_blob_checks: bool = False) -> VerificationReport:
     """Check everything; never raises for a failed check (those are in the report). Raises
@@ -85,7 +96,7 @@ def verify_image(reference: str | Container, trust: Trust = Trust(), limits: Lim
             extra_layouts.append(layout)
     # A registry image has a reference of its own: signed identities are checked against it.
     registry_ref = container.path if container.transport == "docker" else None
-    identity = trust.identity or registry_ref
+    identity = trust.identity or registry_ref or _pulled_from(container)
     for c in candidates:
         report.signatures.append(check_candidate(c, digests, list(trust.keys), list(trust.keyrings), identity))
     layouts = [(container.store, container.index, integrity.manifests)] if container.transport != "dir" else []
