@@ -22,8 +22,7 @@ from inspectr.verify.report import Status
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
-VECTORS = ROOT.parent / "shared" / "thirdparty" / "containers-image" / "signature" / "fixtures"
-needs_vectors = pytest.mark.skipif(not VECTORS.is_dir(), reason="../shared/thirdparty not present")
+VECTORS = FIXTURES / "thirdparty" / "containers-image" / "signature" / "fixtures"  # vendored: see its README.md
 needs_gpgv = pytest.mark.skipif(not gpgv_available(), reason="gpgv not installed")
 
 
@@ -134,7 +133,6 @@ def run_verify(tmp_path: Path, vector: str, *args: str) -> tuple[int, dict]:  # 
     return result.exit_code, json.loads(result.stdout)
 
 
-@needs_vectors
 @pytest.mark.parametrize("vector", ["dir-img-cosign-valid", "dir-img-cosign-valid-2", "dir-img-cosign-valid-with-tag"])
 def test_real_cosign_signatures_verify_with_their_key(tmp_path: Path, vector: str) -> None:
     code, doc = run_verify(tmp_path, vector, "--key", str(VECTORS / "cosign.pub"))
@@ -142,14 +140,12 @@ def test_real_cosign_signatures_verify_with_their_key(tmp_path: Path, vector: st
     assert any(s["status"] == "pass" and s["kind"] == "cosign" for s in doc["signatures"])
 
 
-@needs_vectors
 def test_real_cosign_signature_fails_with_another_key(tmp_path: Path) -> None:
     code, doc = run_verify(tmp_path, "dir-img-cosign-valid", "--key", str(VECTORS / "cosign2.pub"))
     assert code == 1 and doc["verdict"] == "signature-failed"
     assert [s["error"] for s in doc["signatures"]] == ["bad-signature"]
 
 
-@needs_vectors
 @pytest.mark.parametrize("vector,error", [
     ("dir-img-cosign-modified-manifest", "digest-mismatch"),
     ("dir-img-cosign-manifest-digest-error", "digest-mismatch"),
@@ -160,7 +156,6 @@ def test_real_cosign_signature_for_another_manifest_is_rejected(tmp_path: Path, 
     assert error in {s["error"] for s in doc["signatures"]} or doc["verdict"] == "integrity-failed"
 
 
-@needs_vectors
 def test_cosign_identity_is_checked_by_repository(tmp_path: Path) -> None:
     key = str(VECTORS / "cosign.pub")
     code, doc = run_verify(tmp_path / "a", "dir-img-cosign-valid", "--key", key,
@@ -170,7 +165,6 @@ def test_cosign_identity_is_checked_by_repository(tmp_path: Path) -> None:
     assert code == 1 and [s["error"] for s in doc["signatures"]] == ["identity-mismatch"]
 
 
-@needs_vectors
 @needs_gpgv
 @pytest.mark.parametrize("vector", ["dir-img-valid", "dir-img-valid-2"])
 def test_real_gpg_simple_signatures_verify(tmp_path: Path, vector: str) -> None:
@@ -179,28 +173,24 @@ def test_real_gpg_simple_signatures_verify(tmp_path: Path, vector: str) -> None:
     assert all(s["status"] == "pass" for s in doc["signatures"])
 
 
-@needs_vectors
 @needs_gpgv
 def test_gpg_subkey_signature_verifies_with_the_primary_keyring(tmp_path: Path) -> None:
     code, doc = run_verify(tmp_path, "dir-img-valid-subkey", "--keyring", str(VECTORS / "public-key-with-subkey.gpg"))
     assert code == 0, doc
 
 
-@needs_vectors
 @needs_gpgv
 def test_gpg_signature_by_an_unknown_key_is_untrusted(tmp_path: Path) -> None:
     code, doc = run_verify(tmp_path, "dir-img-valid", "--keyring", str(VECTORS / "public-key-2.gpg"))
     assert code == 1 and [s["error"] for s in doc["signatures"]] == ["untrusted-key"]
 
 
-@needs_vectors
 @needs_gpgv
 def test_gpg_wrong_identity_is_rejected(tmp_path: Path) -> None:
     code, doc = run_verify(tmp_path, "dir-img-valid", "--keyring", str(VECTORS / "public-key.gpg"), "--identity", "other/repo")
     assert code == 1 and [s["error"] for s in doc["signatures"]] == ["identity-mismatch"]
 
 
-@needs_vectors
 @needs_gpgv
 def test_mixed_signatures_pass_when_one_is_valid(tmp_path: Path) -> None:
     code, doc = run_verify(tmp_path, "dir-img-mixed", "--keyring", str(VECTORS / "public-key.gpg"))
@@ -208,7 +198,6 @@ def test_mixed_signatures_pass_when_one_is_valid(tmp_path: Path) -> None:
     assert code == 0 and "pass" in statuses and "fail" in statuses
 
 
-@needs_vectors
 @needs_gpgv
 @pytest.mark.parametrize("sig,error", [
     ("expired.signature", "untrusted-key"),
@@ -228,7 +217,6 @@ def test_standalone_gpg_signature_failure_classes(tmp_path: Path, sig: str, erro
     assert [s["error"] for s in doc["signatures"]] == [error]
 
 
-@needs_vectors
 @needs_gpgv
 def test_standalone_gpg_signature_with_its_manifest_verifies(tmp_path: Path) -> None:
     d = tmp_path / "img"
@@ -271,7 +259,6 @@ def test_sarif_has_rules_and_results_for_failures(tmp_path: Path) -> None:
     assert any(r["ruleId"] == "diffid-mismatch" and r["level"] == "error" for r in run["results"])
 
 
-@needs_vectors
 @pytest.mark.parametrize("requirement,code,status", [
     ({"type": "insecureAcceptAnything"}, 0, "pass"),
     ({"type": "reject"}, 1, "fail"),
@@ -290,7 +277,6 @@ def test_policy_subset_decides_the_verdict(tmp_path: Path, requirement: dict, co
     assert [p["status"] for p in doc["policy"]] == [status]
 
 
-@needs_vectors
 @needs_gpgv
 def test_policy_signed_by_gpg_with_exact_reference(tmp_path: Path) -> None:
     policy = tmp_path / "policy.json"
