@@ -34,16 +34,14 @@ def _index_one(args: tuple[LayerRef, Limits, bool, bool, LayerCache | None]) -> 
     return index
 
 
-def _index_or_error(args: tuple[LayerRef, Limits, LayerCache | None]) -> LayerIndex | tuple[str, str]:
-    """A layer's index, or its error as (class, message): one layer's failure is a result, so
-    a report can carry on with the others (verify's integrity walk)."""
-    layer, limits, cache = args
+def _index_or_error(args: tuple[LayerRef, Limits, LayerCache | None, bool]) -> LayerIndex | int | tuple[str, str]:
+    """A layer's index (or, with verify_only, its verified size), or its error as (class,
+    message): one layer's failure is a result, so a report can carry on with the others."""
+    layer, limits, cache, verify_only = args
     try:
-        result = _index_one((layer, limits, False, False, cache))
+        return _index_one((layer, limits, False, verify_only, cache))
     except InspectrError as err:
         return err.error_class, err.message
-    assert isinstance(result, LayerIndex)
-    return result
 
 
 def run_layer_jobs(jobs: Sequence[tuple[LayerRef, bool]], limits: Limits, *, session: Session,
@@ -58,13 +56,25 @@ def index_checked(layers: Sequence[LayerRef], limits: Limits, *, session: Sessio
     """Every layer indexed on the session's executor, each failure returned in its place; what
     verified is remembered in the session, so a later step of the same run does not inflate it
     again."""
-    results = session.executor.map(_index_or_error, [(ref, limits, session.cache) for ref in layers],
-                                   [ref.blob.length for ref in layers])
-    for ref, result in zip(layers, results):
-        if isinstance(result, LayerIndex):
+    # A blob whose index this run already holds (the same digest in the release and the
+    # rebuild) is only hashed here: same digest, same bytes, so the same entries and diff_id.
+    known = [session.verified.get(content_key(ref)) for ref in layers]
+    jobs = [(ref, limits, session.cache, index is not None) for ref, index in zip(layers, known)]
+    results = session.executor.map(_index_or_error, jobs, [ref.blob.length for ref in layers])
+    out: list[LayerIndex | tuple[str, str]] = []
+    for ref, index, result in zip(layers, known, results):
+        if isinstance(result, tuple):
+            out.append(result)
+            continue
+        if isinstance(result, int):  # verified bytes of a layer indexed earlier in the run
+            assert index is not None
+            result = index if index.layer == ref.index else _at(index, ref.index)
+            session.verified.add_location(ref.blob.key)
+        else:
             session.verified.put(content_key(ref), result, ref.blob.key)
-            session.layer_done(result)
-    return results
+        session.layer_done(result)
+        out.append(result)
+    return out
 
 
 @gc_paused
