@@ -79,3 +79,18 @@ def test_session_is_immutable_and_engines_take_it_by_keyword() -> None:
     for fn in (build_tree, diff_images, verify_image, audit_image, run_gate):
         param = pyinspect.signature(fn).parameters["session"]
         assert param.kind is pyinspect.Parameter.KEYWORD_ONLY, fn
+
+
+def test_gate_of_two_copies_of_one_image_inflates_each_layer_once(tmp_path: Path, inflations: Counter[str]) -> None:
+    # Same digests in two files (a rebuild that reproduced): the rebuild's integrity walk hashes
+    # its copy of each blob but reuses the index the release's walk made.
+    import shutil
+
+    copy = tmp_path / "rebuild.tar"
+    shutil.copy(DIFF / "ts0-1.tar", copy)
+    policy_file = tmp_path / "inspectr.toml"
+    policy_file.write_text('[signers]\nrequired = false\n')
+    report = run_gate(str(DIFF / "ts0-1.tar"), str(copy), load_gate_policy(policy_file),
+                      session=Session(executor=LocalPool(workers=1)))
+    assert report.verdict == "reproduced"
+    assert inflations and set(inflations.values()) == {1}, inflations
