@@ -122,3 +122,25 @@ def test_gzip_multi_member_streams_are_read_whole() -> None:
         assert len(chunk) <= 3
         out += chunk
     assert out == b"hello world"
+
+
+@pytest.mark.parametrize("backend", ["isal", "zlib"])
+def test_gzip_multi_member_streams_end_with_either_inflate_backend(monkeypatch: pytest.MonkeyPatch, backend: str) -> None:
+    # With stdlib zlib (the fallback when isal is missing) the member after the first was read
+    # twice and the stream never ended.
+    import zlib
+
+    from inspectr.untrusted import decompress
+    if backend == "zlib":
+        monkeypatch.setattr(decompress, "_zlib", zlib)
+        monkeypatch.setattr(decompress, "_ZLIB_ERRORS", (zlib.error, ValueError))
+    data = gzip.compress(b"hello ") + gzip.compress(b"world") + gzip.compress(b"!" * 100_000)
+    for size in (3, 1 << 20):
+        reader = open_decompressed(io.BytesIO(data), Compression.GZIP, "t", lambda code, msg: None)
+        out = b""
+        for _ in range(200_000):
+            chunk = reader.read(size)
+            if not chunk:
+                break
+            out += chunk
+        assert out == b"hello world" + b"!" * 100_000

@@ -100,7 +100,9 @@ class _GzipReader:
                 raise DecompressError(f"{self._what}: corrupt gzip stream: {err}") from err
             self._tail = self._d.unconsumed_tail
             if self._d.eof:
-                self._next_member(self._d.unused_data + self._tail)
+                # At a member's end the rest of the input is in unused_data; stdlib zlib (and isal
+                # before 1.9) also leave it in unconsumed_tail, so adding both read it twice.
+                self._next_member(self._d.unused_data)
             if out:
                 return out
             if self._tail:
