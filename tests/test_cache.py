@@ -126,3 +126,22 @@ def test_prune_removes_unpacked_layer_dirs_and_stale_builds_but_not_fresh_ones(t
     assert sorted(p.name for p, _, _ in unpacked_dirs(tmp_path)) == [".build-killed", "abc"]
     assert prune_unpacked(None, tmp_path) == (2, 5 + 2)  # the file and the marker
     assert sorted(p.name for p in layers.iterdir()) == [".build-running"]
+
+
+def test_a_lowered_limit_applies_to_a_cached_layer_as_to_a_fresh_read(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    # A small gzip bomb: 64 MiB of zeros. Cached once with the default limits, it must still be
+    # refused by `--limit max_layer_bytes=16M`, exactly as `--no-cache` refuses it (issue 20).
+    from builders import TarBuilder, write_oci_layout
+    from clirun import run_main
+
+    written = write_oci_layout(tmp_path / "bomb", [TarBuilder().add_file("zeros", b"\0" * (64 << 20)).finish()])
+    cache = tmp_path / "cache"
+    code, _, err = run_main(capsys, "--cache-dir", str(cache), "ls", str(written.path))
+    assert code == 0, err
+    fresh = run_main(capsys, "--no-cache", "ls", str(written.path), "--limit", "max_layer_bytes=16M")
+    cached = run_main(capsys, "--cache-dir", str(cache), "ls", str(written.path), "--limit", "max_layer_bytes=16M")
+    assert fresh[0] == cached[0] == 2
+    assert "error[size-limit-exceeded]" in fresh[2] and "error[size-limit-exceeded]" in cached[2], (fresh, cached)
+    for (code, out, _) in (fresh, cached):
+        assert out == ""

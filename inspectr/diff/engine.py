@@ -15,7 +15,7 @@ from ..fs.cache import LayerCache
 from ..fs.content import SpoolJob, content_sources, spool_contents
 from ..fs.entry import EntryKind
 from ..fs.gcpause import gc_paused
-from ..fs.layer_index import LayerIndex
+from ..fs.layer_index import LayerIndex, check_limits
 from ..fs.tree import Inode, Tree, apply_layers
 from ..image import Image, LayerRef
 from .classify import HINTS, refine_content_cause
@@ -60,6 +60,8 @@ def index_pair(a: Image, b: Image, *, session: Session | None = None) -> ImagePa
             hit = verified.get(key)  # indexed earlier in this run (gate's integrity step)
             if hit is None and cache is not None:
                 hit = cache.get(ref, ref.index)
+                if hit is not None:
+                    check_limits(hit, a.limits if ref in a.layers else b.limits, ref.label)
             if hit is not None:
                 by_key[key] = hit
                 first[key] = -1

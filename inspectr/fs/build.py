@@ -11,7 +11,7 @@ from ..limits import Limits
 from ..session import Session
 from .cache import LayerCache
 from .gcpause import gc_paused
-from .layer_index import LayerIndex, index_layer, verify_blob
+from .layer_index import LayerIndex, check_limits, index_layer, verify_blob
 from .tree import Tree, apply_layers
 
 __all__ = ["content_key", "index_refs", "index_layers", "build_tree", "run_layer_jobs", "index_checked"]
@@ -90,6 +90,8 @@ def index_refs(layers: Sequence[LayerRef], limits: Limits, *, session: Session, 
             cached.add(i)
         if hit is None and session.cache is not None:
             hit = session.cache.get(ref, ref.index, scan_secrets)
+            if hit is not None:
+                check_limits(hit, limits, ref.label)
             if hit is not None:
                 cached.add(i)
         if hit is not None:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator, Protocol
 
 from ..digest import Digest, VerifyingReader
-from ..errors import DecompressError, DiffIdMismatch, InspectrError, IntegrityError, UnsupportedMediaType
+from ..errors import (DecompressError, DiffIdMismatch, EntryLimitExceeded, InspectrError, IntegrityError, SizeLimitExceeded,
+                      UnsupportedMediaType)
 from ..limits import Limits
 from ..mediatypes import layer_compression
 from ..untrusted.decompress import Compression, PeekReader, open_decompressed, sniff
@@ -286,3 +287,18 @@ def _index_members(walker: TarWalker, layer: int, limits: Limits, notices: list[
             )
         )
     return entries
+
+
+def check_limits(index: LayerIndex, limits: Limits, what: str) -> LayerIndex:
+    """A cached index meets today's limits as a fresh read would: a limit lowered since it was
+    cached (`--limit max_layer_bytes=100M` on a bomb) fails the same way, with the same class."""
+    if index.uncompressed_size > limits.max_layer_bytes:
+        raise SizeLimitExceeded(f"{what}: uncompressed stream exceeds max_layer_bytes={limits.max_layer_bytes}")
+    if len(index.entries) > limits.max_entries_per_layer:
+        raise EntryLimitExceeded(f"{what}: more than max_entries_per_layer={limits.max_entries_per_layer} entries")
+    for e in index.entries:
+        if e.size > limits.max_member_bytes:
+            raise SizeLimitExceeded(f"{what}: entry {e.path!r}: {e.size} bytes exceeds max_member_bytes={limits.max_member_bytes}")
+        if len(e.path.encode("utf-8", "surrogateescape")) > limits.max_path_bytes or e.path.count("/") >= limits.max_path_depth:
+            raise SizeLimitExceeded(f"{what}: entry path {e.path[:64]!r}… exceeds max_path_bytes or max_path_depth")
+    return index
