@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence, TypeVar
@@ -53,10 +55,41 @@ class LocalPool:
         if workers <= 1 or len(items) <= 1:
             return [fn(item) for item in items]
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_signals)
+        try:
             # Largest first keeps both cores busy.
             futures = {i: pool.submit(fn, items[i]) for i in sorted(range(len(items)), key=lambda i: -sizes[i])}
-            return [futures[i].result() for i in range(len(items))]
+            results = [futures[i].result() for i in range(len(items))]
+        except BaseException:
+            # Ctrl-C, SIGTERM or a failed item: the workers stop now instead of finishing their
+            # layers (or sleeping on an orphaned queue); each cleans up its temporary files.
+            _stop_workers(pool)
+            raise
+        pool.shutdown(wait=True)
+        return results
+
+
+def _worker_signals() -> None:
+    """In a worker: Ctrl-C is the parent's to handle; SIGTERM unwinds (finally blocks run)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_term)
+
+
+def _exit_on_term(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        p.terminate()
+    deadline = time.monotonic() + 2.0
+    for p in processes:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join(1.0)
 
 
 class Progress(Protocol):

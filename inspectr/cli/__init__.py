@@ -84,6 +84,14 @@ def cli(ctx: click.Context, verbose: bool, color: str, cache_dir: Path | None, n
 
 
 
+def _terminated(state: Context) -> None:
+    """SIGTERM: raised as KeyboardInterrupt where the main thread is, so every cleanup path of
+    Ctrl-C runs; the exit status says which signal it was."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the unwinding is not interrupted again
+    state.terminated = True
+    raise KeyboardInterrupt
+
+
 def _set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     state = ctx.find_object(Context)
     if value and state is not None:
@@ -135,6 +143,10 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = _json_requested(args)
     state = Context()
+    if argv is None:
+        # CI cancels with SIGTERM: unwind like Ctrl-C (workers stopped, temporary files removed,
+        # targets complete or absent) instead of dying with orphaned workers holding our pipes.
+        signal.signal(signal.SIGTERM, lambda signum, frame: _terminated(state))
     try:
         code = cli.main(args=args, prog_name="inspectr", standalone_mode=False, obj=state)
         sys.stdout.flush()  # a full disk fails here, inside the handlers, not at interpreter exit
@@ -151,9 +163,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as err:
         report_error("usage", err.format_message(), as_json)
         sys.exit(2)
-    except click.exceptions.Abort:
-        sys.stderr.write("inspectr: aborted\n")
-        sys.exit(130)
+    except click.exceptions.Abort:  # click's form of KeyboardInterrupt (and so of SIGTERM)
+        sys.stderr.write("inspectr: terminated\n" if state.terminated else "inspectr: aborted\n")
+        sys.exit(143 if state.terminated else 130)
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not an error of ours.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -169,8 +181,8 @@ def main(argv: list[str] | None = None) -> None:
         report_error(failure.error_class, failure.message, as_json, failure.hint, state.verbose)
         sys.exit(2)
     except KeyboardInterrupt:
-        sys.stderr.write("inspectr: interrupted\n")
-        sys.exit(130)
+        sys.stderr.write("inspectr: terminated\n" if state.terminated else "inspectr: interrupted\n")
+        sys.exit(143 if state.terminated else 130)
     except MemoryError:
         report_error("out-of-memory", "ran out of memory", as_json)
         sys.exit(2)

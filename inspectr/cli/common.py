@@ -35,6 +35,7 @@ class Context:
     color: str = "auto"
     cache_dir: Path | None = None  # None: --no-cache
     registry: RegistrySettings = field(default_factory=RegistrySettings)
+    terminated: bool = False  # set by the SIGTERM handler, for the exit status (143)
 
     @property
     def cache(self) -> LayerCache | None:

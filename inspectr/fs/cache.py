@@ -146,11 +146,19 @@ class LayerCache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        except OSError:
+            return  # a read-only or full cache dir only costs speed
+        try:
             with os.fdopen(fd, "wb") as fp:
                 fp.write(data)
             os.replace(tmp, path)
-        except OSError:
-            pass  # a read-only or full cache dir only costs speed
+        except BaseException as err:  # a full disk, or SIGTERM/SIGINT mid-write: no .tmp-* is left
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            if not isinstance(err, OSError):
+                raise
 
     def entries(self) -> list[CacheEntry]:
         out: list[CacheEntry] = []

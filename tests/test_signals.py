@@ -1,0 +1,66 @@
+"""SIGTERM (what CI sends on cancel) behaves like Ctrl-C (issue 20): the worker processes end, no
+temporary file is left in the cache, and inspectr exits 143 within 2 s."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from builders import TarBuilder, write_oci_layout
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fp:
+                    fields = fp.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+@pytest.fixture(scope="module")
+def big_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    # Incompressible layers, 2 x 24 MiB per image: enough for the worker pool (over 16 MiB) and
+    # for indexing to take a while on 2 cores.
+    root = tmp_path_factory.mktemp("pair")
+    rng = [os.urandom(24 << 20) for _ in range(3)]
+    a = write_oci_layout(root / "a", [TarBuilder().add_file("x", rng[0]).finish(), TarBuilder().add_file("y", rng[1]).finish()])
+    b = write_oci_layout(root / "b", [TarBuilder().add_file("x", rng[0]).finish(), TarBuilder().add_file("y", rng[2]).finish()])
+    return a.path, b.path
+
+
+def test_sigterm_during_a_cold_diff_stops_the_workers_and_leaves_no_temporary_file(
+        tmp_path: Path, big_pair: tuple[Path, Path]) -> None:
+    cache = tmp_path / "cache"
+    code = "import sys; from inspectr.cli import main; sys.argv[0] = 'inspectr'; main()"
+    proc = subprocess.Popen([sys.executable, "-c", code, "--cache-dir", str(cache), "diff", str(big_pair[0]),
+                             str(big_pair[1])], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not _children(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    workers = _children(proc.pid)
+    assert workers, "the diff never started worker processes"
+    time.sleep(0.3)  # into the layers
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    took = time.monotonic() - sent
+    assert proc.returncode == 143, (proc.returncode, err)
+    assert took < 2.0, took
+    assert "terminated" in err and "Traceback" not in err, err
+    assert out == ""
+    for pid in workers:
+        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z", pid
+    leftovers = [p for p in cache.rglob("*") if p.name.startswith(".tmp-")] if cache.exists() else []
+    assert leftovers == []
