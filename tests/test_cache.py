@@ -145,3 +145,32 @@ def test_a_lowered_limit_applies_to_a_cached_layer_as_to_a_fresh_read(tmp_path: 
     assert "error[size-limit-exceeded]" in fresh[2] and "error[size-limit-exceeded]" in cached[2], (fresh, cached)
     for (code, out, _) in (fresh, cached):
         assert out == ""
+
+
+@pytest.mark.parametrize("problem", ["world-writable", "other-owner"])
+def test_a_cache_dir_others_can_write_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], problem: str) -> None:
+    import os
+
+    from clirun import run_main
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    if problem == "world-writable":
+        cache.chmod(0o777)
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("chown to another user needs root")
+        os.chown(cache, 65534, 65534)
+    code, out, err = run_main(capsys, "--cache-dir", str(cache), "ls", str(FIXTURES / "oci-busybox"))
+    assert code == 2 and out == "" and "error[usage]" in err and str(cache) in err, err
+    assert ("writable by others" if problem == "world-writable" else "owned by uid 65534") in err
+    code, _, _ = run_main(capsys, "--no-cache", "ls", str(FIXTURES / "oci-busybox"))
+    assert code == 0
+
+
+def test_a_new_cache_dir_is_private(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from clirun import run_main
+
+    cache = tmp_path / "new" / "cache"
+    assert run_main(capsys, "--cache-dir", str(cache), "ls", str(FIXTURES / "oci-busybox"))[0] == 0
+    assert cache.stat().st_mode & 0o777 == 0o700

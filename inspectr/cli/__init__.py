@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from ..errors import InspectrError
-from ..fs.cache import default_cache_dir
+from ..fs.cache import check_private_dir, default_cache_dir
 from .common import Context
 
 __all__ = ["main", "cli"]
@@ -78,6 +78,8 @@ def cli(ctx: click.Context, verbose: bool, color: str, cache_dir: Path | None, n
     state.verbose = state.verbose or verbose
     state.color = color
     state.cache_dir = None if no_cache else (cache_dir or default_cache_dir())
+    if state.cache_dir is not None and ctx.invoked_subcommand not in (None, "cache"):
+        check_private_dir(state.cache_dir)
     # Pulled blobs live beside the indexes.
     state.registry = dataclasses.replace(state.registry, cache_dir=state.cache_dir, no_cache=no_cache)
 

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import os
+import stat
 import tempfile
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import Any, Callable, Iterable
 
 import zstandard
 
+from ..errors import UsageError
 from ..untrusted.secrets import SecretMatch
 from .entry import Entry, EntryKind, Notice
 from .layer_index import LayerIndex, LayerSource
@@ -56,6 +58,25 @@ def default_cache_dir() -> Path:
         return Path(os.environ["INSPECTR_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "inspectr"
+
+
+def check_private_dir(directory: Path) -> None:
+    """The cache is trusted input for later runs (its entries skip the inflate), so it must be
+    the user's own: refuse one owned by someone else or writable by group or others. A missing
+    one is created 0700."""
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.stat(directory)
+    except OSError as err:
+        raise UsageError(f"{directory}: cannot use as the cache dir: {err.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{directory}: the cache dir is not a directory")
+    if st.st_uid != os.geteuid():
+        raise UsageError(f"{directory}: the cache dir is owned by uid {st.st_uid}, not by you "
+                         "(another user could plant entries); use --cache-dir DIR or --no-cache")
+    if st.st_mode & 0o022:
+        raise UsageError(f"{directory}: the cache dir is writable by others (mode {stat.S_IMODE(st.st_mode):04o}); "
+                         "chmod go-w it, or use --cache-dir DIR or --no-cache")
 
 
 @dataclass(frozen=True)
