@@ -94,3 +94,25 @@ def test_gate_of_two_copies_of_one_image_inflates_each_layer_once(tmp_path: Path
                       session=Session(executor=LocalPool(workers=1)))
     assert report.verdict == "reproduced"
     assert inflations and set(inflations.values()) == {1}, inflations
+
+
+def test_a_corrupt_release_copy_does_not_hide_behind_an_intact_rebuild_copy(tmp_path: Path) -> None:
+    # Same layer digest in both images; only the release's file is damaged. The rebuild's copy
+    # is indexed on its own, and each side gets its own verdict.
+    from builders import TarBuilder, write_oci_layout
+
+    layer = TarBuilder().add_file("etc/motd", b"hello\n" * 1000).finish()
+    release = write_oci_layout(tmp_path / "release", [layer])
+    rebuild = write_oci_layout(tmp_path / "rebuild", [layer])
+    blob = next(p for p in (tmp_path / "release" / "blobs" / "sha256").iterdir()
+                if p.name == release.layer_digests[0].split(":")[1])
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    policy_file = tmp_path / "inspectr.toml"
+    policy_file.write_text('[signers]\nrequired = false\n')
+    report = run_gate(str(release.path), str(rebuild.path), load_gate_policy(policy_file),
+                      session=Session(executor=LocalPool(workers=1)))
+    status = {c.id: c.status for c in report.checks}
+    assert report.verdict == "untrusted"
+    assert status["release-integrity"] == "fail" and status["rebuild-integrity"] == "pass", report.checks

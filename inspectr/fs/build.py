@@ -56,24 +56,48 @@ def index_checked(layers: Sequence[LayerRef], limits: Limits, *, session: Sessio
     """Every layer indexed on the session's executor, each failure returned in its place; what
     verified is remembered in the session, so a later step of the same run does not inflate it
     again."""
-    # A blob whose index this run already holds (the same digest in the release and the
-    # rebuild) is only hashed here: same digest, same bytes, so the same entries and diff_id.
-    known = [session.verified.get(content_key(ref)) for ref in layers]
-    jobs = [(ref, limits, session.cache, index is not None) for ref, index in zip(layers, known)]
-    results = session.executor.map(_index_or_error, jobs, [ref.blob.length for ref in layers])
+    # A blob whose index this run already holds, or that an earlier item of this call indexes
+    # (the same digest in the release and the rebuild), is only hashed: same digest, same bytes,
+    # so the same entries and diff_id. A blob already verified at its location is not read again.
+    first: dict[str, int] = {}
+    jobs: list[tuple[int, bool]] = []  # (item, verify only)
+    for i, ref in enumerate(layers):
+        key = content_key(ref)
+        if session.verified.get(key) is not None or key in first:
+            if not session.verified.has_location(ref.blob.key):
+                jobs.append((i, True))
+        else:
+            first[key] = i
+            jobs.append((i, False))
+    done = session.executor.map(_index_or_error, [(layers[i], limits, session.cache, only) for i, only in jobs],
+                                [layers[i].blob.length for i, _ in jobs])
+    result_of = {i: result for (i, _), result in zip(jobs, done)}
+    for i, ref in enumerate(layers):  # full indexes first: the verify-only items take theirs
+        result = result_of.get(i)
+        if isinstance(result, LayerIndex):
+            session.verified.put(content_key(ref), result, ref.blob.key)
+    # A copy whose twin failed to index is indexed itself, so its own verdict is its own.
+    retry = [i for i, ref in enumerate(layers) if isinstance(result_of.get(i), int)
+             and session.verified.get(content_key(ref)) is None]
+    again = session.executor.map(_index_or_error, [(layers[i], limits, session.cache, False) for i in retry],
+                                 [layers[i].blob.length for i in retry])
+    for i, result in zip(retry, again):
+        result_of[i] = result
+        if isinstance(result, LayerIndex):
+            session.verified.put(content_key(layers[i]), result, layers[i].blob.key)
     out: list[LayerIndex | tuple[str, str]] = []
-    for ref, index, result in zip(layers, known, results):
+    for i, ref in enumerate(layers):
+        result = result_of.get(i, 0)
         if isinstance(result, tuple):
             out.append(result)
             continue
-        if isinstance(result, int):  # verified bytes of a layer indexed earlier in the run
-            assert index is not None
-            result = index if index.layer == ref.index else _at(index, ref.index)
+        index = session.verified.get(content_key(ref))
+        assert index is not None
+        if isinstance(result, int):
             session.verified.add_location(ref.blob.key)
-        else:
-            session.verified.put(content_key(ref), result, ref.blob.key)
-        session.layer_done(result)
-        out.append(result)
+        index = index if index.layer == ref.index else _at(index, ref.index)
+        session.layer_done(index)
+        out.append(index)
     return out
 
 
