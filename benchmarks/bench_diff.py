@@ -546,10 +546,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 class _Arrivals:
     """A Session progress sink that records when each layer's index arrived."""
 
@@ -558,3 +554,7 @@ class _Arrivals:
 
     def layer_done(self, index: object) -> None:
         self.out.append(time.perf_counter() - self.start)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
