@@ -102,3 +102,12 @@ def test_audit_reports_each_secret_where_it_is(capsys: pytest.CaptureFixture[str
     assert by_path["config.Labels.org.example.deploy-key"]["evidence"]["kind"] == "private-key"
     assert by_path["manifest.annotations.org.example.note"]["evidence"]["kind"] == "github-token"
     assert code == 1
+
+
+def test_the_fast_path_knows_every_trigger() -> None:
+    # may_hold_secret is written out for speed; it must still say yes for every trigger.
+    from inspectr.untrusted.secrets import _TRIGGERS, may_hold_secret, redact_secrets
+    for trigger in _TRIGGERS:
+        assert may_hold_secret(f"x {trigger.upper()} y"), trigger
+    assert not may_hold_secret("usr/lib/python3/dist-packages/foo.py")
+    assert redact_secrets(f"token ghp_{'a' * 36}") != f"token ghp_{'a' * 36}"

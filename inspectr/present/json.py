@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, TextIO
 
-from ..untrusted.secrets import redact_value
+from ..untrusted.secrets import may_hold_secret, redact_value
 
 __all__ = ["FORMAT_VERSION", "dump_document", "dump_records", "write_json", "json_text"]
 
@@ -23,7 +23,10 @@ def dump_records(records: Iterable[dict[str, Any]], fp: TextIO) -> None:
     first = True
     for record in records:
         fp.write("\n  " if first else ",\n  ")
-        fp.write(json.dumps(redact_value(record), ensure_ascii=True, separators=(", ", ": ")))
+        text = json.dumps(record, ensure_ascii=True, separators=(", ", ": "))
+        if may_hold_secret(text):  # one cheap look at the whole record; redact only when it may
+            text = json.dumps(redact_value(record), ensure_ascii=True, separators=(", ", ": "))
+        fp.write(text)
         first = False
     fp.write("\n]\n" if not first else "]\n")
 
@@ -31,7 +34,8 @@ def dump_records(records: Iterable[dict[str, Any]], fp: TextIO) -> None:
 def json_text(doc: Any) -> str:
     """The one JSON serialiser of every report: secrets in any string are redacted first (an
     image's history, config, labels and annotations reach reports verbatim otherwise)."""
-    return json.dumps(redact_value(doc), indent=2, ensure_ascii=True)
+    text = json.dumps(doc, indent=2, ensure_ascii=True)
+    return json.dumps(redact_value(doc), indent=2, ensure_ascii=True) if may_hold_secret(text) else text
 
 
 def write_json(doc: Any, fp: TextIO) -> None:

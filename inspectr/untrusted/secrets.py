@@ -8,7 +8,7 @@ import struct
 from dataclasses import dataclass
 
 __all__ = ["SecretMatch", "scan_content", "secret_kind_for_path", "decode_capability", "CAP_NAMES", "redact",
-           "redact_secrets", "redact_value", "SCAN_MAX_BYTES"]
+           "redact_secrets", "redact_value", "may_hold_secret", "SCAN_MAX_BYTES"]
 
 SCAN_MAX_BYTES = 1 << 20  # files larger than this are not content-scanned (their names still are)
 
@@ -81,14 +81,24 @@ _TEXT_PATTERNS = [re.compile(r"-----BEGIN (?:RSA |DSA |EC |OPENSSH |ENCRYPTED |P
                              r"[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----|$)")] + [
     re.compile(p.pattern.decode("ascii"), p.flags & re.IGNORECASE) for kind, _, p in _PATTERNS if kind != "private-key"]
 # Cheap first look: most strings (paths, digests) hold none of these, and skip the patterns.
-_TRIGGER = re.compile(r"(?i)PRIVATE KEY|AKIA|ASIA|secret|service_account|gh[pousr]_|github_pat_|glpat-|xox[abprs]-|"
-                      r"_live_|npm_|_authToken|pypi-|\"auth\"|passw|api_?key|token")
+# Plain substring tests on the lowercased text run in C; a false positive only costs the full scan.
+_TRIGGERS = ("private key", "akia", "asia", "secret", "service_account", "gh", "glpat-", "xox", "_live_",
+             "npm_", "auth", "pypi-", "passw", "api", "token")
+
+
+def may_hold_secret(text: str) -> bool:
+    """False when no secret rule can match `text` (its serialised form will do): the fast path.
+    Written out rather than a loop over _TRIGGERS: it runs once per `ls` record (about 4 us)."""
+    low = text.lower()
+    return ("private key" in low or "akia" in low or "asia" in low or "secret" in low or "service_account" in low
+            or "gh" in low or "glpat-" in low or "xox" in low or "_live_" in low or "npm_" in low or "auth" in low
+            or "pypi-" in low or "passw" in low or "api" in low or "token" in low)
 
 
 def redact_secrets(text: str) -> str:
     """`text` with every secret the content rules know replaced by its redacted form: what every
     output path of inspectr writes image-controlled text through."""
-    if not _TRIGGER.search(text):
+    if not may_hold_secret(text):
         return text
     for pattern in _TEXT_PATTERNS:
         text = pattern.sub(lambda m: "[redacted " + redact(m.group(0).encode("utf-8", "surrogateescape")) + "]", text)
@@ -100,7 +110,8 @@ def redact_value(value: object) -> object:
     if isinstance(value, str):
         return redact_secrets(value)
     if isinstance(value, dict):
-        return {redact_secrets(k) if isinstance(k, str) else k: redact_value(v) for k, v in value.items()}
+        return {redact_secrets(k) if isinstance(k, str) else k: v if isinstance(v, (int, float, type(None)))
+                else redact_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact_value(v) for v in value]
     return value
