@@ -537,10 +537,9 @@ def main(argv: list[str] | None = None) -> int:
 
     res["total_s"] = time.perf_counter() - t_start
     res["inspectr_source_sha256"] = bl._combined(fingerprint)
-    after = bl.source_fingerprint()
-    if after != fingerprint:
-        changed = sorted(k for k in fingerprint.keys() | after.keys() if fingerprint.get(k) != after.get(k))
-        res["warning"] = f"inspectr's source changed while the benchmark ran; changed files: {', '.join(changed)}"
+    warning = bl.source_changed_warning(fingerprint)
+    if warning:
+        res["warning"] = warning
     flags = ["--small"] if args.small else [f"--{k.replace('_', '-')} {getattr(args, k)}" for k, d in
                                               (("files", 50_000), ("scale", 1.0), ("seed", 1), ("changes", 300), ("change_seed", 7))
                                               if getattr(args, k) != d]

@@ -379,6 +379,15 @@ def _combined(fingerprint: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def source_changed_warning(fingerprint: dict[str, str]) -> str | None:
+    """A warning naming inspectr's files that changed since `fingerprint` was taken, or None."""
+    after = source_fingerprint()
+    if after == fingerprint:
+        return None
+    changed = sorted(k for k in fingerprint.keys() | after.keys() if fingerprint.get(k) != after.get(k))
+    return f"inspectr's source changed while the benchmark ran; changed files: {', '.join(changed)}"
+
+
 def machine_info() -> dict:
     mem_kb = 0
     for line in Path("/proc/meminfo").read_text().splitlines():
