@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 from ..notice import Notice
+from ..untrusted.members import MemberKind
 
 __all__ = ["EntryKind", "Entry", "Notice"]
 
 
-class EntryKind(enum.Enum):
-    FILE = "file"
-    DIR = "dir"
-    SYMLINK = "symlink"
-    HARDLINK = "hardlink"
-    CHAR = "char"
-    BLOCK = "block"
-    FIFO = "fifo"
-    WHITEOUT = "whiteout"  # path names the deleted sibling
-    OPAQUE = "opaque"  # path names the directory whose lower children are hidden
+# One set of kinds from the tar member to the merged tree: untrusted/members.py classifies a
+# member into it, and an Entry keeps it.
+EntryKind = MemberKind
 
 
 @dataclass(slots=True)

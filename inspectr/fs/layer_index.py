@@ -18,24 +18,13 @@ from ..errors import (DecompressError, DiffIdMismatch, EntryLimitExceeded, Inspe
 from ..limits import Limits
 from ..mediatypes import layer_compression
 from ..untrusted.decompress import Compression, PeekReader, open_decompressed, sniff
-from ..untrusted.members import MemberKind, classify_member
+from ..untrusted.members import classify_member
 from ..untrusted.secrets import SCAN_MAX_BYTES, SecretMatch, scan_content
 from ..untrusted.tar import Member, StreamBlocks, TarWalker
 from .entry import Entry, EntryKind, Notice
 
 __all__ = ["LayerSource", "LayerIndex", "index_layer", "index_tar_bytes", "iter_layer_members", "verify_blob"]
 
-_KINDS = {
-    MemberKind.FILE: EntryKind.FILE,
-    MemberKind.HARDLINK: EntryKind.HARDLINK,
-    MemberKind.SYMLINK: EntryKind.SYMLINK,
-    MemberKind.CHAR: EntryKind.CHAR,
-    MemberKind.BLOCK: EntryKind.BLOCK,
-    MemberKind.DIR: EntryKind.DIR,
-    MemberKind.FIFO: EntryKind.FIFO,
-    MemberKind.WHITEOUT: EntryKind.WHITEOUT,
-    MemberKind.OPAQUE: EntryKind.OPAQUE,
-}
 
 
 class LayerSource(Protocol):
@@ -241,7 +230,6 @@ def _index_members(walker: TarWalker, layer: int, limits: Limits, notices: list[
     append = entries.append
     sha256 = hashlib.sha256
     classify = classify_member
-    kinds = _KINDS
     file_kind, whiteout_kind, opaque_kind = EntryKind.FILE, EntryKind.WHITEOUT, EntryKind.OPAQUE
     what = f"layer {layer}"
     for member in walker:
@@ -250,7 +238,7 @@ def _index_members(walker: TarWalker, layer: int, limits: Limits, notices: list[
         if record.notices:
             for code, message in record.notices:
                 notices.append(Notice(code, path, layer, message))
-        kind = kinds[record.kind]
+        kind = record.kind
         digest: bytes | None = None
         if kind is file_kind:
             if secrets is not None and 0 < member.size <= SCAN_MAX_BYTES:
