@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..digest import Digest, VerifyingReader, check_bytes, sha256_digest
+from ..digest import Digest, VerifyingReader, check_bytes, read_verified, sha256_digest
 from ..errors import InspectrError
 from ..fs.build import index_checked
 from ..fs.layer_index import LayerIndex
@@ -22,7 +22,6 @@ from ..limits import Limits
 from ..mediatypes import CONFIG_TYPES, INDEX_TYPES, MANIFEST_TYPES, layer_compression
 from ..model import Descriptor, ImageConfig, Index, Manifest
 from ..store import BlobStore, Container, member_digest
-from ..untrusted.documents import read_blob
 from ..untrusted.jsonload import load_json
 from ..session import Session
 from .report import Check, Status
@@ -66,9 +65,9 @@ class _Walker:
     def blob(self, desc: Descriptor, kind: str, subject: str) -> BlobOpener | None:
         """Size of one blob (its digest too, unless it is a layer, hashed while it streams);
         None when it cannot be trusted."""
-        if self._checked(desc, kind, subject) is None:
+        blob = self._checked(desc, kind, subject)
+        if blob is None:
             return None
-        blob = self.store.blob(desc.digest, kind)
         if kind != "layer":
             reader = VerifyingReader(blob.open(), desc.digest, desc.size, f"{self.store.label}: {kind} {desc.digest}")
             try:
@@ -81,7 +80,9 @@ class _Walker:
             self.r.add(f"{kind}-digest", subject, Status.PASS, str(desc.digest))
         return blob
 
-    def _checked(self, desc: Descriptor, kind: str, subject: str) -> Descriptor | None:
+    def _checked(self, desc: Descriptor, kind: str, subject: str) -> BlobOpener | None:
+        """The blob, once it is present with the descriptor's size; None (with the failed or
+        skipped check recorded) otherwise."""
         d = desc.digest
         self.referenced.add(str(d))
         if self.skip_blobs and kind in ("config", "layer", "blob"):
@@ -113,12 +114,13 @@ class _Walker:
                        f"descriptor says {desc.size} bytes, blob has {blob.length}", "size-mismatch")
             return None
         self.r.add(f"{kind}-size", subject, Status.PASS, f"{desc.size} bytes")
-        return desc
+        return blob
 
-    def _read(self, desc: Descriptor, kind: str, subject: str, max_bytes: int) -> bytes:
+    def _read(self, blob: BlobOpener, desc: Descriptor, kind: str, subject: str, max_bytes: int) -> bytes:
         """The blob through the one verifying reader; a mismatch becomes a failed check."""
         try:
-            data = read_blob(self.store, desc, kind, self.limits, max_bytes)
+            data = read_verified(blob.open(), desc.digest, desc.size, f"{self.store.label}: {kind} {desc.digest}",
+                                 max_bytes)
         except InspectrError as err:
             check = "parse" if err.error_class == "size-limit-exceeded" else "digest"
             _fail(self.r, f"{kind}-{check}", subject, err)
@@ -127,10 +129,11 @@ class _Walker:
         return data
 
     def json_blob(self, desc: Descriptor, kind: str, subject: str) -> tuple[bytes, Any] | None:
-        if self._checked(desc, kind, subject) is None:
+        blob = self._checked(desc, kind, subject)
+        if blob is None:
             return None
         try:
-            data = self._read(desc, kind, subject, self.limits.max_json_bytes)
+            data = self._read(blob, desc, kind, subject, self.limits.max_json_bytes)
         except InspectrError:
             return None
         try:
