@@ -210,6 +210,8 @@ class ImageConfig:
         if rootfs.get("type") != "layers":
             raise MalformedImage(f"{what}.rootfs.type: expected 'layers', got {rootfs.get('type')!r}")
         diff_ids = rootfs.get("diff_ids")
+        if diff_ids is None and "diff_ids" in rootfs:
+            diff_ids = []  # Go writes a nil slice as null (go-containerregistry's empty image); the layer count check still applies
         if not isinstance(diff_ids, list):
             raise MalformedImage(f"{what}.rootfs.diff_ids: expected a list")
         cfg = obj.get("config") or {}

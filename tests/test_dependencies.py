@@ -39,7 +39,7 @@ def package_uses(pattern: str) -> list[str]:
 
 def test_every_dependency_has_one_plain_floor() -> None:
     # .ci/run derives `name==version` from each entry, so each must be exactly NAME>=VERSION.
-    assert set(DEPENDENCIES) == {"click", "rich", "zstandard", "cryptography", "isal", "urllib3"}
+    assert set(DEPENDENCIES) == {"click", "rich", "zstandard", "cryptography", "isal", "urllib3", "sigstore"}
     for req in DEPENDENCIES.values():
         assert [s.operator for s in req.specifier] == [">="], req
         assert not req.extras and req.marker is None and req.url is None, req
@@ -58,8 +58,13 @@ NEEDS = [
     ("click", "8.2.0", r"exceptions\.NoArgsIsHelpError",
      "added in click 8.2.0; with 8.1.x every usage error ends in AttributeError and a traceback"),
     ("rich", "9.7.0", r"no_color=", "Console(no_color=...) is new in rich 9.7.0; 9.6.2 raises TypeError"),
+    ("rich", "13.0.0", r"from sigstore", "sigstore 4.0.0 requires rich>=13: a lower floor cannot be installed beside it"),
     ("cryptography", "3.1", r"load_pem_public_key\(\w+\)",
      "load_pem_public_key without a backend: 3.0 raises 'missing 1 required positional argument: backend'"),
+    ("cryptography", "45.0.0", r"ExtensionPolicy\.webpki_defaults_ca",
+     "x509.verification.ExtensionPolicy is new in cryptography 45; 44 raises ImportError (Fulcio chains)"),
+    ("sigstore", "4.0.0", r"from sigstore\.models import Bundle",
+     "sigstore.models.Bundle/TrustedRoot and Verifier(trusted_root=...) are the 4.x API; 3.x lacks sigstore.models.TrustedRoot"),
     ("urllib3", "2.0", r"urllib3\.BaseHTTPResponse", "BaseHTTPResponse is new in 2.0; 1.26 fails TLS with a custom CA"),
 ]
 

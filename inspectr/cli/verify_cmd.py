@@ -11,6 +11,7 @@ from ..present.table import present
 from ..verify.engine import Trust, verify_image
 from ..verify.keys import load_keyring, load_public_key
 from .common import Context, format_option, parse_limits, registry_options
+from .trust_options import KeylessInputs, keyless_options
 
 
 @click.command("verify")
@@ -25,18 +26,23 @@ from .common import Context, format_option, parse_limits, registry_options
 @click.option("--policy", "policy", type=click.Path(dir_okay=False, path_type=Path),
               help="containers-policy.json subset: reject, insecureAcceptAnything, signedBy (GPGKeys), sigstoreSigned (keys).")
 @click.option("--require-signature", is_flag=True, help="Fail when no valid signature is found, even without keys.")
+@click.option("--attestation", metavar="TYPE", help="Require a verified attestation of this predicate type (a URI, or "
+              "slsaprovenance, spdxjson, cyclonedx, vuln, custom, any) instead of a signature, as cosign verify-attestation.")
 @click.option("--skip-blob-checks", is_flag=True,
               help="Weakens verification: check index and manifests only, not configs and layers.")
 @click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE", help="Raise one resource limit.")
+@keyless_options
 @format_option("text", "json", "sarif", "junit", "markdown")
 @registry_options
 @click.pass_obj
 def command(ctx: Context, image: str, keys: tuple[Path, ...], keyrings: tuple[Path, ...], signatures: tuple[Path, ...],
-            identity: str | None, policy: Path | None, require_signature: bool, skip_blob_checks: bool, limits: tuple[str, ...], fmt: str) -> None:
+            identity: str | None, policy: Path | None, require_signature: bool, attestation: str | None, skip_blob_checks: bool,
+            limits: tuple[str, ...], fmt: str, keyless: KeylessInputs) -> None:
     """Verify IMAGE byte for byte: every blob's size and digest, every diff_id, the Docker 25+
     manifest.json against index.json, unreferenced or missing blobs; then every signature
-    found (cosign .sig manifests and dir: sigstore-json files with --key, simple signing with
-    --keyring). With trust inputs, at least one valid signature for the image is required.
+    found: cosign .sig/.att and Sigstore bundles with --key or keylessly (Fulcio certificate
+    and Rekor entry, offline, against --trusted-root), simple signing with --keyring. With
+    trust inputs, at least one valid signature for the image is required.
     Exit 0 verified, 1 verification failed, 2 unusable input.
     Example: `inspectr verify fixtures/oci-busybox`.
     """
@@ -48,6 +54,9 @@ def command(ctx: Context, image: str, keys: tuple[Path, ...], keyrings: tuple[Pa
         identity=identity,
         require_signature=require_signature,
         policy=policy,
+        identity_policy=keyless[0],
+        trusted_root=keyless[1],
+        attestation=attestation,
     )
     report = verify_image(image, trust, session=ctx.session(lim), skip_blob_checks=skip_blob_checks)
     present(report, fmt, sys.stdout, console=ctx.console, verbose=ctx.verbose)

@@ -29,7 +29,9 @@ from ..untrusted.bundle import (
 )
 from ..untrusted.jsonload import load_json
 from ..untrusted.sigpayload import PayloadError, load_strict_json
+from .keyless import CERT_ANNOTATION, Keyless
 from .keys import PublicKey
+from .signatures import UNCHECKED_IDENTITY
 from .report import SignatureResult, Status
 
 __all__ = ["Attachment", "find_attachments", "check_attachment"]
@@ -42,6 +44,7 @@ class Attachment:
     media_type: str
     data: bytes = b""
     note: str = ""
+    annotations: tuple[tuple[str, str], ...] = ()
 
 
 def _layer_bytes(store: BlobStore, desc: Descriptor, what: str, limits: Limits) -> bytes:
@@ -66,7 +69,7 @@ def _from_manifest(store: BlobStore, manifest: Manifest, source: str, limits: Li
                 out.append(f"{where}: {err}")
                 continue
             kind = "sigstore-bundle" if layer.media_type in BUNDLE_MEDIA_TYPES else "dsse"
-            out.append(Attachment(kind, where, layer.media_type, data))
+            out.append(Attachment(kind, where, layer.media_type, data, annotations=tuple(sorted(layer.annotations.items()))))
     return out
 
 
@@ -163,7 +166,50 @@ def _verify_prehashed(key: PublicKey, signature: bytes, digest: bytes) -> bool:
     return False
 
 
-def check_attachment(a: Attachment, digests: list[str], keys: list[PublicKey]) -> SignatureResult:
+def _statement_result(a: Attachment, payload: bytes, digests: list[str], signer: str | None,
+                      unchecked: bool = False) -> SignatureResult:
+    """The signed in-toto statement must name this image as its subject."""
+    try:
+        statement = parse_statement(payload)
+    except PayloadError as err:
+        return SignatureResult(a.kind, a.source, Status.FAIL, f"signed payload rejected: {err}", "unsupported-format", signer)
+    matching = [d for d in statement.subject_digests if d in digests]
+    if not matching:
+        return SignatureResult(a.kind, a.source, Status.FAIL,
+                               f"in-toto subject {', '.join(statement.subject_digests)} is not this image", "digest-mismatch", signer)
+    if unchecked:
+        return SignatureResult(a.kind, a.source, Status.WARN, UNCHECKED_IDENTITY, "identity-not-checked", signer,
+                               identity=statement.predicate_type, digest=matching[0], statement=payload)
+    return SignatureResult(a.kind, a.source, Status.PASS, f"valid attestation ({statement.predicate_type})", None,
+                           signer, identity=statement.predicate_type, digest=matching[0], statement=payload)
+
+
+def _check_keyless(a: Attachment, content: Envelope | MessageSignature, digests: list[str], keyless: Keyless) -> SignatureResult:
+    unchecked = not keyless.policy.given
+    if a.kind == "sigstore-bundle":
+        artifact = None
+        if isinstance(content, MessageSignature):
+            claimed = f"sha256:{content.digest.hex()}"
+            if claimed not in digests:
+                return SignatureResult(a.kind, a.source, Status.FAIL, f"bundle signs {claimed}, not this image", "digest-mismatch",
+                                       digest=claimed)
+            artifact = content.digest
+        outcome = keyless.bundle(a.data, artifact)
+        if outcome.error is not None:
+            return SignatureResult(a.kind, a.source, Status.FAIL, outcome.message, outcome.error, outcome.signer)
+        if isinstance(content, MessageSignature):
+            status = Status.WARN if unchecked else Status.PASS
+            return SignatureResult(a.kind, a.source, status, UNCHECKED_IDENTITY if unchecked else "valid keyless message signature for this image",
+                                   "identity-not-checked" if unchecked else None, outcome.signer, digest=f"sha256:{content.digest.hex()}")
+        return _statement_result(a, outcome.payload, digests, outcome.signer, unchecked)
+    assert isinstance(content, Envelope)
+    outcome = keyless.cosign(dict(a.annotations), envelope=content, envelope_raw=a.data)
+    if outcome.error is not None:
+        return SignatureResult(a.kind, a.source, Status.FAIL, outcome.message, outcome.error, outcome.signer)
+    return _statement_result(a, outcome.payload, digests, outcome.signer, unchecked)
+
+
+def check_attachment(a: Attachment, digests: list[str], keys: list[PublicKey], keyless: Keyless | None = None) -> SignatureResult:
     if a.kind == "buildkit-attestation":
         return SignatureResult(a.kind, a.source, Status.INFO, a.note)
     try:
@@ -173,8 +219,9 @@ def check_attachment(a: Attachment, digests: list[str], keys: list[PublicKey]) -
             content, material = parse_envelope(load_strict_json(a.data, "DSSE envelope")), {}
     except PayloadError as err:
         return SignatureResult(a.kind, a.source, Status.FAIL, str(err), "unsupported-format")
-    if any(k in material for k in ("certificate", "x509CertificateChain")) and not keys:
-        return SignatureResult(a.kind, a.source, Status.SKIP, "keyless (certificate) bundle: Fulcio roots are not supported offline yet")
+    has_certificate = any(k in material for k in ("certificate", "x509CertificateChain")) or CERT_ANNOTATION in dict(a.annotations)
+    if has_certificate and not keys:
+        return _check_keyless(a, content, digests, keyless or Keyless())
     if not keys:
         return SignatureResult(a.kind, a.source, Status.SKIP, "signed attachment, but no --key given to check it")
     if isinstance(content, MessageSignature):
@@ -190,15 +237,7 @@ def check_attachment(a: Attachment, digests: list[str], keys: list[PublicKey]) -
     message = pae(content.payload_type, content.payload)
     signer = next((k for k in keys for sig, _ in content.signatures if k.verify(sig, message)), None)
     if signer is None:
+        if has_certificate:
+            return _check_keyless(a, content, digests, keyless or Keyless())
         return SignatureResult(a.kind, a.source, Status.FAIL, "DSSE signature does not verify with any given key", "bad-signature")
-    try:
-        statement = parse_statement(content.payload)
-    except PayloadError as err:
-        return SignatureResult(a.kind, a.source, Status.FAIL, f"signed payload rejected: {err}", "unsupported-format", signer.label)
-    matching = [d for d in statement.subject_digests if d in digests]
-    if not matching:
-        return SignatureResult(a.kind, a.source, Status.FAIL,
-                               f"in-toto subject {', '.join(statement.subject_digests)} is not this image", "digest-mismatch",
-                               signer.label)
-    return SignatureResult(a.kind, a.source, Status.PASS, f"valid attestation ({statement.predicate_type})", None,
-                           signer.label, identity=statement.predicate_type, digest=matching[0])
+    return _statement_result(a, content.payload, digests, signer.label)

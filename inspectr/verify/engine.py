@@ -12,6 +12,7 @@ from ..session import Session
 from ..errors import InspectrError
 from ..store import PULLED_FROM, Container
 from .integrity import IntegrityResult, check_integrity
+from .keyless import IdentityPolicy, Keyless
 from .keys import Keyring, PublicKey
 from .report import SignatureResult, Status, VerificationReport
 from .attestations import check_attachment, find_attachments
@@ -31,10 +32,14 @@ class Trust:
     identity: str | None = None
     require_signature: bool = field(default=False)
     policy: Path | None = None
+    identity_policy: IdentityPolicy = IdentityPolicy()
+    trusted_root: Path | None = None  # None: public-good Sigstore's, as the sigstore package ships it
+    attestation: str | None = None  # require a verified attestation of this predicate type instead of a signature
 
     @property
     def given(self) -> bool:
-        return bool(self.keys or self.keyrings or self.require_signature or self.policy)
+        return bool(self.keys or self.keyrings or self.require_signature or self.policy or self.identity_policy.given
+                    or self.attestation)
 
 
 def _image_digests(container: Container, integrity: IntegrityResult, required: bool) -> list[str]:
@@ -75,7 +80,8 @@ def verify_image(reference: str | Container, trust: Trust = Trust(), limits: Lim
     reference = container.reference
     integrity = check_integrity(container, session=session, skip_blobs=skip_blob_checks)
     digests = _image_digests(container, integrity, trust.given)
-    report = VerificationReport(reference, integrity.format, digests, checks=integrity.checks, trust_required=trust.given)
+    report = VerificationReport(reference, integrity.format, digests, checks=integrity.checks, trust_required=trust.given,
+                                attestation=trust.attestation)
     candidates: list[Candidate] = []
     problems: list[str] = []
     if container.index is not None and container.transport != "dir":
@@ -97,8 +103,11 @@ def verify_image(reference: str | Container, trust: Trust = Trust(), limits: Lim
     # A registry image has a reference of its own: signed identities are checked against it.
     registry_ref = container.path if container.transport == "docker" else None
     identity = trust.identity or registry_ref or _pulled_from(container)
+    keyless = Keyless(trust.identity_policy, trust.trusted_root)
+    if trust.trusted_root is not None:
+        keyless.root()  # a root the user named must be usable, whether or not a keyless signature turns up
     for c in candidates:
-        report.signatures.append(check_candidate(c, digests, list(trust.keys), list(trust.keyrings), identity))
+        report.signatures.append(check_candidate(c, digests, list(trust.keys), list(trust.keyrings), identity, keyless))
     layouts = [(container.store, container.index, integrity.manifests)] if container.transport != "dir" else []
     for extra_store, extra_index in extra_layouts:  # --signatures layouts: referrers there count too
         layouts.append((extra_store, extra_index, {}))
@@ -108,7 +117,7 @@ def verify_image(reference: str | Container, trust: Trust = Trust(), limits: Lim
                 problems.append(item)
             else:
                 candidates.append(item)  # type: ignore[arg-type]
-                report.signatures.append(check_attachment(item, digests, list(trust.keys)))
+                report.signatures.append(check_attachment(item, digests, list(trust.keys), keyless))
     for p in problems:
         report.signatures.append(SignatureResult("unknown", p.split(": ", 1)[0], Status.WARN, p, "unsupported-format"))
     if trust.policy is not None:

@@ -223,6 +223,48 @@ class _Walker:
                 self.r.add("layer-content", subject, Status.WARN, notice.message, notice.code)
         self.pending.clear()
 
+    def referrers(self, present: set[str]) -> None:
+        """OCI 1.1 referrers kept only as blobs (signatures, attestations, SBOMs): reached through
+        their `subject`, so they and the blobs they name are checked, not reported as strays."""
+        for _ in range(4):  # a referrer of a referrer, a few levels deep
+            found = False
+            for name in sorted(present - self.referenced):
+                desc = self._small_manifest(name)
+                if desc is None:
+                    continue
+                got = self.json_blob(desc, "referrer", f"referrer {name}")
+                if got is None or not isinstance(got[1], dict):
+                    continue
+                found = True
+                try:
+                    manifest = Manifest.from_json(got[1], f"referrer {name}")
+                except InspectrError as err:
+                    _fail(self.r, "referrer-parse", f"referrer {name}", err)
+                    continue
+                for i, child in enumerate([manifest.config, *manifest.layers]):
+                    self.blob(child, "blob", f"referrer {name} {'config' if i == 0 else f'layers[{i - 1}]'}")
+            if not found:
+                return
+
+    def _small_manifest(self, name: str) -> Descriptor | None:
+        """A blob that is an image manifest whose subject this walk reached, else None."""
+        if not name.startswith("sha256:"):
+            return None
+        try:
+            d = Digest("sha256", name[7:])
+            blob = self.store.blob(d, "blob")
+            if blob.length > 64 << 10:
+                return None
+            with blob.open() as fp:
+                head = fp.read(64 << 10)
+            doc = load_json(head, name, self.limits)
+        except InspectrError:
+            return None
+        subject = doc.get("subject") if isinstance(doc, dict) else None
+        if not isinstance(subject, dict) or subject.get("digest") not in self.referenced or not isinstance(doc.get("mediaType"), str):
+            return None
+        return Descriptor(doc["mediaType"], d, blob.length)
+
     def unreferenced(self, present: set[str]) -> None:
         for digest in sorted(present - self.referenced):
             self.r.add("blob-referenced", digest, Status.WARN, "blob is in the layout but nothing references it", "unreferenced-blob")
@@ -249,6 +291,7 @@ def _layout(result: IntegrityResult, container: Container, skip_blobs: bool, ses
         result.chains[str(desc.digest)] = [str(desc.digest)] + result.manifest_digests[before + 1:]
     walker.index_layers(session)
     if not skip_blobs and container.transport != "docker":  # a registry cannot be listed
+        walker.referrers(container.store.list_blobs())
         walker.unreferenced(container.store.list_blobs())
 
 

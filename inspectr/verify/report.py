@@ -9,6 +9,22 @@ from typing import Any
 __all__ = ["Status", "Check", "SignatureResult", "VerificationReport", "COSIGN_SIGN_PREDICATE"]
 
 COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
+# --attestation names: cosign's short names for predicate types, and "any".
+PREDICATE_ALIASES = {
+    "slsaprovenance": ("https://slsa.dev/provenance/v0.2", "https://slsa.dev/provenance/v0.1", "https://slsa.dev/provenance/v1"),
+    "slsaprovenance02": ("https://slsa.dev/provenance/v0.2",),
+    "slsaprovenance1": ("https://slsa.dev/provenance/v1",),
+    "spdxjson": ("https://spdx.dev/Document",),
+    "cyclonedx": ("https://cyclonedx.org/bom",),
+    "vuln": ("https://cosign.sigstore.dev/attestation/vuln/v1",),
+    "custom": ("https://cosign.sigstore.dev/attestation/v1",),
+}
+
+
+def predicate_matches(wanted: str, predicate_type: str | None) -> bool:
+    if predicate_type is None:
+        return False
+    return wanted == "any" or predicate_type == wanted or predicate_type in PREDICATE_ALIASES.get(wanted, ())
 
 
 class Status(enum.Enum):
@@ -47,6 +63,7 @@ class SignatureResult:
     signer: str | None = None  # key fingerprint / key file that verified it
     identity: str | None = None  # docker-reference or subject in the payload
     digest: str | None = None  # the manifest digest the signature claims
+    statement: bytes | None = field(default=None, repr=False, compare=False)  # a verified in-toto statement, kept for provenance checks
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "source": self.source, "status": self.status.value, "error": self.error,
@@ -62,6 +79,7 @@ class VerificationReport:
     signatures: list[SignatureResult] = field(default_factory=list)
     trust_required: bool = False  # keys/keyrings/policy were given: a valid signature is required
     policy: list[SignatureResult] | None = None  # one result per policy requirement, when --policy
+    attestation: str | None = None  # --attestation: a verified attestation of this type is what is required
     verdict: str = ""
 
     @property
@@ -70,7 +88,11 @@ class VerificationReport:
 
     @property
     def signature_ok(self) -> bool:
-        """A valid signature, not merely a valid attestation about the image."""
+        """A valid signature, not merely a valid attestation about the image; with --attestation,
+        a valid attestation of that type."""
+        if self.attestation is not None:
+            return any(s.status is Status.PASS and s.statement is not None and predicate_matches(self.attestation, s.identity)
+                       for s in self.signatures)
         return any(s.status is Status.PASS and (s.kind in ("cosign", "simple-signing") or
                                                 (s.kind == "sigstore-bundle" and s.identity in (None, COSIGN_SIGN_PREDICATE)))
                    for s in self.signatures)

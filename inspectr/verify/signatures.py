@@ -28,6 +28,7 @@ from ..untrusted.sigpayload import (
     parse_sigstore_json,
     repository_of,
 )
+from .keyless import CERT_ANNOTATION, Keyless
 from .keys import Keyring, PublicKey, gpgv_verify
 from .report import SignatureResult, Status
 
@@ -35,6 +36,8 @@ __all__ = ["Candidate", "find_in_layout", "find_in_dir", "find_in_path", "check_
 
 COSIGN_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
 COSIGN_SIG_ANNOTATION = "dev.cosignproject.cosign/signature"
+UNCHECKED_IDENTITY = ("valid keyless signature, identity not checked: give --certificate-identity (or -regexp) and "
+                      "--certificate-oidc-issuer to say who must have signed")
 
 
 @dataclass(frozen=True)
@@ -213,18 +216,28 @@ def _with_default_tag(ref: str) -> str:
 
 
 def check_candidate(c: Candidate, digests: list[str], keys: list[PublicKey], keyrings: list[Keyring],
-                    identity: str | None) -> SignatureResult:
-    """Crypto, then payload, then digest, then identity."""
+                    identity: str | None, keyless: Keyless | None = None) -> SignatureResult:
+    """Crypto, then payload, then digest, then identity. A cosign signature that carries a
+    Fulcio certificate is checked keylessly unless a given key verifies it."""
+    identity_unchecked = False
     if c.kind == "cosign":
-        if not keys:
-            return SignatureResult("cosign", c.source, Status.SKIP, "cosign signature, but no --key given to check it")
+        annotations = dict(c.annotations)
         signer = next((k for k in keys if k.verify(c.signature, c.payload)), None)
-        if signer is None:
+        if signer is None and CERT_ANNOTATION in annotations:
+            outcome = (keyless or Keyless()).cosign(annotations, payload=c.payload, signature=c.signature)
+            if outcome.error is not None:
+                return SignatureResult("cosign", c.source, Status.FAIL, outcome.message, outcome.error, outcome.signer)
+            signer_label = outcome.signer
+            identity_unchecked = not (keyless and keyless.policy.given)
+        elif signer is None and not keys:
+            return SignatureResult("cosign", c.source, Status.SKIP, "cosign signature, but no --key given to check it")
+        elif signer is None:
             return SignatureResult("cosign", c.source, Status.FAIL,
                                    f"does not verify with any given key ({', '.join(k.label for k in keys)}): "
                                    "signed by another key, or the payload or signature was altered", "bad-signature")
+        else:
+            signer_label = f"{signer.label} (sha256:{signer.spki_sha256[:16]}…)"
         expected_type = COSIGN_TYPE
-        signer_label: str | None = f"{signer.label} (sha256:{signer.spki_sha256[:16]}…)"
         payload_bytes = c.payload
     else:
         if not keyrings:
@@ -248,5 +261,8 @@ def check_candidate(c: Candidate, digests: list[str], keys: list[PublicKey], key
         return SignatureResult(c.kind, c.source, Status.FAIL,
                                f"signed identity {payload.docker_reference!r} does not match {identity!r}",
                                "identity-mismatch", signer_label, payload.docker_reference, payload.manifest_digest)
+    if identity_unchecked:
+        return SignatureResult(c.kind, c.source, Status.WARN, UNCHECKED_IDENTITY, "identity-not-checked", signer_label,
+                               payload.docker_reference, payload.manifest_digest)
     return SignatureResult(c.kind, c.source, Status.PASS, "valid signature for this image", None, signer_label,
                            payload.docker_reference, payload.manifest_digest)
