@@ -264,3 +264,25 @@ def test_an_unusable_trusted_root_is_one_line_and_exit_2(tmp_path: Path, bad: st
 def test_a_bad_identity_regexp_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_main(capsys, "verify", "--certificate-identity-regexp", "(", f"oci:{SLSA / 'v1.4.0/container_workflow_dispatch'}")
     assert code == 2 and "not a regular expression" in err and len(err.strip().splitlines()) == 1
+
+
+# -- the gate: keyless signers from the policy file or the command line --------------------------
+
+@pytest.mark.parametrize("regexp,verdict,code", [(GENERATOR, "reproduced", 0), ("^https://github.com/evil/", "untrusted", 1)])
+def test_gate_checks_the_release_keylessly(tmp_path: Path, capsys: pytest.CaptureFixture[str], regexp: str, verdict: str,
+                                           code: int) -> None:
+    policy = tmp_path / "inspectr.toml"
+    policy.write_text(f'[signers]\ncertificate-identity-regexp = "{regexp}"\ncertificate-oidc-issuer = "{ACTIONS}"\n'
+                      f'attestation = "slsaprovenance"\n')
+    image = f"oci:{SLSA / 'v1.4.0/container_workflow_dispatch'}"
+    got, out, err = run_main(capsys, "gate", "--release", image, "--rebuild", image, "--policy", str(policy), "--json", str(tmp_path / "g.json"))
+    report = json.loads((tmp_path / "g.json").read_text())
+    assert got == code and report["verdict"] == verdict, out + err
+    check = next(c for c in report["checks"] if c["id"] == "release-signature")
+    assert check["status"] == ("pass" if code == 0 else "fail")
+
+
+def test_gate_takes_the_identity_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    got, out, err = run_main(capsys, "gate", "--release", f"dir:{_sig_dir(tmp_path)}", "--rebuild", f"dir:{_sig_dir(tmp_path / 'b')}",
+                             "--certificate-identity", "someone@example.com", "--certificate-oidc-issuer", GH_OAUTH)
+    assert got == 1 and "identity-mismatch" in out, out + err

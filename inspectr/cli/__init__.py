@@ -7,6 +7,7 @@ import dataclasses
 import errno
 import importlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -143,6 +144,9 @@ def main(argv: list[str] | None = None) -> None:
         # away, instead of click's exit status 1, which means "findings" here.
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = list(sys.argv[1:] if argv is None else argv)
+    # Libraries' log records (sigstore warns about root CAs in bundles) stay off stderr: what a
+    # check found is in the report, and stderr carries only inspectr's one-line errors.
+    logging.getLogger("sigstore").setLevel(logging.CRITICAL)
     as_json = _json_requested(args)
     state = Context()
     if argv is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from ..gate.engine import run_gate
 from ..gate.policy import GatePolicy, load_gate_policy
 from ..present.table import present
 from .common import Context, output_file, registry_options
+from .trust_options import KeylessInputs, keyless_options
 
 _REPORT_NAMES = {"json": "gate.json", "sarif": "gate.sarif", "junit": "gate.junit.xml", "markdown": "gate.md"}
 
@@ -32,10 +34,11 @@ _REPORT_NAMES = {"json": "gate.json", "sarif": "gate.sarif", "junit": "gate.juni
 @click.option("--sarif", type=click.Path(dir_okay=False, path_type=Path), help="Write the SARIF report here.")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Write the JUnit XML report here.")
 @click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), help="Write the Markdown summary here.")
+@keyless_options
 @registry_options
 @click.pass_obj
 def command(ctx: Context, /, release: str, rebuild: str, policy_path: Path | None, keys: tuple[Path, ...],
-            keyrings: tuple[Path, ...], identity: str | None, behave: bool, report_dir: Path | None,
+            keyrings: tuple[Path, ...], identity: str | None, behave: bool, report_dir: Path | None, keyless: KeylessInputs,
             **paths: Path | None) -> None:
     """One CI verdict for a signed, reproducible build: verify the release's signature and
     integrity, verify the rebuild's integrity, diff them under the policy's accepted
@@ -45,13 +48,15 @@ def command(ctx: Context, /, release: str, rebuild: str, policy_path: Path | Non
     $GITHUB_STEP_SUMMARY and prints ::error annotations under GitHub Actions.
     Example: `inspectr gate --release oci-archive:release.tar --rebuild rebuild.tar --policy inspectr.toml`.
     """
-    policy = load_gate_policy(policy_path) if policy_path else GatePolicy(require_signature=bool(keys or keyrings))
-    policy = GatePolicy(policy.path, policy.keys + keys, policy.keyrings + keyrings, identity or policy.identity,
-                        policy.require_signature or bool(keys or keyrings), policy.acceptances, policy.semantic,
-                        policy.audit_fail_on, policy.probes if behave else ())
-    if policy.require_signature and not (policy.keys or policy.keyrings):
-        raise UsageError(f"--policy {policy_path}: signers: give keys or keyrings, here or with --key/--keyring "
-                         "(or required = false to gate unsigned releases)")
+    policy = load_gate_policy(policy_path) if policy_path else GatePolicy(require_signature=bool(keys or keyrings or keyless[0].given))
+    cli_identity = keyless[0].given
+    policy = dataclasses.replace(policy, keys=policy.keys + keys, keyrings=policy.keyrings + keyrings, identity=identity or policy.identity,
+                                 require_signature=policy.require_signature or bool(keys or keyrings or cli_identity),
+                                 probes=policy.probes if behave else (), identity_policy=keyless[0] if cli_identity else policy.identity_policy,
+                                 trusted_root=keyless[1] or policy.trusted_root)
+    if policy.require_signature and not (policy.keys or policy.keyrings or policy.identity_policy.given):
+        raise UsageError(f"--policy {policy_path}: signers: give keys, keyrings or a certificate identity, here or with "
+                         "--key/--keyring/--certificate-identity (or required = false to gate unsigned releases)")
     report = run_gate(release, rebuild, policy, session=ctx.session())
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)

@@ -103,7 +103,8 @@ def run_gate(release: str, rebuild: str, policy: GatePolicy, *, session: Session
     reasons: list[str] = []
     trust = Trust(keys=tuple(load_public_key(p) for p in policy.keys),
                   keyrings=tuple(load_keyring(p) for p in policy.keyrings),
-                  identity=policy.identity, require_signature=policy.require_signature)
+                  identity=policy.identity, require_signature=policy.require_signature,
+                  identity_policy=policy.identity_policy, trusted_root=policy.trusted_root, attestation=policy.attestation)
     release_container = session.open_container(release, attachments=True)
     rebuild_container = session.open_container(rebuild, attachments=True)
     images = _prefetch_layers(release_container, rebuild_container, session)

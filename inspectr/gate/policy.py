@@ -10,6 +10,7 @@ from typing import Any
 
 from ..diff.options import Acceptance, parse_acceptances
 from ..errors import UsageError
+from ..verify.keyless import IdentityPolicy
 
 __all__ = ["GatePolicy", "load_gate_policy"]
 
@@ -27,6 +28,18 @@ class GatePolicy:
     semantic: bool = False
     audit_fail_on: str | None = None
     probes: tuple[str, ...] = field(default=())
+    identity_policy: IdentityPolicy = IdentityPolicy()  # keyless signers, as verify's --certificate-* flags
+    trusted_root: Path | None = None
+    attestation: str | None = None
+
+
+# signers.<name> in the TOML -> IdentityPolicy field: cosign's flag names without the dashes' prefix.
+_KEYLESS = {"certificate-identity": "identity", "certificate-identity-regexp": "identity_regexp",
+            "certificate-oidc-issuer": "issuer", "certificate-oidc-issuer-regexp": "issuer_regexp",
+            "certificate-github-workflow-repository": "github_repository", "certificate-github-workflow-ref": "github_ref",
+            "certificate-github-workflow-sha": "github_sha", "certificate-github-workflow-trigger": "github_trigger",
+            "certificate-github-workflow-name": "github_workflow"}
+_SIGNERS = {"keys", "keyrings", "identity", "required", "trusted-root", "attestation", *_KEYLESS}
 
 
 def _strs(value: Any, where: str) -> list[str]:
@@ -52,8 +65,13 @@ def load_gate_policy(path: Path) -> GatePolicy:
         raise UsageError(f"{where}: unknown table {sorted(unknown)[0]!r} (known: {', '.join(sorted(_TOP))})")
     base = path.parent
     signers = doc.get("signers", {})
-    if not isinstance(signers, dict) or set(signers) - {"keys", "keyrings", "identity", "required"}:
-        raise UsageError(f"{where}: signers: fields are keys, keyrings, identity, required")
+    if not isinstance(signers, dict) or set(signers) - _SIGNERS:
+        raise UsageError(f"{where}: signers: fields are {', '.join(sorted(_SIGNERS))}")
+    for name in ("trusted-root", "attestation", *_KEYLESS):
+        if name in signers and (not isinstance(signers[name], str) or not signers[name]):
+            raise UsageError(f"{where}: signers.{name}: must be a non-empty string")
+    identity_policy = IdentityPolicy(**{field_: signers[name] for name, field_ in _KEYLESS.items() if name in signers})
+    trusted_root = base / signers["trusted-root"] if "trusted-root" in signers else None
     keys = tuple(base / p for p in _strs(signers.get("keys", []), f"{where}: signers.keys"))
     keyrings = tuple(base / p for p in _strs(signers.get("keyrings", []), f"{where}: signers.keyrings"))
     identity = signers.get("identity")
@@ -75,4 +93,5 @@ def load_gate_policy(path: Path) -> GatePolicy:
     if not isinstance(behave, dict) or set(behave) - {"probes"}:
         raise UsageError(f"{where}: behave: the only field is probes = [\"CMD\", ...]")
     probes = tuple(_strs(behave.get("probes", []), f"{where}: behave.probes")) if "probes" in behave else ()
-    return GatePolicy(path, keys, keyrings, identity, required, accepts, diff.get("semantic", False), fail_on, probes)
+    return GatePolicy(path, keys, keyrings, identity, required, accepts, diff.get("semantic", False), fail_on, probes,
+                      identity_policy, trusted_root, signers.get("attestation"))

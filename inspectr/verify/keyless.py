@@ -376,12 +376,13 @@ def verify_cosign_keyless(root: TrustRoot, policy: IdentityPolicy, *, cert_pem: 
 
 
 _SIGSTORE_CLASSES = (  # sigstore's messages → inspectr's result classes; first match wins
+    ("Integrated time only supported", "unsupported-format"),  # an intoto entry: sigstore 4.x reads none
     ("SCT", "bad-sct"), ("signed certificate timestamp", "bad-sct"),
-    ("expired at time of signing", "certificate-expired"),
+    ("expired at time of signing", "certificate-expired"), ("not valid at validation time", "certificate-expired"),
     ("certificate chain", "bad-certificate"), ("Key usage", "bad-certificate"), ("Extended usage", "bad-certificate"),
     ("leaf", "bad-certificate"),
     ("Signature is invalid", "bad-signature"), ("DSSE: invalid signature", "bad-signature"),
-    ("inconsistent", "log-entry-mismatch"), ("does not match bundle", "log-entry-mismatch"),
+    ("inconsistent", "log-entry-mismatch"), ("does not match bundle", "log-entry-mismatch"), ("do not match bundle", "log-entry-mismatch"),
     ("message digest mismatch", "digest-mismatch"),
     ("log entry", "bad-log-entry"), ("inclusion", "bad-log-entry"), ("checkpoint", "bad-log-entry"), ("SET", "bad-log-entry"),
     ("time", "bad-timestamp"), ("Timestamp", "bad-timestamp"),
