@@ -177,8 +177,8 @@ KNOWN_LIMITS: dict[str, KnownLimit] = {
 # What the table says beside a case: how it passed or failed when that is not the obvious way.
 _MISCLASSIFIED = "class questionable, see Classification below"
 NOTES: dict[str, str] = {
-    "bundle-from-wrong-instance_fail": "staging certificate against the production root: its issuer is named like production's intermediate, "
-                                       "so the chain fails on the signature (inspectr's own chain check says bad-certificate too)",
+    "bundle-from-wrong-instance_fail": "staging certificate against the production root: its issuer is named like production's intermediate "
+                                       "but has another key (Authority Key Identifier), so inspectr names it untrusted-root",
     "bundle-invalid-base64-signature_fail": "rejected by inspectr's bundle parser before sigstore (Keyless.bundle alone: bad-bundle)",
     "bundle-malformed-json_fail": "rejected by inspectr's bundle parser before sigstore (Keyless.bundle alone: bad-bundle)",
     "bundle-unknown-version_fail": "rejected by inspectr's bundle parser before sigstore (Keyless.bundle alone: bad-bundle)",

@@ -235,7 +235,7 @@ def _untrusted_chain(root: TrustRoot, leaf: x509.Certificate, chain: list[x509.C
     if chain and chain[-1].public_bytes(serialization.Encoding.DER) not in trusted_der:
         raise _Fail("untrusted-root", f"certificate chain ends at {chain[-1].subject.rfc4514_string()!r}, "
                                       f"which is not a certificate authority of the trusted root")
-    issuers = [c for c in anchors if c.subject == leaf.issuer]
+    issuers = _issuers(anchors, leaf)
     if not issuers:
         raise _Fail("untrusted-root", f"certificate issuer {leaf.issuer.rfc4514_string()!r} is not a certificate authority "
                                       f"of the trusted root valid at {t:%Y-%m-%dT%H:%M:%SZ}")
@@ -251,6 +251,22 @@ def _untrusted_chain(root: TrustRoot, leaf: x509.Certificate, chain: list[x509.C
     else:
         raise _Fail("bad-certificate", "certificate is not signed by its issuing CA: it was altered or forged")
     _check_path(anchors, leaf, t)
+
+
+def _key_id(cert: x509.Certificate, ext: type[x509.AuthorityKeyIdentifier] | type[x509.SubjectKeyIdentifier]) -> bytes | None:
+    try:
+        value = cert.extensions.get_extension_for_class(ext).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+    return value.key_identifier if isinstance(value, x509.AuthorityKeyIdentifier) else value.digest
+
+
+def _issuers(anchors: list[x509.Certificate], leaf: x509.Certificate) -> list[x509.Certificate]:
+    """The trusted CAs that may have issued `leaf`: same name and, where both say, the same key
+    (a look-alike CA copies the name, not the key)."""
+    wanted = _key_id(leaf, x509.AuthorityKeyIdentifier)
+    return [c for c in anchors if c.subject == leaf.issuer
+            and (wanted is None or _key_id(c, x509.SubjectKeyIdentifier) in (None, wanted))]
 
 
 def _check_path(anchors: list[x509.Certificate], leaf: x509.Certificate, t: datetime) -> None:
@@ -353,7 +369,7 @@ def verify_cosign_keyless(root: TrustRoot, policy: IdentityPolicy, *, cert_pem: 
             raise _Fail("bad-log-entry", f"log entry unreadable: {err}") from None
         t = _check_set(root, entry)
         _untrusted_chain(root, leaf, chain, t)
-        issuer = next(c for c in root.anchors(t) if c.subject == leaf.issuer)
+        issuer = _issuers(root.anchors(t), leaf)[0]
         _check_sct(root, leaf, issuer)
         key = leaf.public_key()
         if envelope is not None:
@@ -427,7 +443,12 @@ def verify_bundle(root: TrustRoot, policy: IdentityPolicy, data: bytes, *, artif
             payload_type, payload = "", b""
     except (SigstoreError, ValueError) as err:
         message = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
-        return KeylessOutcome(_classify(message), message, claims)
+        error = _classify(message)
+        leaf = bundle.signing_certificate
+        if error == "bad-certificate" and not _issuers([c for a in root.authorities for c in a.certs], leaf):
+            error, message = "untrusted-root", (f"certificate issuer {leaf.issuer.rfc4514_string()!r} (by name and key) is not a "
+                                                f"certificate authority of the trusted root; sigstore: {message}")
+        return KeylessOutcome(error, message, claims)
     why = policy.mismatch(claims)
     if why is not None:
         return KeylessOutcome("identity-mismatch", why, claims)
