@@ -286,3 +286,43 @@ def test_gate_takes_the_identity_from_the_command_line(tmp_path: Path, capsys: p
     got, out, err = run_main(capsys, "gate", "--release", f"dir:{_sig_dir(tmp_path)}", "--rebuild", f"dir:{_sig_dir(tmp_path / 'b')}",
                              "--certificate-identity", "someone@example.com", "--certificate-oidc-issuer", GH_OAUTH)
     assert got == 1 and "identity-mismatch" in out, out + err
+
+
+# -- verify --source-uri: slsa-verifier's checks of the verified provenance ---------------------
+
+SOURCE = "github.com/slsa-framework/example-package"
+
+
+@pytest.mark.parametrize("version", ["v2.1.0", "v1.4.0"])
+@pytest.mark.parametrize("extra,verdict,error", [
+    ((), "verified", None),
+    (("--source-branch", "main"), "verified", None),
+    (("--builder-id", "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml"),
+     "verified", None),
+    (("--source-branch", "master"), "provenance-failed", "branch-mismatch"),
+    (("--builder-id", "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/not-trusted.yml"),
+     "provenance-failed", "untrusted-builder"),
+    (("--source-tag", "v1.2.3"), "provenance-failed", "invalid-ref"),
+    (("--source-versioned-tag", "v1"), "provenance-failed", "invalid-ref"),
+])
+def test_provenance_checked_as_slsa_verifier_does(version: str, extra: tuple[str, ...], verdict: str, error: str | None) -> None:
+    code, doc = verify("--certificate-identity-regexp", GENERATOR, "--certificate-oidc-issuer", ACTIONS, "--source-uri", SOURCE, *extra,
+                       f"oci:{SLSA / version / 'container_workflow_dispatch'}")
+    assert doc["verdict"] == verdict and code == (0 if verdict == "verified" else 1), doc["provenance"]
+    failed = [c["error"] for c in doc["provenance"] if c["status"] == "fail"]
+    assert failed == ([] if error is None else [error])
+
+
+@pytest.mark.parametrize("source", ["github.com/slsa-framework/example-packageA", "Agithub.com/slsa-framework/example-package",
+                                    "github.com/Aslsa-framework/example-package"])
+def test_provenance_fails_with_the_wrong_source(source: str) -> None:
+    code, doc = verify("--certificate-identity-regexp", GENERATOR, "--certificate-oidc-issuer", ACTIONS, "--source-uri", source,
+                       f"oci:{SLSA / 'v2.1.0/container_workflow_dispatch'}")
+    assert code == 1 and doc["verdict"] == "provenance-failed"
+    assert [c["error"] for c in doc["provenance"] if c["status"] == "fail"] == ["source-mismatch"]
+
+
+def test_provenance_needs_a_verified_attestation(tmp_path: Path) -> None:
+    # Without an identity policy the attestation is only `warn`: its provenance is not trusted.
+    code, doc = verify("--source-uri", SOURCE, f"oci:{SLSA / 'v1.4.0/container_workflow_dispatch'}")
+    assert code == 1 and doc["verdict"] == "provenance-failed" and doc["provenance"][0]["error"] == "no-provenance"

@@ -8,9 +8,11 @@ from typing import Any, Callable, TypeVar
 
 import click
 
+from ..errors import UsageError
 from ..verify.keyless import IdentityPolicy
+from ..verify.provenance import ProvenanceExpectation
 
-__all__ = ["keyless_options", "KeylessInputs"]
+__all__ = ["keyless_options", "KeylessInputs", "provenance_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 KeylessInputs = tuple[IdentityPolicy, "Path | None"]
@@ -43,4 +45,37 @@ def keyless_options(func: F) -> F:
     out = click.option("--trusted-root", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
                        help="Sigstore trusted_root.json for keyless signatures (default: public-good Sigstore's, "
                             "as shipped in the installed sigstore package; never fetched).")(out)
+    return out  # type: ignore[no-any-return]
+
+
+def provenance_options(func: F) -> F:
+    """slsa-verifier's flags; --source-uri turns the check on. Hands the command `provenance`."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        source = kwargs.pop("source_uri")
+        params = []
+        for item in kwargs.pop("build_params"):
+            name, sep, value = item.partition("=")
+            if not sep or not name:
+                raise UsageError(f"--build-param {item!r}: expected NAME=VALUE")
+            params.append((name, value))
+        fields = {k: kwargs.pop(k) for k in ("builder_id", "source_branch", "source_tag", "source_versioned_tag")}
+        if source is None and (params or any(v is not None for v in fields.values())):
+            raise UsageError("--builder-id, --source-branch, --source-tag, --source-versioned-tag and --build-param need --source-uri")
+        kwargs["provenance"] = None if source is None else ProvenanceExpectation(
+            source, fields["builder_id"], fields["source_branch"], fields["source_tag"], fields["source_versioned_tag"], tuple(params))
+        return func(*args, **kwargs)
+
+    out: Any = wrapper
+    for flag, name, help_text in reversed((
+            ("--source-uri", "source_uri", "Check the verified SLSA provenance as slsa-verifier does: built from this "
+                                           "repository (github.com/ORG/REPO)."),
+            ("--builder-id", "builder_id", "…by this builder (default: the trusted SLSA GitHub generators)."),
+            ("--source-branch", "source_branch", "…from this branch."),
+            ("--source-tag", "source_tag", "…at this tag."),
+            ("--source-versioned-tag", "source_versioned_tag", "…at a tag of this semver major or minor (v1, v1.2)."))):
+        out = click.option(flag, name, metavar="TEXT", help=help_text)(out)
+    out = click.option("--build-param", "build_params", multiple=True, metavar="NAME=VALUE",
+                       help="…with this workflow input or build argument. Repeatable.")(out)
     return out  # type: ignore[no-any-return]

@@ -10,8 +10,9 @@ import click
 from ..present.table import present
 from ..verify.engine import Trust, verify_image
 from ..verify.keys import load_keyring, load_public_key
+from ..verify.provenance import ProvenanceExpectation
 from .common import Context, format_option, parse_limits, registry_options
-from .trust_options import KeylessInputs, keyless_options
+from .trust_options import KeylessInputs, keyless_options, provenance_options
 
 
 @click.command("verify")
@@ -32,12 +33,13 @@ from .trust_options import KeylessInputs, keyless_options
               help="Weakens verification: check index and manifests only, not configs and layers.")
 @click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE", help="Raise one resource limit.")
 @keyless_options
+@provenance_options
 @format_option("text", "json", "sarif", "junit", "markdown")
 @registry_options
 @click.pass_obj
 def command(ctx: Context, image: str, keys: tuple[Path, ...], keyrings: tuple[Path, ...], signatures: tuple[Path, ...],
             identity: str | None, policy: Path | None, require_signature: bool, attestation: str | None, skip_blob_checks: bool,
-            limits: tuple[str, ...], fmt: str, keyless: KeylessInputs) -> None:
+            limits: tuple[str, ...], fmt: str, keyless: KeylessInputs, provenance: ProvenanceExpectation | None) -> None:
     """Verify IMAGE byte for byte: every blob's size and digest, every diff_id, the Docker 25+
     manifest.json against index.json, unreferenced or missing blobs; then every signature
     found: cosign .sig/.att and Sigstore bundles with --key or keylessly (Fulcio certificate
@@ -57,6 +59,7 @@ def command(ctx: Context, image: str, keys: tuple[Path, ...], keyrings: tuple[Pa
         identity_policy=keyless[0],
         trusted_root=keyless[1],
         attestation=attestation,
+        provenance=provenance,
     )
     report = verify_image(image, trust, session=ctx.session(lim), skip_blob_checks=skip_blob_checks)
     present(report, fmt, sys.stdout, console=ctx.console, verbose=ctx.verbose)

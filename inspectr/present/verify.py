@@ -54,6 +54,14 @@ def render_verification(r: VerificationReport, console: Console, verbose: bool =
         console.print(sig)
     elif not r.trust_required:
         console.print("no signatures found (none required: give --key or --keyring to require one)")
+    if r.provenance is not None:
+        prov = Table(show_edge=False, pad_edge=False, title="provenance", title_justify="left")
+        for col in ("status", "check", "detail"):
+            prov.add_column(col, overflow="fold")
+        for c in r.provenance:
+            prov.add_row(Text(c.status.value, style=_STYLE[c.status]), c.check,
+                         Text(display_text(c.message + (f" [{c.error}]" if c.error else ""))))
+        console.print(prov)
     if r.policy is not None:
         pol = Table(show_edge=False, pad_edge=False, title="policy", title_justify="left")
         for col in ("status", "requirement", "detail"):
@@ -77,6 +85,7 @@ def verification_to_json(r: VerificationReport) -> dict[str, Any]:
         "checks": [c.to_json() for c in r.checks],
         "signatures": [s.to_json() for s in r.signatures],
         "policy": [p.to_json() for p in r.policy] if r.policy is not None else None,
+        "provenance": [c.to_json() for c in r.provenance] if r.provenance is not None else None,
     }
 
 

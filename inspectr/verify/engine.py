@@ -12,9 +12,12 @@ from ..session import Session
 from ..errors import InspectrError
 from ..store import PULLED_FROM, Container
 from .integrity import IntegrityResult, check_integrity
+from ..untrusted.provenance import parse_provenance
+from ..untrusted.sigpayload import PayloadError
 from .keyless import IdentityPolicy, Keyless
+from .provenance import ProvenanceExpectation, check_provenance
 from .keys import Keyring, PublicKey
-from .report import SignatureResult, Status, VerificationReport
+from .report import Check, SignatureResult, Status, VerificationReport, predicate_matches
 from .attestations import check_attachment, find_attachments
 from .policy import evaluate, load_policy
 from .signatures import Candidate, check_candidate, find_in_dir, find_in_layout, find_in_path, open_signature_layout
@@ -35,11 +38,12 @@ class Trust:
     identity_policy: IdentityPolicy = IdentityPolicy()
     trusted_root: Path | None = None  # None: public-good Sigstore's, as the sigstore package ships it
     attestation: str | None = None  # require a verified attestation of this predicate type instead of a signature
+    provenance: ProvenanceExpectation | None = None  # --source-uri & co: check verified SLSA provenance like slsa-verifier
 
     @property
     def given(self) -> bool:
         return bool(self.keys or self.keyrings or self.require_signature or self.policy or self.identity_policy.given
-                    or self.attestation)
+                    or self.attestation or self.provenance)
 
 
 def _image_digests(container: Container, integrity: IntegrityResult, required: bool) -> list[str]:
@@ -81,7 +85,7 @@ def verify_image(reference: str | Container, trust: Trust = Trust(), limits: Lim
     integrity = check_integrity(container, session=session, skip_blobs=skip_blob_checks)
     digests = _image_digests(container, integrity, trust.given)
     report = VerificationReport(reference, integrity.format, digests, checks=integrity.checks, trust_required=trust.given,
-                                attestation=trust.attestation)
+                                attestation=trust.attestation or ("slsaprovenance" if trust.provenance else None))
     candidates: list[Candidate] = []
     problems: list[str] = []
     if container.index is not None and container.transport != "dir":
@@ -125,4 +129,28 @@ def verify_image(reference: str | Container, trust: Trust = Trust(), limits: Lim
         report.policy = evaluate(policy, [c for c in candidates if isinstance(c, Candidate)], digests, identity)
     elif trust.given and not candidates:
         report.signatures.append(SignatureResult("none", reference, Status.FAIL, "no signature found for this image", "no-signature"))
+    if trust.provenance is not None:
+        report.provenance = _provenance_checks(report, trust.provenance)
     return report.finish()
+
+
+def _provenance_checks(report: VerificationReport, expect: ProvenanceExpectation) -> list[Check]:
+    """slsa-verifier's checks over every verified SLSA provenance attestation of the image; at
+    least one must pass them all."""
+    results: list[list[Check]] = []
+    for s in report.signatures:
+        if s.status is not Status.PASS or s.statement is None or not predicate_matches("slsaprovenance", s.identity):
+            continue
+        try:
+            prov = parse_provenance(s.statement)
+        except PayloadError as err:
+            results.append([Check("provenance-parse", s.source, Status.FAIL, str(err), "invalid-provenance")])
+            continue
+        signer = s.signer.split(" (issuer ", 1)[0] if s.signer else None
+        wanted = dataclasses.replace(expect, subject_digest=s.digest, certificate_builder_id=signer if signer and "://" in signer else None)
+        results.append([c.to_check(s.source) for c in check_provenance(prov, wanted)])
+    if not results:
+        return [Check("provenance", report.reference, Status.FAIL, "no verified SLSA provenance attestation for this image",
+                      "no-provenance")]
+    passing = [r for r in results if all(c.status is not Status.FAIL for c in r)]
+    return passing[0] if passing else results[0]

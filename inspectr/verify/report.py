@@ -80,6 +80,7 @@ class VerificationReport:
     trust_required: bool = False  # keys/keyrings/policy were given: a valid signature is required
     policy: list[SignatureResult] | None = None  # one result per policy requirement, when --policy
     attestation: str | None = None  # --attestation: a verified attestation of this type is what is required
+    provenance: list[Check] | None = None  # --source-uri & co: slsa-verifier's checks of the verified provenance
     verdict: str = ""
 
     @property
@@ -102,6 +103,8 @@ class VerificationReport:
             self.verdict = "integrity-failed"
         elif self.policy is not None:
             self.verdict = "verified" if all(p.status is Status.PASS for p in self.policy) else "policy-failed"
+        elif self.provenance is not None and any(c.status is Status.FAIL for c in self.provenance):
+            self.verdict = "provenance-failed"
         elif self.trust_required and not self.signature_ok:
             found = [s for s in self.signatures if s.kind != "none"]
             self.verdict = "signature-failed" if found else "no-signature"
