@@ -6,25 +6,15 @@ verify/keyless.py."""
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from .sigpayload import PayloadError, load_strict_json
+from .sigpayload import PayloadError, b64_field as _b64, load_strict_json
 
 __all__ = ["SignedEntry", "EntryBody", "parse_cosign_bundle", "parse_entry_body", "canonical_set_payload"]
 
 MAX_BODY = 1 << 20
-
-
-def _b64(value: Any, what: str) -> bytes:
-    if not isinstance(value, str):
-        raise PayloadError(f"{what} must be a base64 string")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise PayloadError(f"{what} is not base64") from None
 
 
 def _obj(value: Any, what: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from .jsonload import parse_strict_json
 
-__all__ = ["PayloadError", "load_strict_json", "SimpleSigningPayload", "parse_simple_signing", "parse_sigstore_json", "SIGSTORE_JSON_PREFIX",
+__all__ = ["PayloadError", "b64_field", "load_strict_json", "SimpleSigningPayload", "parse_simple_signing", "parse_sigstore_json", "SIGSTORE_JSON_PREFIX",
            "normalise_docker_reference", "repository_of"]
 
 SIGSTORE_JSON_PREFIX = b"\x00sigstore-json\n"
@@ -24,6 +24,16 @@ COSIGN_TYPE = "cosign container image signature"
 
 class PayloadError(ValueError):
     """The payload or container is not in the expected format."""
+
+
+def b64_field(value: Any, what: str) -> bytes:
+    """A JSON member that must be standard base64 (padded, no stray characters)."""
+    if not isinstance(value, str):
+        raise PayloadError(f"{what} must be a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise PayloadError(f"{what} is not base64") from None
 
 
 def load_strict_json(data: bytes, what: str) -> Any:

@@ -5,13 +5,11 @@ verify/keyless.py."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from .sigpayload import PayloadError, load_strict_json
+from .sigpayload import PayloadError, b64_field as _b64, load_strict_json
 
 __all__ = ["LogKey", "CertAuthority", "TrustRootData", "parse_trusted_root", "TRUSTED_ROOT_MEDIA_TYPE"]
 
@@ -39,15 +37,6 @@ class TrustRootData:
     tlogs: tuple[LogKey, ...]
     ctlogs: tuple[LogKey, ...]
     authorities: tuple[CertAuthority, ...]
-
-
-def _b64(value: Any, what: str) -> bytes:
-    if not isinstance(value, str):
-        raise PayloadError(f"{what} must be a base64 string")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise PayloadError(f"{what} is not base64") from None
 
 
 def _time(value: Any, what: str) -> datetime:
