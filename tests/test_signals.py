@@ -31,10 +31,11 @@ def _children(pid: int) -> list[int]:
 
 @pytest.fixture(scope="module")
 def big_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    # Incompressible layers, 2 x 24 MiB per image: enough for the worker pool (over 16 MiB) and
-    # for indexing to take a while on 2 cores.
+    # Incompressible layers, 2 x 96 MiB per image: enough for the worker pool (over 16 MiB) and
+    # for indexing to outlast the signal on a fast, idle machine (2 x 24 MiB sometimes finished
+    # first, and the test then saw exit 1 or a signal during interpreter exit).
     root = tmp_path_factory.mktemp("pair")
-    rng = [os.urandom(24 << 20) for _ in range(3)]
+    rng = [os.urandom(96 << 20) for _ in range(3)]
     a = write_oci_layout(root / "a", [TarBuilder().add_file("x", rng[0]).finish(), TarBuilder().add_file("y", rng[1]).finish()])
     b = write_oci_layout(root / "b", [TarBuilder().add_file("x", rng[0]).finish(), TarBuilder().add_file("y", rng[2]).finish()])
     return a.path, b.path
@@ -51,7 +52,8 @@ def test_sigterm_during_a_cold_diff_stops_the_workers_and_leaves_no_temporary_fi
         time.sleep(0.02)
     workers = _children(proc.pid)
     assert workers, "the diff never started worker processes"
-    time.sleep(0.3)  # into the layers
+    time.sleep(0.1)  # into the layers
+    assert proc.poll() is None, "the diff finished before it could be interrupted: make the layers bigger"
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=10)
