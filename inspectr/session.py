@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -70,9 +71,13 @@ class LocalPool:
 
 
 def _worker_signals() -> None:
-    """In a worker: Ctrl-C is the parent's to handle; SIGTERM unwinds (finally blocks run)."""
+    """In a worker: Ctrl-C is the parent's to handle; SIGTERM unwinds (finally blocks run).
+    A worker's own stderr goes nowhere: its failures reach the parent through its future, and a
+    worker stopped mid-read while the pool is torn down would otherwise print an EOFError
+    traceback above the parent's one-line error (found by benchmarks/fuzz.py)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_term)
+    sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the worker
 
 
 def _exit_on_term(signum: int, frame: object) -> None:

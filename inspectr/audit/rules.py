@@ -111,6 +111,12 @@ def run_rules(image: Image, indexes: list[LayerIndex], tree: Tree) -> list[Findi
     return out
 
 
+def _utf8(text: str) -> bytes:
+    """Config and history strings as bytes for the secret scan. JSON may hold a lone surrogate
+    (`"\\ud800"` is valid JSON text); strict UTF-8 cannot encode one, `surrogatepass` can."""
+    return text.encode("utf-8", "surrogatepass")
+
+
 def _config_rules(image: Image) -> list[Finding]:
     cfg = image.config
     out: list[Finding] = []
@@ -134,23 +140,23 @@ def _config_rules(image: Image) -> list[Finding]:
             add("config-volume-escape", f"config.Volumes.{volume}", f"volume {volume!r} climbs with '..'")
     for item in cfg.env:
         name, _, value = item.partition("=")
-        matches = scan_content(value.encode())
+        matches = scan_content(_utf8(value))
         if matches or (_SECRET_NAME.search(name) and value):
             add("config-secret", f"config.Env.{name}", f"Env {name} holds a secret",
-                kind=matches[0].kind if matches else "named-secret", match=redact(value.encode()))
+                kind=matches[0].kind if matches else "named-secret", match=redact(_utf8(value)))
     for key, value in cfg.labels.items():
-        matches = scan_content(value.encode())
+        matches = scan_content(_utf8(value))
         if matches or (_SECRET_NAME.search(key) and value):
             add("config-secret", f"config.Labels.{key}", f"label {key} holds a secret",
-                kind=matches[0].kind if matches else "named-secret", match=redact(value.encode()))
+                kind=matches[0].kind if matches else "named-secret", match=redact(_utf8(value)))
     for field_name, args in (("Entrypoint", cfg.entrypoint or ()), ("Cmd", cfg.cmd or ())):
         for i, arg in enumerate(args):
-            for m in scan_content(arg.encode())[:1]:
+            for m in scan_content(_utf8(arg))[:1]:
                 add("config-secret", f"config.{field_name}[{i}]", f"{field_name} argument {i} holds a secret",
                     kind=m.kind, match=m.redacted)
     annotations = dict(image.manifest.annotations) if image.manifest is not None else {}
     for key, value in annotations.items():
-        for m in scan_content(value.encode())[:1]:
+        for m in scan_content(_utf8(value))[:1]:
             add("config-secret", f"manifest.annotations.{key}", f"annotation {key} holds a secret",
                 kind=m.kind, match=m.redacted)
     # Build history: `RUN printf 'aws_secret_access_key = …'` keeps the key in created_by for good.
@@ -162,7 +168,7 @@ def _config_rules(image: Image) -> list[Finding]:
             layer += 1
     for i, step_item in enumerate(cfg.history):
         for text in (step_item.created_by, step_item.comment):
-            for m in scan_content(text.encode("utf-8", "surrogateescape"))[:1] if text else ():
+            for m in scan_content(_utf8(text))[:1] if text else ():
                 step = layer_of[i] if not step_item.empty_layer else None
                 out.append(Finding("history-secret", _SECRET_SEVERITY.get(m.severity, Severity.HIGH), f"config.history[{i}]", step,
                                    None, True, f"build step {i} holds a {m.kind.replace('-', ' ')}",

@@ -39,12 +39,12 @@ def command(ctx: Context, image: str, dest: str, keep_special_bits: bool, xattrs
         raise UsageError("refusing to write a tar to a terminal; redirect stdout or give a directory")
     with Progress(ctx, img) as progress:
         tree = build_tree(img, strict=strict, session=ctx.session(img.limits, progress))
-    print_warnings(ctx, tree.warnings)
     if dest == "-":
         report = export_tar(img, tree, sys.stdout.buffer)
     else:
         report = export_dir(img, tree, dest, ExportOptions(keep_special_bits=keep_special_bits, xattrs=xattrs,
                                                            ownership=same_owner, devices=devices))
+    print_warnings(ctx, tree.warnings)  # after the export: a failed one says one line (docs/errors.md)
     for warning in report.warnings[:20]:
         sys.stderr.write(f"inspectr: warning: {display_text(warning)}\n")
     if len(report.warnings) > 20:

@@ -10,7 +10,9 @@ from ..untrusted.secrets import redact_secrets
 
 __all__ = ["display_path", "display_text", "markdown_text"]
 
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\udc80-\udcff\\]")
+# Surrogates: U+DC80-U+DCFF stand for raw bytes that were not UTF-8 (surrogateescape); any other
+# lone surrogate comes from a JSON `\uD800`-style escape, valid JSON text that UTF-8 cannot encode.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff\\]")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -20,6 +22,7 @@ def _escape(match: re.Match[str]) -> str:
     code = ord(ch)
     if 0xDC80 <= code <= 0xDCFF:  # a raw byte that was not UTF-8
         return f"\\x{code - 0xDC00:02x}"
+    # Control characters below U+0100 as \xNN; bidi controls, separators and lone surrogates as \uNNNN.
     if code < 0x100:
         return f"\\x{code:02x}"
     return f"\\u{code:04x}"

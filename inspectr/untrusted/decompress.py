@@ -217,21 +217,13 @@ class _ZstdReader:
     def __init__(self, raw: Readable, what: str, max_window_bytes: int) -> None:
         self._what = what
         self._tracker = _ZstdFrameTracker()
-        self._raw = raw
         dctx = zstandard.ZstdDecompressor(max_window_size=max_window_bytes)
+        # The source must not point back at this reader: zstandard's C reader does not take part
+        # in garbage collection, so a cycle through it is never freed (about 10 KiB per layer).
+        source = _ZstdSource(raw, self._tracker, what)
         # the stubs want IO[bytes]; zstandard only calls .read(n) on its source
-        self._reader = dctx.stream_reader(_ZstdSource(self), read_size=CHUNK, read_across_frames=True)  # type: ignore[arg-type]
+        self._reader = dctx.stream_reader(source, read_size=CHUNK, read_across_frames=True)  # type: ignore[arg-type]
         self._done = False
-
-    # The zstandard reader pulls compressed bytes through this method.
-    def read_compressed(self, n: int) -> bytes:
-        data = self._raw.read(n)
-        if data:
-            try:
-                self._tracker.feed(data)
-            except DecompressError as err:
-                raise DecompressError(f"{self._what}: {err.message}") from err
-        return data
 
     def read(self, n: int = -1) -> bytes:
         if self._done:
@@ -250,13 +242,22 @@ class _ZstdReader:
 
 
 class _ZstdSource:
-    """Adapter: zstandard calls `.read(n)` on its source."""
+    """What zstandard pulls compressed bytes from (`.read(n)`): the raw stream, each chunk also
+    fed to the frame tracker."""
 
-    def __init__(self, outer: _ZstdReader) -> None:
-        self._outer = outer
+    def __init__(self, raw: Readable, tracker: _ZstdFrameTracker, what: str) -> None:
+        self._raw = raw
+        self._tracker = tracker
+        self._what = what
 
     def read(self, n: int) -> bytes:
-        return self._outer.read_compressed(n)
+        data = self._raw.read(n)
+        if data:
+            try:
+                self._tracker.feed(data)
+            except DecompressError as err:
+                raise DecompressError(f"{self._what}: {err.message}") from err
+        return data
 
 
 def open_decompressed(

@@ -90,19 +90,24 @@ def parse_python_metadata(data: bytes) -> Package | None:
 
 
 def parse_python_record(data: bytes, site_dir: str) -> list[str]:
-    """Files from a dist-info RECORD (CSV: path, hash, size), relative to the site dir."""
+    """Files from a dist-info RECORD (CSV: path, hash, size), relative to the site dir. A bare
+    carriage return ends a line, as in importlib.metadata (csv wants newline=""); a RECORD that
+    is still not CSV (a field over csv's 128 KiB limit) ends the list where it breaks."""
     out = []
-    for row in csv.reader(io.StringIO(_text(data))):
-        if row and row[0]:
-            path = row[0]
-            parts: list[str] = []
-            for part in f"{site_dir}/{path}".split("/"):
-                if part == "..":
-                    if parts:
-                        parts.pop()
-                elif part not in ("", "."):
-                    parts.append(part)
-            out.append("/".join(parts))
+    try:
+        for row in csv.reader(io.StringIO(_text(data), newline="")):
+            if row and row[0]:
+                path = row[0]
+                parts: list[str] = []
+                for part in f"{site_dir}/{path}".split("/"):
+                    if part == "..":
+                        if parts:
+                            parts.pop()
+                    elif part not in ("", "."):
+                        parts.append(part)
+                out.append("/".join(parts))
+    except csv.Error:
+        pass  # the image's data, not an error of inspectr's
     return out
 
 

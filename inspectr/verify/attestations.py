@@ -147,8 +147,11 @@ def find_attachments(store: BlobStore, index: Index | None, manifests: dict[str,
             doc = load_json(data, digest, limits)
         except InspectrError:
             continue
-        for desc in (doc.get("manifests") or []) if isinstance(doc, dict) else []:
-            ann = desc.get("annotations") or {} if isinstance(desc, dict) else {}
+        listed = doc.get("manifests") if isinstance(doc, dict) else None
+        for desc in listed if isinstance(listed, list) else []:
+            ann = desc.get("annotations") if isinstance(desc, dict) else None
+            if not isinstance(ann, dict):
+                continue  # the image's data, of the wrong shape: not an attestation manifest
             if ann.get("vnd.docker.reference.type") == "attestation-manifest" and ann.get("vnd.docker.reference.digest") in wanted:
                 found.append(Attachment("buildkit-attestation", f"index {digest} → {desc.get('digest')}",
                                         str(desc.get("mediaType")), note="BuildKit attestation manifest (unsigned provenance/SBOM)"))
