@@ -3,6 +3,7 @@ integrity, the diff under the policy's accepted differences, the audit threshold
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,9 +19,12 @@ from ..image import Image
 from ..session import Session
 from ..store import Container
 from ..runtime.behave import Probe, behave
+from ..untrusted.provenance import Provenance, parse_provenance
+from ..untrusted.sigpayload import PayloadError
 from ..verify.engine import Trust, verify_image
 from ..verify.keys import load_keyring, load_public_key
-from ..verify.report import Status, VerificationReport
+from ..verify.provenance import compare_provenance, rebuild_recipe
+from ..verify.report import Status, VerificationReport, predicate_matches
 from .policy import GatePolicy
 
 __all__ = ["GateCheck", "GateReport", "run_gate", "VERDICTS"]
@@ -82,6 +86,37 @@ def _verification_check(cid: str, name: str, report: VerificationReport, signatu
                      {"verdict": report.verdict, "failed": [c.to_json() for c in failed]})
 
 
+def _provenance(report: VerificationReport) -> Provenance | None:
+    """The image's SLSA provenance, from an attestation whose signature verified (never from an
+    unsigned or unchecked one)."""
+    for s in report.signatures:
+        if s.status is Status.PASS and s.statement is not None and predicate_matches("slsaprovenance", s.identity):
+            try:
+                return parse_provenance(s.statement)
+            except PayloadError:
+                continue
+    return None
+
+
+def _inputs_check(rel: VerificationReport, reb: VerificationReport, reproduced: bool) -> GateCheck | None:
+    """What the provenance of both builds says about their inputs: a differing input leads the
+    explanation of a failed rebuild (input-drift); with only the release's, the recipe it implies."""
+    a, b = _provenance(rel), _provenance(reb)
+    if a is None:
+        return None
+    if b is None:
+        recipe = rebuild_recipe(a)
+        return GateCheck("inputs", "release and rebuild: build inputs from provenance", "skip",
+                         "only the release carries verified provenance; a rebuild should use: " + "; ".join(recipe.lines()),
+                         {"recipe": recipe.to_json()})
+    drifts = compare_provenance(a, b)
+    if not drifts:
+        return GateCheck("inputs", "release and rebuild: build inputs from provenance", "pass",
+                         "both provenances record the same inputs")
+    return GateCheck("inputs", "release and rebuild: build inputs from provenance", "pass" if reproduced else "fail",
+                     "; ".join(d.describe() for d in drifts), {"cause": "input-drift", "drifts": [d.to_json() for d in drifts]})
+
+
 def _prefetch_layers(release: Container, rebuild: Container, session: Session) -> tuple[Image, Image] | None:
     """Both images' layers indexed in one pool, largest first, so neither core waits while the
     other finishes one image's biggest layer; the integrity walks then find them verified. Any
@@ -116,7 +151,8 @@ def run_gate(release: str, rebuild: str, policy: GatePolicy, *, session: Session
     else:
         checks.append(GateCheck("release-signature", "release: signature by a required signer", "skip",
                                 "signers.required = false in the policy"))
-    reb = verify_image(rebuild_container, Trust(), session=session)
+    # The rebuild is judged on integrity only; the release's trust inputs let its provenance be read.
+    reb = verify_image(rebuild_container, dataclasses.replace(trust, require_signature=False, attestation=None), session=session)
     checks.append(_verification_check("rebuild-integrity", "rebuild: integrity of every blob", reb, False))
     untrusted = [c for c in checks if c.status == "fail"]
     if untrusted:
@@ -159,6 +195,12 @@ def run_gate(release: str, rebuild: str, policy: GatePolicy, *, session: Session
                                     {"unaccepted": len(open_changes), "accepted": len(accepted),
                                      "unaccepted_counts": difference.counts(accepted=False)}))
             reasons.append(f"{len(open_changes)} differences are not accepted by the policy: {shown}")
+    inputs = _inputs_check(rel, reb, verdict in ("reproduced", "equivalent"))
+    if inputs is not None:
+        checks.append(inputs)
+        if inputs.status == "fail":  # input-drift leads: the file differences follow from it
+            n = len(difference.unaccepted) if difference is not None else 0
+            reasons.insert(0, f"input-drift: {inputs.message}; {n} differences follow from it")
     if expired and verdict in ("reproduced", "equivalent"):
         verdict = "not-reproduced"
     if policy.audit_fail_on:

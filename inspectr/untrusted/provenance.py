@@ -521,6 +521,10 @@ def _parse_v1(r: _Reader, statement_type: str, subjects: tuple[Resource, ...], p
         config_uri, entry_point, github = _github_workflow_v1(r, external, internal)
     elif internal:
         github = _github_from_env(r, internal, "predicate.buildDefinition.internalParameters")  # BYOB: GITHUB_* members
+    if not build_args and isinstance(external.get("buildArgs"), dict):
+        # Other builders (buildah wrappers, custom ones) commonly record build arguments as
+        # externalParameters.buildArgs, a map of strings.
+        build_args = r.string_map(external["buildArgs"], "predicate.buildDefinition.externalParameters.buildArgs")
     source_uri, source_commit = _pick_source(config_uri, config_digests, materials, vcs)
     if github is not None and build_type in GITHUB_WORKFLOW_BUILD_TYPES and source_commit:
         github = replace(github, sha=source_commit)  # this build type records the commit only as the dependency's digest
