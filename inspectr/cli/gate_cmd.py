@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -11,7 +10,8 @@ import click
 
 from ..errors import UsageError
 from ..gate.engine import run_gate
-from ..gate.policy import GatePolicy, load_gate_policy
+from ..gate.attest import load_signing_key, verdict_envelopes
+from ..gate.policy import GatePolicy, load_gate_policy, with_command_line
 from ..present.table import present
 from .common import Context, output_file, registry_options
 from .trust_options import KeylessInputs, keyless_options
@@ -33,12 +33,15 @@ _REPORT_NAMES = {"json": "gate.json", "sarif": "gate.sarif", "junit": "gate.juni
 @click.option("--json", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report here.")
 @click.option("--sarif", type=click.Path(dir_okay=False, path_type=Path), help="Write the SARIF report here.")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Write the JUnit XML report here.")
+@click.option("--attest-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="Sign the verdict (in-toto, SLSA verification summary, DSSE) with this PEM private key, one per image, into --report-dir.")
 @click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), help="Write the Markdown summary here.")
 @keyless_options
 @registry_options
 @click.pass_obj
 def command(ctx: Context, /, release: str, rebuild: str, policy_path: Path | None, keys: tuple[Path, ...],
             keyrings: tuple[Path, ...], identity: str | None, behave: bool, report_dir: Path | None, keyless: KeylessInputs,
+            attest_key: Path | None,
             **paths: Path | None) -> None:
     """One CI verdict for a signed, reproducible build: verify the release's signature and
     integrity, verify the rebuild's integrity, diff them under the policy's accepted
@@ -49,23 +52,22 @@ def command(ctx: Context, /, release: str, rebuild: str, policy_path: Path | Non
     Example: `inspectr gate --release oci-archive:release.tar --rebuild rebuild.tar --policy inspectr.toml`.
     """
     policy = load_gate_policy(policy_path) if policy_path else GatePolicy(require_signature=bool(keys or keyrings or keyless[0].given))
-    cli_identity = keyless[0].given
-    policy = dataclasses.replace(policy, keys=policy.keys + keys, keyrings=policy.keyrings + keyrings, identity=identity or policy.identity,
-                                 require_signature=policy.require_signature or bool(keys or keyrings or cli_identity),
-                                 probes=policy.probes if behave else (), identity_policy=keyless[0] if cli_identity else policy.identity_policy,
-                                 trusted_root=keyless[1] or policy.trusted_root)
-    if policy.require_signature and not (policy.keys or policy.keyrings or policy.identity_policy.given):
-        raise UsageError(f"--policy {policy_path}: signers: give keys, keyrings or a certificate identity, here or with "
-                         "--key/--keyring/--certificate-identity (or required = false to gate unsigned releases)")
+    policy = with_command_line(policy, keys, keyrings, identity, behave, *keyless)
+    signing_key = load_signing_key(attest_key) if attest_key else None
+    if signing_key is not None and report_dir is None:
+        raise UsageError("--attest-key: give --report-dir too; the signed verdicts are written there")
     report = run_gate(release, rebuild, policy, session=ctx.session())
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)
         paths = {fmt: paths[fmt] or report_dir / name for fmt, name in _REPORT_NAMES.items()}
     for fmt in _REPORT_NAMES:  # in this order, also when the options were given in another
-        path = paths[fmt]
-        if path is not None:
-            with output_file(path, "w") as fp:
+        if paths[fmt] is not None:
+            with output_file(paths[fmt], "w") as fp:  # type: ignore[arg-type]
                 present(report, fmt, fp)
+    if signing_key is not None and report_dir is not None:
+        for role, envelope in verdict_envelopes(report, signing_key, policy_path):
+            with output_file(report_dir / f"verdict-{role}.intoto.json", "w") as fp:
+                fp.write(envelope.decode())
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         with output_file(Path(os.environ["GITHUB_STEP_SUMMARY"]), "a") as fp:
             present(report, "markdown", fp)

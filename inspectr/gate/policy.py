@@ -4,7 +4,7 @@ docs/formats/gate-policy.schema.json). Every error names the field."""
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ from ..diff.options import Acceptance, parse_acceptances
 from ..errors import UsageError
 from ..verify.keyless import IdentityPolicy
 
-__all__ = ["GatePolicy", "load_gate_policy"]
+__all__ = ["GatePolicy", "load_gate_policy", "with_command_line"]
 
 _TOP = {"signers", "accept", "diff", "audit", "behave"}
 
@@ -95,3 +95,18 @@ def load_gate_policy(path: Path) -> GatePolicy:
     probes = tuple(_strs(behave.get("probes", []), f"{where}: behave.probes")) if "probes" in behave else ()
     return GatePolicy(path, keys, keyrings, identity, required, accepts, diff.get("semantic", False), fail_on, probes,
                       identity_policy, trusted_root, signers.get("attestation"))
+
+
+def with_command_line(policy: GatePolicy, keys: tuple[Path, ...], keyrings: tuple[Path, ...], identity: str | None,
+                      behave: bool, identity_policy: IdentityPolicy, trusted_root: Path | None) -> GatePolicy:
+    """The policy with the command line's trust inputs added (keys) or put first (identities);
+    any of them makes a signature required. Raises UsageError when one is required but none given."""
+    merged = replace(policy, keys=policy.keys + keys, keyrings=policy.keyrings + keyrings, identity=identity or policy.identity,
+                     require_signature=policy.require_signature or bool(keys or keyrings or identity_policy.given),
+                     probes=policy.probes if behave else (),
+                     identity_policy=identity_policy if identity_policy.given else policy.identity_policy,
+                     trusted_root=trusted_root or policy.trusted_root)
+    if merged.require_signature and not (merged.keys or merged.keyrings or merged.identity_policy.given):
+        raise UsageError(f"--policy {policy.path}: signers: give keys, keyrings or a certificate identity, here or with "
+                         "--key/--keyring/--certificate-identity (or required = false to gate unsigned releases)")
+    return merged

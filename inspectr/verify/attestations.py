@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -28,13 +29,14 @@ from ..untrusted.bundle import (
     parse_statement,
 )
 from ..untrusted.jsonload import load_json
+from ..userfiles import POLICY_MAX_BYTES, read_user_file
 from ..untrusted.sigpayload import PayloadError, load_strict_json
 from .keyless import CERT_ANNOTATION, Keyless
 from .keys import PublicKey
 from .signatures import UNCHECKED_IDENTITY
 from .report import SignatureResult, Status
 
-__all__ = ["Attachment", "find_attachments", "check_attachment"]
+__all__ = ["Attachment", "find_attachments", "check_attachment", "attachment_from_file"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,23 @@ def _from_manifest(store: BlobStore, manifest: Manifest, source: str, limits: Li
             kind = "sigstore-bundle" if layer.media_type in BUNDLE_MEDIA_TYPES else "dsse"
             out.append(Attachment(kind, where, layer.media_type, data, annotations=tuple(sorted(layer.annotations.items()))))
     return out
+
+
+def attachment_from_file(path: Path) -> Attachment | None:
+    """--signatures FILE holding a DSSE envelope (an attestation kept beside the image, such as
+    the gate's signed verdict); None when the file is something else."""
+    if not path.is_file():
+        return None
+    data = read_user_file(path, "signature file", POLICY_MAX_BYTES)
+    if not data.lstrip().startswith(b"{"):
+        return None
+    try:
+        doc = load_strict_json(data, str(path))
+    except PayloadError:
+        return None
+    if not isinstance(doc, dict) or "payloadType" not in doc or "signatures" not in doc:
+        return None
+    return Attachment("dsse", str(path), DSSE_MEDIA_TYPE, data)
 
 
 def find_attachments(store: BlobStore, index: Index | None, manifests: dict[str, bytes], digests: list[str],

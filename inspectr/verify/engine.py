@@ -18,7 +18,7 @@ from .keyless import IdentityPolicy, Keyless
 from .provenance import ProvenanceExpectation, check_provenance
 from .keys import Keyring, PublicKey
 from .report import Check, SignatureResult, Status, VerificationReport, predicate_matches
-from .attestations import check_attachment, find_attachments
+from .attestations import attachment_from_file, check_attachment, find_attachments
 from .policy import evaluate, load_policy
 from .signatures import Candidate, check_candidate, find_in_dir, find_in_layout, find_in_path, open_signature_layout
 
@@ -97,7 +97,12 @@ def verify_image(reference: str | Container, trust: Trust = Trust(), limits: Lim
         candidates += more
         problems += bad
     extra_layouts = []
+    file_attachments = []
     for path in trust.signatures:
+        attachment = attachment_from_file(path)
+        if attachment is not None:
+            file_attachments.append(attachment)
+            continue
         more, bad = find_in_path(path, digests, session)
         candidates += more
         problems += bad
@@ -122,6 +127,9 @@ def verify_image(reference: str | Container, trust: Trust = Trust(), limits: Lim
             else:
                 candidates.append(item)  # type: ignore[arg-type]
                 report.signatures.append(check_attachment(item, digests, list(trust.keys), keyless))
+    for attachment in file_attachments:
+        candidates.append(attachment)  # type: ignore[arg-type]
+        report.signatures.append(check_attachment(attachment, digests, list(trust.keys), keyless))
     for p in problems:
         report.signatures.append(SignatureResult("unknown", p.split(": ", 1)[0], Status.WARN, p, "unsupported-format"))
     if trust.policy is not None:
