@@ -54,6 +54,7 @@ class ImageSummary:
     size: int
     uncompressed_size: int | None
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    provenance: list[dict[str, Any]] = field(default_factory=list)  # attached SLSA provenance (verify.engine.attached_provenance)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -326,3 +326,24 @@ def test_provenance_needs_a_verified_attestation(tmp_path: Path) -> None:
     # Without an identity policy the attestation is only `warn`: its provenance is not trusted.
     code, doc = verify("--source-uri", SOURCE, f"oci:{SLSA / 'v1.4.0/container_workflow_dispatch'}")
     assert code == 1 and doc["verdict"] == "provenance-failed" and doc["provenance"][0]["error"] == "no-provenance"
+
+
+# -- inspect shows the attached provenance ------------------------------------------------------
+
+def test_inspect_shows_the_provenance_and_how_far_it_was_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    image = f"oci:{SLSA / 'v2.1.0/container_workflow_dispatch'}"
+    code, out, err = run_main(capsys, "inspect", "--no-layers", "-f", "json", image)
+    assert code == 0, err
+    doc = json.loads(out)
+    (prov,) = doc["provenance"] if "provenance" in doc else doc["image"]["provenance"]
+    assert prov["signature"] == "identity-not-checked"  # inspect takes no identity: never "verified"
+    assert prov["builder"].startswith("https://github.com/slsa-framework/slsa-github-generator/")
+    assert prov["source"]["commit"] == "4d329c75e7ec1725f7c9ce917a8799d408d06be3"
+    code, out, _ = run_main(capsys, "inspect", "--no-layers", image)
+    assert code == 0 and "provenance" in out and "4d329c75e7ec1725f7c9ce917a8799d408d06be3" in out
+
+
+def test_inspect_of_an_image_without_attachments_has_no_provenance(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_main(capsys, "inspect", "--no-layers", "-f", "json", str(THIRD.parent / "oci-busybox"))
+    doc = json.loads(out)
+    assert code == 0 and (doc["provenance"] if "provenance" in doc else doc["image"]["provenance"]) == []

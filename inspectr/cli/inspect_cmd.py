@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import click
 
@@ -10,7 +11,8 @@ from ..fs.build import index_layers
 from ..fs.tree import apply_layers
 from ..present.table import present
 from ..summary import summarise_image
-from .common import Context, Progress, format_option, image_options, load_image, print_warnings
+from ..verify.engine import attached_provenance
+from .common import Context, Progress, format_option, image_options, parse_limits, print_warnings
 
 
 @click.command("inspect")
@@ -28,14 +30,17 @@ def command(ctx: Context, image: str, platform: str | None, limit_scale: int, li
     uncompressed size; `--no-layers` skips that (those fields are then null). Example:
     `inspectr inspect fixtures/oci-busybox`.
     """
-    img = load_image(ctx, image, platform, limit_scale, limits)
+    session = ctx.session(parse_limits(limit_scale, limits))
+    container = session.open_container(image, attachments=True)  # opened once: the image and what is attached to it
+    img = session.open_image(container, platform)
+    provenance = attached_provenance(container, session)
     if no_layers:
-        present(summarise_image(img, None), fmt, sys.stdout, console=ctx.console)
+        present(replace(summarise_image(img, None), provenance=provenance), fmt, sys.stdout, console=ctx.console)
         print_warnings(ctx, list(img.notices))
         return
     with Progress(ctx, img) as progress:
         indexes = index_layers(img, session=ctx.session(img.limits, progress))
     tree = apply_layers(indexes, img.limits, strict)  # an image that cannot be merged is an error
     tree.warnings += img.notices
-    present(summarise_image(img, indexes), fmt, sys.stdout, console=ctx.console)
+    present(replace(summarise_image(img, indexes), provenance=provenance), fmt, sys.stdout, console=ctx.console)
     print_warnings(ctx, tree.warnings)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import stat
 from typing import Iterable, TextIO
 
@@ -88,6 +90,28 @@ def render_summary(s: ImageSummary, console: Console) -> None:
             Text(display_text(_shorten(layer.created_by or "-", 80))),
         )
     console.print(table)
+    for prov in s.provenance:
+        _render_provenance(prov, console)
+
+
+def _render_provenance(prov: dict[str, Any], console: Console) -> None:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    source = prov.get("source") or {}
+    rows = [("attestation", prov.get("attestation")), ("signature", f"{prov.get('signature')} ({prov.get('signer') or 'no signer'})")]
+    if "error" in prov:
+        rows.append(("unreadable", prov["error"]))
+    else:
+        rows += [("builder", prov.get("builder")), ("build type", prov.get("build_type")),
+                 ("source", source.get("uri")), ("commit", source.get("commit"))]
+        rows += [("base image", f"{b['reference']}@{b['digest']}") for b in prov.get("base_images", [])]
+        rows += [("build arg", f"{k}={v}") for k, v in (prov.get("build_args") or {}).items()]
+        rows.append(("SOURCE_DATE_EPOCH", prov.get("source_date_epoch")))
+    for key, value in rows:
+        grid.add_row(key, Text(display_text(str(value if value is not None else "-"))))
+    console.print(Text("provenance", style="bold"))
+    console.print(grid)
 
 
 def _argv(value: list[str] | None) -> str:

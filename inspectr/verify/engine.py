@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dataclasses
 
@@ -15,14 +16,14 @@ from .integrity import IntegrityResult, check_integrity
 from ..untrusted.provenance import parse_provenance
 from ..untrusted.sigpayload import PayloadError
 from .keyless import IdentityPolicy, Keyless
-from .provenance import ProvenanceExpectation, check_provenance
+from .provenance import ProvenanceExpectation, check_provenance, summary as provenance_summary
 from .keys import Keyring, PublicKey
 from .report import Check, SignatureResult, Status, VerificationReport, predicate_matches
 from .attestations import attachment_from_file, check_attachment, find_attachments
 from .policy import evaluate, load_policy
 from .signatures import Candidate, check_candidate, find_in_dir, find_in_layout, find_in_path, open_signature_layout
 
-__all__ = ["Trust", "verify_image"]
+__all__ = ["Trust", "verify_image", "attached_provenance"]
 
 
 @dataclass(frozen=True)
@@ -162,3 +163,25 @@ def _provenance_checks(report: VerificationReport, expect: ProvenanceExpectation
                       "no-provenance")]
     passing = [r for r in results if all(c.status is not Status.FAIL for c in r)]
     return passing[0] if passing else results[0]
+
+
+def attached_provenance(container: Container, session: Session, trust: Trust = Trust()) -> list[dict[str, Any]]:
+    """The SLSA provenance attached to the image, for `inspect`: each with how far its signature
+    was checked (`verified`, or the reason it was not, such as identity-not-checked) and its
+    summary (builder, source, commit, base images, build arguments; secrets redacted). Unsigned
+    or unreadable attachments are not shown as provenance. Reads manifests and small blobs only."""
+    try:
+        report = verify_image(container, trust, session=session, skip_blob_checks=True)
+    except InspectrError:
+        return []
+    out: list[dict[str, Any]] = []
+    for s in report.signatures:
+        if s.statement is None or not predicate_matches("slsaprovenance", s.identity):
+            continue
+        head = {"attestation": s.source, "signature": "verified" if s.status is Status.PASS else (s.error or s.status.value),
+                "signer": s.signer}
+        try:
+            out.append({**head, **provenance_summary(parse_provenance(s.statement))})
+        except PayloadError as err:
+            out.append({**head, "error": str(err)})
+    return out
