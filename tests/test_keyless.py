@@ -347,3 +347,40 @@ def test_inspect_of_an_image_without_attachments_has_no_provenance(capsys: pytes
     code, out, _ = run_main(capsys, "inspect", "--no-layers", "-f", "json", str(THIRD.parent / "oci-busybox"))
     doc = json.loads(out)
     assert code == 0 and (doc["provenance"] if "provenance" in doc else doc["image"]["provenance"]) == []
+
+
+# -- containers-policy.json: sigstoreSigned with fulcio (containers/image's own vectors) --------
+
+CI_FIXTURES = THIRD / "containers-image/signature/fixtures"
+SIGNED_REPO = "192.168.64.2:5000/cosign-signed/fulcio-rekor-1:latest"
+
+
+def _fulcio_policy(tmp_path: Path, email: str = "mitr@redhat.com", issuer: str = GH_OAUTH, rekor: str = "rekor.pub") -> Path:
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"default": [{
+        "type": "sigstoreSigned",
+        "fulcio": {"caPath": str(CI_FIXTURES / "fulcio_v1.crt.pem"), "oidcIssuer": issuer, "subjectEmail": email},
+        "rekorPublicKeyPath": str(CI_FIXTURES / rekor), "signedIdentity": {"type": "matchRepository"}}]}))
+    return policy
+
+
+def test_policy_fulcio_requirement_accepts_the_signer(tmp_path: Path) -> None:
+    code, doc = verify("--skip-blob-checks", "--identity", SIGNED_REPO, "--policy", str(_fulcio_policy(tmp_path)), f"dir:{_sig_dir(tmp_path)}")
+    assert code == 0 and doc["verdict"] == "verified" and doc["policy"][0]["status"] == "pass"
+
+
+@pytest.mark.parametrize("change,error", [({"email": "other@redhat.com"}, "identity-mismatch"),
+                                          ({"issuer": "https://accounts.google.com"}, "identity-mismatch"),
+                                          ({"rekor": "cosign.pub"}, "bad-log-entry")])
+def test_policy_fulcio_requirement_refuses_others(tmp_path: Path, change: dict, error: str) -> None:  # type: ignore[type-arg]
+    code, doc = verify("--skip-blob-checks", "--identity", SIGNED_REPO, "--policy", str(_fulcio_policy(tmp_path, **change)),
+                       f"dir:{_sig_dir(tmp_path)}")
+    assert code == 1 and doc["verdict"] == "policy-failed" and error in doc["policy"][0]["message"]
+
+
+def test_policy_fulcio_requirement_needs_a_rekor_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"default": [{"type": "sigstoreSigned", "fulcio": {
+        "caPath": str(CI_FIXTURES / "fulcio_v1.crt.pem"), "oidcIssuer": GH_OAUTH, "subjectEmail": "mitr@redhat.com"}}]}))
+    code, _, err = run_main(capsys, "verify", "--skip-blob-checks", "--policy", str(policy), f"dir:{_sig_dir(tmp_path)}")
+    assert code == 2 and "rekorPublicKeyPath" in err and len(err.splitlines()) == 1

@@ -33,7 +33,7 @@ from ..untrusted.sigpayload import PayloadError
 from ..untrusted.trustroot import LogKey, parse_trusted_root
 from ..userfiles import KEY_MAX_BYTES, read_user_file
 
-__all__ = ["IdentityPolicy", "TrustRoot", "KeylessOutcome", "Keyless", "load_trust_root", "default_trusted_root_path",
+__all__ = ["IdentityPolicy", "TrustRoot", "KeylessOutcome", "Keyless", "load_trust_root", "default_trusted_root_path", "trust_root_from_pem",
            "verify_cosign_keyless", "verify_bundle", "CERT_ANNOTATION", "CHAIN_ANNOTATION", "BUNDLE_ANNOTATION"]
 
 CERT_ANNOTATION = "dev.sigstore.cosign/certificate"
@@ -139,6 +139,20 @@ def load_trust_root(path: Path | None = None) -> TrustRoot:
     return TrustRoot(path, parsed.tlogs, parsed.ctlogs, authorities)
 
 
+def trust_root_from_pem(ca_pem: bytes, rekor_pem: bytes, where: str) -> TrustRoot:
+    """A trust root from a CA bundle and a Rekor public key, as containers-policy.json's
+    `fulcio` requirement gives them. It names no CT log, so no SCT is required (as in
+    containers/image); the CA and key are trusted at any time."""
+    try:
+        certs = tuple(x509.load_pem_x509_certificates(ca_pem))
+        key = serialization.load_pem_public_key(rekor_pem)
+    except (ValueError, UnsupportedAlgorithm) as err:
+        raise UsageError(f"{where}: not a PEM CA certificate and Rekor public key: {str(err).splitlines()[0]}") from None
+    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    start = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return TrustRoot(Path(where), (LogKey(hashlib.sha256(spki).digest(), spki, start, None),), (), (_Authority(certs, start, None),))
+
+
 class Keyless:
     """The keyless trust inputs of one verification. The trusted root is read on first use, so
     an image with no keyless signature never touches it."""
@@ -147,6 +161,12 @@ class Keyless:
         self.policy = policy
         self.trusted_root = trusted_root
         self._root: TrustRoot | None = None
+
+    @classmethod
+    def with_root(cls, root: TrustRoot, policy: IdentityPolicy) -> "Keyless":
+        made = cls(policy, root.path)
+        made._root = root
+        return made
 
     def root(self) -> TrustRoot:
         if self._root is None:
@@ -227,15 +247,18 @@ def _check_set(root: TrustRoot, entry: SignedEntry) -> datetime:
     return t
 
 
-def _untrusted_chain(root: TrustRoot, leaf: x509.Certificate, chain: list[x509.Certificate], t: datetime) -> None:
-    """A certificate from a CA the trusted root does not hold is untrusted-root; one a trusted
-    CA's key did not sign (altered bytes) is bad-certificate."""
+def _untrusted_chain(root: TrustRoot, leaf: x509.Certificate, chain: list[x509.Certificate], t: datetime) -> x509.Certificate:
+    """The leaf's issuing CA. A certificate from a CA the trusted root does not hold is
+    untrusted-root; one its CA's key did not sign (altered bytes) is bad-certificate. The chain
+    the signature carries may supply intermediates up to a trusted root (containers-policy's
+    fulcio caPath often holds only the root); they are untrusted until the path verifies."""
     anchors = root.anchors(t)
     trusted_der = {c.public_bytes(serialization.Encoding.DER) for a in root.authorities for c in a.certs}
     if chain and chain[-1].public_bytes(serialization.Encoding.DER) not in trusted_der:
         raise _Fail("untrusted-root", f"certificate chain ends at {chain[-1].subject.rfc4514_string()!r}, "
                                       f"which is not a certificate authority of the trusted root")
-    issuers = _issuers(anchors, leaf)
+    intermediates = [c for c in chain if c.public_bytes(serialization.Encoding.DER) not in trusted_der]
+    issuers = _issuers(anchors, leaf) or [c for c in _issuers(intermediates, leaf) if _issuers(anchors, c)]
     if not issuers:
         raise _Fail("untrusted-root", f"certificate issuer {leaf.issuer.rfc4514_string()!r} is not a certificate authority "
                                       f"of the trusted root valid at {t:%Y-%m-%dT%H:%M:%SZ}")
@@ -250,7 +273,8 @@ def _untrusted_chain(root: TrustRoot, leaf: x509.Certificate, chain: list[x509.C
             continue
     else:
         raise _Fail("bad-certificate", "certificate is not signed by its issuing CA: it was altered or forged")
-    _check_path(anchors, leaf, t)
+    _check_path(anchors, leaf, t, intermediates)
+    return issuer
 
 
 def _key_id(cert: x509.Certificate, ext: type[x509.AuthorityKeyIdentifier] | type[x509.SubjectKeyIdentifier]) -> bytes | None:
@@ -269,7 +293,7 @@ def _issuers(anchors: list[x509.Certificate], leaf: x509.Certificate) -> list[x5
             and (wanted is None or _key_id(c, x509.SubjectKeyIdentifier) in (None, wanted))]
 
 
-def _check_path(anchors: list[x509.Certificate], leaf: x509.Certificate, t: datetime) -> None:
+def _check_path(anchors: list[x509.Certificate], leaf: x509.Certificate, t: datetime, intermediates: list[x509.Certificate]) -> None:
     """The whole path under cryptography's verifier (validity, constraints, key usage of every
     CA), with code-signing allowed as Fulcio issues it."""
     from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder, Store, VerificationError
@@ -278,7 +302,7 @@ def _check_path(anchors: list[x509.Certificate], leaf: x509.Certificate, t: date
     try:
         verifier = PolicyBuilder().store(Store(anchors)).time(t).extension_policies(
             ca_policy=ca_policy, ee_policy=ee_policy).build_client_verifier()
-        verifier.verify(leaf, [])
+        verifier.verify(leaf, intermediates)
     except (VerificationError, ValueError, x509.UnsupportedGeneralNameType) as err:
         raise _Fail("bad-certificate", f"certificate path does not verify: {err}") from None
     try:
@@ -292,7 +316,10 @@ def _check_path(anchors: list[x509.Certificate], leaf: x509.Certificate, t: date
 
 def _check_sct(root: TrustRoot, leaf: x509.Certificate, issuer: x509.Certificate) -> None:
     """RFC 6962 §3.2: a CT log signed the precertificate (the TBS without the SCT list) with the
-    issuer's key hash. One valid SCT from a trusted log suffices."""
+    issuer's key hash. One valid SCT from a trusted log suffices. A root that names no CT log
+    (containers-policy.json's fulcio form) requires none."""
+    if not root.ctlogs:
+        return
     try:
         scts = leaf.extensions.get_extension_for_oid(_SCT_OID).value
     except x509.ExtensionNotFound:
@@ -368,8 +395,7 @@ def verify_cosign_keyless(root: TrustRoot, policy: IdentityPolicy, *, cert_pem: 
         except PayloadError as err:
             raise _Fail("bad-log-entry", f"log entry unreadable: {err}") from None
         t = _check_set(root, entry)
-        _untrusted_chain(root, leaf, chain, t)
-        issuer = _issuers(root.anchors(t), leaf)[0]
+        issuer = _untrusted_chain(root, leaf, chain, t)
         _check_sct(root, leaf, issuer)
         key = leaf.public_key()
         if envelope is not None:

@@ -14,9 +14,10 @@ from typing import Any
 
 from ..errors import UsageError
 from ..untrusted.sigpayload import normalise_docker_reference, repository_of
-from ..userfiles import POLICY_MAX_BYTES, read_user_file
+from ..userfiles import KEY_MAX_BYTES, POLICY_MAX_BYTES, read_user_file
 from .keys import Keyring, PublicKey, load_keyring, load_public_key
 from .report import SignatureResult, Status
+from .keyless import IdentityPolicy, Keyless, TrustRoot, trust_root_from_pem
 from .signatures import Candidate, check_candidate
 
 __all__ = ["Requirement", "Policy", "load_policy", "evaluate"]
@@ -30,6 +31,8 @@ class Requirement:
     keys: tuple[PublicKey, ...] = ()
     keyrings: tuple[Keyring, ...] = ()
     identity: dict[str, Any] | None = None
+    keyless: TrustRoot | None = None  # sigstoreSigned with fulcio: the CA and Rekor key it names
+    certificate: IdentityPolicy = IdentityPolicy()  # ... and the subject e-mail and OIDC issuer
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ def _requirement(req: Any, where: str, base: Path) -> Requirement:
         if not rings:
             raise UsageError(f"{where}: signedBy needs keyPath, keyPaths or keyData")
         return Requirement(kind, keyrings=tuple(rings), identity=_identity(req, where))
+    if kind == "sigstoreSigned" and "fulcio" in req:
+        return _fulcio_requirement(req, where, base)
     if kind == "sigstoreSigned":
         allowed = {"type", "keyPath", "keyPaths", "keyData", "keyDatas", "signedIdentity"}
         extra = set(req) - allowed
@@ -99,6 +104,35 @@ def _requirement(req: Any, where: str, base: Path) -> Requirement:
             raise UsageError(f"{where}: sigstoreSigned needs keyPath(s) or keyData(s)")
         return Requirement(kind, keys=tuple(keys), identity=_identity(req, where))
     raise UsageError(f"{where}.type: {kind!r} is not supported (reject, insecureAcceptAnything, signedBy, sigstoreSigned)")
+
+
+def _fulcio_requirement(req: dict[str, Any], where: str, base: Path) -> Requirement:
+    """sigstoreSigned with `fulcio` (caPath/caData, oidcIssuer, subjectEmail) and the Rekor key
+    (rekorPublicKeyPath/Data): a keyless signature chaining to that CA, logged in that Rekor."""
+    extra = set(req) - {"type", "fulcio", "rekorPublicKeyPath", "rekorPublicKeyData", "signedIdentity"}
+    if extra:
+        raise UsageError(f"{where}: unsupported field {sorted(extra)[0]!r} for sigstoreSigned with fulcio")
+    fulcio = req["fulcio"]
+    if not isinstance(fulcio, dict) or set(fulcio) - {"caPath", "caData", "oidcIssuer", "subjectEmail"}:
+        raise UsageError(f"{where}.fulcio: fields are caPath or caData, oidcIssuer, subjectEmail")
+    for name in ("oidcIssuer", "subjectEmail"):
+        if not isinstance(fulcio.get(name), str) or not fulcio[name]:
+            raise UsageError(f"{where}.fulcio.{name}: required, a non-empty string")
+    if ("caPath" in fulcio) == ("caData" in fulcio):
+        raise UsageError(f"{where}.fulcio: give caPath or caData")
+    if ("rekorPublicKeyPath" in req) == ("rekorPublicKeyData" in req):
+        raise UsageError(f"{where}: sigstoreSigned with fulcio needs rekorPublicKeyPath or rekorPublicKeyData")
+    if "caPath" in fulcio:
+        ca = read_user_file(_resolve(base, str(fulcio["caPath"])), f"{where}.fulcio.caPath", KEY_MAX_BYTES)
+    else:
+        ca = _b64(fulcio["caData"], f"{where}.fulcio.caData")
+    if "rekorPublicKeyPath" in req:
+        rekor = read_user_file(_resolve(base, str(req["rekorPublicKeyPath"])), f"{where}.rekorPublicKeyPath", KEY_MAX_BYTES)
+    else:
+        rekor = _b64(req["rekorPublicKeyData"], f"{where}.rekorPublicKeyData")
+    root = trust_root_from_pem(ca, rekor, f"{where}")
+    return Requirement("sigstoreSigned", identity=_identity(req, where), keyless=root,
+                       certificate=IdentityPolicy(identity=fulcio["subjectEmail"], issuer=fulcio["oidcIssuer"]))
 
 
 def _key_from_pem(pem: bytes, where: str, _: Path) -> PublicKey:
@@ -220,7 +254,8 @@ def evaluate(policy: Policy, candidates: list[Candidate], digests: list[str], im
             out.append(SignatureResult("policy", source, Status.FAIL, "the policy rejects this image", "untrusted-key"))
             continue
         want_kind = "simple-signing" if req.type == "signedBy" else "cosign"
-        checked = [check_candidate(c, digests, list(req.keys), list(req.keyrings), None)
+        keyless = Keyless.with_root(req.keyless, req.certificate) if req.keyless is not None else None
+        checked = [check_candidate(c, digests, list(req.keys), list(req.keyrings), None, keyless)
                    for c in candidates if c.kind == want_kind]
         valid = [r for r in checked if r.status is Status.PASS]
         reasons = []
