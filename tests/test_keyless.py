@@ -384,3 +384,12 @@ def test_policy_fulcio_requirement_needs_a_rekor_key(tmp_path: Path, capsys: pyt
         "caPath": str(CI_FIXTURES / "fulcio_v1.crt.pem"), "oidcIssuer": GH_OAUTH, "subjectEmail": "mitr@redhat.com"}}]}))
     code, _, err = run_main(capsys, "verify", "--skip-blob-checks", "--policy", str(policy), f"dir:{_sig_dir(tmp_path)}")
     assert code == 2 and "rekorPublicKeyPath" in err and len(err.splitlines()) == 1
+
+
+def test_audit_reports_the_provenance_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    image = f"oci:{SLSA / 'v1.4.0/container_workflow_dispatch'}"
+    code, out, err = run_main(capsys, "audit", "-f", "json", "--fail-on", "critical", image)
+    (prov,) = json.loads(out)["provenance"]
+    assert prov["signature"] == "identity-not-checked" and prov["source"]["commit"] == "904e2c3e02725e314cf6cf141c4700081298dcbd"
+    code, out, _ = run_main(capsys, "audit", "--fail-on", "critical", image)
+    assert "provenance (identity-not-checked): builder https://github.com/slsa-framework/" in out

@@ -66,6 +66,7 @@ class AuditReport:
     efficiency: Efficiency
     packages: list[dict[str, Any]] = field(default_factory=list)
     threshold_failures: list[str] = field(default_factory=list)
+    provenance: list[dict[str, Any]] = field(default_factory=list)  # attached SLSA provenance (verify.engine.attached_provenance)
 
     def counts(self, allowed: bool | None = None) -> dict[str, int]:
         out = {s.value: 0 for s in reversed(Severity)}

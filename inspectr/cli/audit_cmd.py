@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -11,7 +12,8 @@ from ..audit.engine import AuditRules, audit_image, load_audit_rules
 from ..audit.findings import Severity
 from ..present.audit import AuditVerdict
 from ..present.table import present
-from .common import Context, Progress, format_option, image_options, load_image
+from ..verify.engine import attached_provenance
+from .common import Context, Progress, format_option, image_options, parse_limits
 
 _DEFAULT_RULES = ".inspectr-audit.toml"
 
@@ -36,9 +38,12 @@ def command(ctx: Context, image: str, fail_on: str, rules_path: Path | None, pla
     if rules_path is None and Path(_DEFAULT_RULES).is_file():
         rules_path = Path(_DEFAULT_RULES)
     rules = load_audit_rules(rules_path) if rules_path else AuditRules()
-    img = load_image(ctx, image, platform, limit_scale, limits)
+    session = ctx.session(parse_limits(limit_scale, limits))
+    container = session.open_container(image, attachments=True)  # opened once: the image and what is attached to it
+    img = session.open_image(container, platform)
     with Progress(ctx, img) as progress:
         report = audit_image(img, rules, session=ctx.session(img.limits, progress))
+    report = replace(report, provenance=attached_provenance(container, session))
     verdict = AuditVerdict(report, Severity(fail_on))
     present(verdict, fmt, sys.stdout, console=ctx.console, verbose=ctx.verbose)
     click.get_current_context().exit(1 if verdict.failing else 0)

@@ -85,6 +85,12 @@ def render_audit(r: AuditReport, console: Console, verbose: bool = False) -> Non
         for p in r.packages:
             eco[p["ecosystem"]] += 1
         console.print(Text("packages: " + ", ".join(f"{n} {k}" for k, n in sorted(eco.items()))))
+    for prov in r.provenance:
+        source = prov.get("source") or {}
+        console.print(Text(display_text(f"provenance ({prov.get('signature')}): builder {prov.get('builder') or '-'}, "
+                                        f"source {source.get('uri') or '-'} at {source.get('commit') or '-'}, "
+                                        f"{len(prov.get('base_images') or [])} base images, "
+                                        f"{len(prov.get('build_args') or {})} build arguments")))
 
 
 def audit_to_json(r: AuditReport) -> dict[str, Any]:
@@ -92,7 +98,7 @@ def audit_to_json(r: AuditReport) -> dict[str, Any]:
         "format_version": FORMAT_VERSION, "kind": "audit", "reference": r.reference, "format": r.format,
         "counts": r.counts(), "allowed_counts": r.counts(allowed=True),
         "findings": [f.to_json() for f in r.findings], "efficiency": r.efficiency.to_json(),
-        "packages": r.packages, "threshold_failures": r.threshold_failures,
+        "packages": r.packages, "threshold_failures": r.threshold_failures, "provenance": r.provenance,
     }
 
 
