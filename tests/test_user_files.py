@@ -72,3 +72,23 @@ def test_a_deeply_nested_toml_policy_is_an_error_not_a_crash(tmp_path: Path) -> 
     policy = tmp_path / "deep.toml"
     policy.write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n")
     _one_line_error(_inspectr("diff", "--policy", str(policy), IMG, IMG), "usage", str(policy), "invalid TOML")
+
+
+@pytest.mark.parametrize("kind", ["broken", "missing", "fifo", "array"])
+def test_a_named_authfile_is_checked_even_when_no_registry_asks(tmp_path: Path, fifo: Path, kind: str) -> None:
+    # Issue 20: a broken --authfile used to be ignored until a registry asked for credentials,
+    # so an anonymous pull or a local image never noticed it.
+    path = {"broken": tmp_path / "a.json", "missing": tmp_path / "none.json", "fifo": fifo, "array": tmp_path / "b.json"}[kind]
+    if kind == "broken":
+        path.write_text("{bad")
+    if kind == "array":
+        path.write_text("[]")
+    words = {"broken": "invalid JSON", "missing": "does not exist", "fifo": "not a regular file", "array": "not a JSON object"}[kind]
+    _one_line_error(_inspectr("ls", "--authfile", str(path), IMG), "usage", str(path), words)
+
+
+def test_a_good_authfile_is_accepted_for_a_local_image(tmp_path: Path) -> None:
+    path = tmp_path / "auth.json"
+    path.write_text('{"auths": {}}')
+    done = _inspectr("ls", "--authfile", str(path), IMG)
+    assert done.returncode == 0, done.stderr

@@ -62,7 +62,7 @@ class Context:
 
 def _registry_flag(ctx: click.Context, param: click.Parameter, value: Any) -> None:
     """Registry flags go into the run's registry settings (part of its Session)."""
-    from ..registry.auth import parse_creds
+    from ..registry.auth import check_authfile, parse_creds
 
     if value is None or param.name is None:
         return
@@ -75,6 +75,10 @@ def _registry_flag(ctx: click.Context, param: click.Parameter, value: Any) -> No
         case "cert_dir":
             options = replace(options, cert_dir=Path(value))
         case "authfile":
+            try:
+                check_authfile(Path(value))
+            except UsageError as err:
+                raise click.BadParameter(err.message) from None
             options = replace(options, authfile=Path(value))
         case "creds":
             try:

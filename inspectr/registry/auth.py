@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import InspectrError, UsageError
 from ..limits import Limits
 from ..untrusted.jsonload import load_json
+from ..userfiles import POLICY_MAX_BYTES, read_user_file
 
 __all__ = ["Credentials", "find_credentials", "auth_files", "parse_creds"]
 
@@ -68,16 +69,23 @@ def _keys_for(domain: str, repository: str) -> list[str]:
 
 
 def _read_file(path: Path, limits: Limits) -> dict[str, Any] | None:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return None
-    except OSError as err:
-        raise UsageError(f"{path}: cannot read auth file: {err.strerror}") from None
-    doc = load_json(data, f"{path}: auth file", limits)
+    data = read_user_file(path, "auth file", POLICY_MAX_BYTES)  # a regular file, capped: never a FIFO or /dev/zero
+    try:
+        doc = load_json(data, f"{path}: auth file", limits)
+    except InspectrError as err:
+        raise UsageError(err.message) from None
     if not isinstance(doc, dict):
         raise UsageError(f"{path}: auth file is not a JSON object")
     return doc
+
+
+def check_authfile(path: Path) -> None:
+    """An --authfile the user named must exist and be a JSON object now, not only when a
+    registry first asks for credentials (an anonymous pull never would, and a typo would pass)."""
+    if _read_file(path, Limits()) is None:
+        raise UsageError(f"{path}: --authfile does not exist")
 
 
 def _from_entry(entry: Any, key: str, path: Path) -> Credentials | None:
