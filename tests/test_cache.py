@@ -174,3 +174,51 @@ def test_a_new_cache_dir_is_private(tmp_path: Path, capsys: pytest.CaptureFixtur
     cache = tmp_path / "new" / "cache"
     assert run_main(capsys, "--cache-dir", str(cache), "ls", str(FIXTURES / "oci-busybox"))[0] == 0
     assert cache.stat().st_mode & 0o777 == 0o700
+
+
+def test_verify_and_gate_never_reach_a_verdict_through_a_cached_index(tmp_path: Path) -> None:
+    # Issue 20 ("the cache as a trust boundary"): the user's account can forge a cache entry with
+    # a recomputed checksum. Here the forged entry claims that a layer inflates to the diff_id an
+    # altered config names. ls trusts its cache (documented); verify and gate must not.
+    import hashlib
+
+    import zstandard
+
+    from fuzz.fixup import edit_blob
+
+    src = FIXTURES / "oci-busybox"
+    index = json.loads((src / "index.json").read_text())
+    manifest_digest = index["manifests"][0]["digest"]
+    manifest = json.loads((src / "blobs/sha256" / manifest_digest.split(":")[1]).read_bytes())
+    config_digest = manifest["config"]["digest"]
+    config = json.loads((src / "blobs/sha256" / config_digest.split(":")[1]).read_bytes())
+    real_diff_id = config["rootfs"]["diff_ids"][0]
+    fake_diff_id = "sha256:" + hashlib.sha256(b"not this layer").hexdigest()
+    config["rootfs"]["diff_ids"][0] = fake_diff_id
+    image = edit_blob(src, tmp_path / "img", config_digest, json.dumps(config).encode())
+    cache = tmp_path / "cache"
+    assert CliRunner().invoke(cli, ["--cache-dir", str(cache), "ls", str(src)]).exit_code == 0  # a genuine entry
+    # The forgery: the genuine entry re-keyed to the fake diff_id, checksum recomputed.
+    layer = manifest["layers"][0]
+    genuine = f"{layer['digest']}|{layer['mediaType']}|{real_diff_id}|0"
+    entry = cache / "layers" / hashlib.sha256(genuine.encode()).hexdigest()[:2] / f"{hashlib.sha256(genuine.encode()).hexdigest()}.json.zst"
+    header_line, _, payload = zstandard.ZstdDecompressor().decompress(entry.read_bytes()).partition(b"\n")
+    header = json.loads(header_line)
+    assert header["key"] == genuine
+    doc = json.loads(payload)
+    doc["diff_id"] = fake_diff_id
+    payload = json.dumps(doc).encode()
+    header.update(key=f"{layer['digest']}|{layer['mediaType']}|{fake_diff_id}|0", payload_sha256=hashlib.sha256(payload).hexdigest())
+    name = hashlib.sha256(header["key"].encode()).hexdigest()
+    forged = cache / "layers" / name[:2] / f"{name}.json.zst"
+    forged.parent.mkdir(parents=True, exist_ok=True)
+    forged.write_bytes(zstandard.ZstdCompressor().compress(json.dumps(header).encode() + b"\n" + payload))
+
+    assert CliRunner().invoke(cli, ["--cache-dir", str(cache), "ls", str(image)]).exit_code == 0  # the cache is trusted here
+    result = CliRunner().invoke(cli, ["--cache-dir", str(cache), "verify", "--format", "json", str(image)])
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 1 and doc["verdict"] == "integrity-failed"
+    assert "diffid-mismatch" in {c["error"] for c in doc["checks"]}
+    gate = CliRunner().invoke(cli, ["--cache-dir", str(cache), "gate", "--release", str(image), "--rebuild", str(image),
+                                    "--json", str(tmp_path / "g.json")])
+    assert gate.exit_code == 1 and json.loads((tmp_path / "g.json").read_text())["verdict"] == "untrusted"
