@@ -123,3 +123,14 @@ def test_buildah_random_probe_is_nondeterministic_and_the_default_command_same()
     assert doc["probes"][0]["nondeterministic"] == ["stdout"]
     code, doc, _ = _behave_cli("v1", "v1-rebuild")  # default probes: the entrypoint with --version, --help, the default command
     assert code == 0 and doc["same"] is True and len(doc["probes"]) >= 2
+
+
+def test_a_probe_that_cannot_run_is_an_error_not_a_difference(capsys: pytest.CaptureFixture[str]) -> None:
+    # Issue 20: a probe that cannot run (here: the image has no /bin/sh) was reported as
+    # "different", exit 1, even for an image compared with itself.
+    from clirun import run_main
+
+    image = f"oci:{Path(__file__).resolve().parent.parent / 'fixtures/gate/drift/base-a'}"
+    code, out, err = run_main(capsys, "behave", image, image, "--probe", "echo hi")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "error[runtime-error]" in err and "'echo hi' could not run" in err and "/bin/sh" in err

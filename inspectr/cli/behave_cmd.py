@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..present.table import present
+from ..runtime.spec import RuntimeError_
 from ..runtime.behave import Probe, behave, default_probes, load_probes
 from .common import Context, format_option, image_options, load_image
 
@@ -41,5 +42,9 @@ def command(ctx: Context, image_a: str, image_b: str, probes: tuple[str, ...], p
         chosen += load_probes(probes_file)
     report = behave(a, b, chosen or default_probes(a), repeat, list(normalisers), session=ctx.session(a.limits),
                     userns=userns)
+    failed = [o for o in report.outcomes if o.verdict == "error"]
+    if failed:  # a probe that cannot run says nothing about behaviour: not "different", an error
+        raise RuntimeError_(f"probe {failed[0].probe.name!r} could not run: {failed[0].error}"
+                            + (f" ({len(failed)} of {len(report.outcomes)} probes could not run)" if len(failed) > 1 else ""))
     present(report, fmt, sys.stdout)
     click.get_current_context().exit(0 if report.same else 1)
