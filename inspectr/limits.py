@@ -26,7 +26,10 @@ class Limits:
     max_symlink_hops: int = 40  # the kernel's MAXSYMLINKS
     max_layers: int = 1000
     max_sparse_segments: int = 100_000
-    max_blob_bytes: int = 1 << 40
+    # A compressed layer blob cannot be larger than the largest layer it may inflate to, give or
+    # take compression's overhead on incompressible data (well under 1%): a larger descriptor is
+    # refused before a byte is hashed, instead of hashing a 1 TB sparse file for many minutes.
+    max_blob_bytes: int = 65 * GiB
 
     def with_overrides(self, overrides: dict[str, int]) -> "Limits":
         """A copy with some caps replaced; unknown names raise ValueError."""

@@ -666,3 +666,36 @@ def test_gzip_module_reads_the_builder_output():
     blob = compress(BASIC, "gzip")
     assert gzip.decompress(blob) == BASIC
     assert blob[4:8] == b"\0\0\0\0"
+
+
+def test_a_sparse_terabyte_blob_is_refused_before_it_is_hashed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Issue 20: a layer descriptor (and a sparse file) of 10^12 bytes was within max_blob_bytes
+    # (1 TiB), so ls and verify hashed it for about ten minutes.
+    import json
+    import os
+    import shutil
+    import time
+    from pathlib import Path
+
+    from clirun import run_main
+
+    root = tmp_path / "img"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "fixtures" / "oci-busybox", root)
+    index = json.loads((root / "index.json").read_text())
+    manifest = json.loads((root / "blobs/sha256" / index["manifests"][0]["digest"].split(":")[1]).read_bytes())
+    layer = manifest["layers"][0]
+    os.truncate(root / "blobs/sha256" / layer["digest"].split(":")[1], 10**12)
+    layer["size"] = 10**12
+    data = json.dumps(manifest).encode()
+    digest = hashlib.sha256(data).hexdigest()
+    (root / "blobs/sha256" / digest).write_bytes(data)
+    index["manifests"][0].update(digest=f"sha256:{digest}", size=len(data))
+    (root / "index.json").write_text(json.dumps(index))
+    start = time.monotonic()
+    code, out, err = run_main(capsys, "ls", str(root))
+    assert code == 2 and "error[size-limit-exceeded]" in err and "max_blob_bytes" in err
+    code, out, err = run_main(capsys, "verify", "-f", "json", str(root))
+    doc = json.loads(out)
+    assert code == 1 and doc["verdict"] == "integrity-failed"
+    assert [c["error"] for c in doc["checks"] if c["status"] == "fail"] == ["size-limit-exceeded"]
+    assert time.monotonic() - start < 20

@@ -104,6 +104,10 @@ class _Walker:
                 except InspectrError:
                     self.r.add(f"{kind}-data", subject, Status.FAIL, "embedded data does not match the descriptor",
                                "digest-mismatch")
+        if desc.size > self.limits.max_blob_bytes:  # refused before a byte is hashed (a sparse 1 TB file would take hours)
+            self.r.add(f"{kind}-size", subject, Status.FAIL,
+                       f"descriptor says {desc.size} bytes, over max_blob_bytes={self.limits.max_blob_bytes}", "size-limit-exceeded")
+            return None
         try:
             blob = self.store.blob(d, kind)
         except InspectrError as err:
