@@ -604,3 +604,21 @@ def test_registry_through_the_environments_proxy_and_no_proxy(registry: Registry
         assert code == 2 and "error[registry-unreachable]" in err  # bypassed: the name does not resolve here
     finally:
         proxy.stop()
+
+
+def test_an_unwritable_blob_cache_costs_requests_not_the_run(proxied_busybox: str, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    # Issue 20: reading a registry image with a cache that cannot be written ended in an internal
+    # error. Root ignores mode bits, so the cache's blobs dir is made a regular file: nothing can
+    # be created under it, whoever runs the test.
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    (cache / "blobs").write_text("not a directory\n")
+    for command in ("ls", "inspect", "verify"):
+        code, out, err = run_main(capsys, command, "--tls-verify=false", proxied_busybox)
+        assert code == 0 and "internal" not in err and "Traceback" not in err, (command, err)
+    # pull stages blobs in the cache before its one rename: a clear error, and no DEST.
+    code, out, err = run_main(capsys, "pull", "--tls-verify=false", proxied_busybox, str(tmp_path / "out"))
+    assert code == 2 and "error[usage]" in err and "blob cache cannot be written" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.rglob(".part-*")]

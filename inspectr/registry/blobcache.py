@@ -38,6 +38,17 @@ class BlobCache:
             root = Path(tmp)
         self.root = root
 
+    def writable(self) -> str | None:
+        """None when blobs can be stored here, else why not (a read-only or full cache)."""
+        try:
+            (self.root / "blobs").mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".part-", dir=self.root / "blobs")
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as err:
+            return err.strerror or type(err).__name__
+        return None
+
     def path(self, digest: Digest) -> Path:
         return self.root / "blobs" / digest.algorithm / digest.encoded
 

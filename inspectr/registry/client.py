@@ -22,7 +22,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO, Any
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -458,6 +458,22 @@ class RegistryClient:
             while reader.read(_CHUNK):
                 pass
 
+    def read_small_blob(self, repo: str, digest: Digest, size: int | None, dest: Path, what: str) -> bytes:
+        """A config or other small blob, verified, as bytes; kept at `dest` too when the cache
+        can be written. Anything over max_json_bytes is refused: large blobs are streamed."""
+        cap = self.limits.max_json_bytes
+        if size is not None and size > cap:
+            raise SizeLimitExceeded(f"{what}: {size} bytes, over max_json_bytes={cap}")
+        parts: list[bytes] = []
+        got = 0
+        with BlobDownload(self, repo, digest, size, dest, what) as reader:
+            while chunk := reader.read(_CHUNK):
+                got += len(chunk)
+                if got > cap:
+                    raise SizeLimitExceeded(f"{what}: more than max_json_bytes={cap}")
+                parts.append(chunk)
+        return b"".join(parts)
+
     def open_blob(self, repo: str, digest: Digest, offset: int = 0) -> urllib3.BaseHTTPResponse:
         """GET a blob (from `offset`, with a Range request); the caller checks the status."""
         headers = {"Range": f"bytes={offset}-"} if offset else None
@@ -514,9 +530,16 @@ class BlobDownload(io.RawIOBase):
         self._n = 0
         self._attempt = 0
         self._done = False
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=".part-", dir=dest.parent)
-        self._out = os.fdopen(fd, "wb")
+        # The tee into the cache is a saving, never a condition: a read-only or full cache dir
+        # only means the blob is not kept (the stream itself is still verified to its end).
+        self._tmp: str | None = None
+        self._out: BinaryIO | None = None
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, self._tmp = tempfile.mkstemp(prefix=".part-", dir=dest.parent)
+            self._out = os.fdopen(fd, "wb")
+        except OSError:
+            self._drop_tee()
         self._resp: urllib3.BaseHTTPResponse | None = None
         try:
             self._connect()
@@ -572,7 +595,11 @@ class BlobDownload(io.RawIOBase):
             raise (SizeMismatch(f"{self._what}: registry sent more than the {self._size} bytes the descriptor gives")
                    if self._size is not None else SizeLimitExceeded(f"{self._what}: blob exceeds max_blob_bytes"))
         self._hash.update(chunk)
-        self._out.write(chunk)
+        if self._out is not None:
+            try:
+                self._out.write(chunk)
+            except OSError:  # the cache's disk filled up: keep streaming, stop keeping
+                self._drop_tee()
         if self._n == self._size:
             self._finish()  # commit now: a reader that takes exactly `size` bytes never asks again
         return chunk
@@ -591,8 +618,12 @@ class BlobDownload(io.RawIOBase):
             raise DigestMismatch(
                 f"{self._what}: registry sent bytes whose digest is {self._digest.algorithm}:{self._hash.hexdigest()}, not {self._digest}",
                 hint="the registry or something between it and you altered the blob")
-        self._out.close()
-        os.replace(self._tmp, self._dest)
+        if self._out is not None and self._tmp is not None:
+            try:
+                self._out.close()
+                os.replace(self._tmp, self._dest)
+            except OSError:
+                self._drop_tee()
         self._done = True
 
     def close(self) -> None:
@@ -600,14 +631,26 @@ class BlobDownload(io.RawIOBase):
             return
         if self._resp is not None:
             self._resp.release_conn()
-        if not self._out.closed:
-            self._out.close()
         if not self._done:
-            try:
-                os.unlink(self._tmp)
-            except FileNotFoundError:
-                pass
+            self._drop_tee()
+        elif self._out is not None and not self._out.closed:
+            self._out.close()
         super().close()
+
+    def _drop_tee(self) -> None:
+        """Stop writing to the cache and remove the partial file, if any."""
+        out, tmp = self._out, self._tmp
+        self._out, self._tmp = None, None
+        if out is not None:
+            try:
+                out.close()
+            except OSError:
+                pass
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 class ClientPool:

@@ -15,7 +15,7 @@ from ..limits import Limits
 from ..untrusted.members import archive_member_names
 from ..untrusted.tar import HARDLINK, REGULAR, SYMLINK, FileBlocks, TarWalker
 
-__all__ = ["FileSlice", "SliceReader", "ArchiveIndex", "open_dir_file"]
+__all__ = ["FileSlice", "SliceReader", "MemoryBlob", "ArchiveIndex", "open_dir_file"]
 
 
 class SliceReader(io.RawIOBase):
@@ -66,6 +66,26 @@ class FileSlice:
 
     def open(self) -> BinaryIO:
         return SliceReader(self.path, self.offset, self.length)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryBlob:
+    """A small verified blob held in memory: a registry manifest or config that a read-only or
+    full cache could not keep."""
+
+    data: bytes
+    name: str
+
+    @property
+    def key(self) -> str:
+        return f"memory:{self.name}"
+
+    @property
+    def length(self) -> int:
+        return len(self.data)
+
+    def open(self) -> BinaryIO:
+        return io.BytesIO(self.data)
 
 
 def open_dir_file(root: Path, rel: str, what: str) -> FileSlice:

@@ -23,7 +23,7 @@ from ..limits import Limits
 from ..mediatypes import INDEX_TYPES, MANIFEST_TYPES
 from ..model import Descriptor, Index, Manifest, Platform
 from ..untrusted.jsonload import load_json
-from .blobs import FileSlice
+from .blobs import FileSlice, MemoryBlob
 from ..store import CONTAINERD_NAME, PULLED_FROM, REF_NAME
 from ..session import Session
 from .registry import RegistryStore, open_registry_store
@@ -45,7 +45,7 @@ class PullResult:
     problems: list[str] = field(default_factory=list)
 
 
-def _check_blob(blob: FileSlice, desc: Descriptor, what: str) -> None:
+def _check_blob(blob: FileSlice | MemoryBlob, desc: Descriptor, what: str) -> None:
     """Read the blob through (a remote one lands in the cache on the way) and hash what was read:
     the cache dir is not trusted either."""
     h = desc.digest.hasher()
@@ -75,6 +75,8 @@ def _walk(store: RegistryStore, entries: list[Descriptor], limits: Limits) -> di
             raise MalformedImage(f"{store.label}: {what}: {desc.size} bytes exceeds max_blob_bytes")
         blob = store.blob(desc.digest, what)
         _check_blob(blob, desc, f"{store.label}: {what}")
+        if not isinstance(blob, FileSlice):  # the cache was writable when pull began (pull_image checks)
+            raise UsageError(f"{store.label}: {what}: the blob cache stopped keeping blobs (disk full?); pull cannot stage {key}")
         out[key] = blob.path
         if desc.media_type not in INDEX_TYPES and desc.media_type not in MANIFEST_TYPES:
             continue
@@ -137,6 +139,10 @@ def pull_image(reference: str, dest: Path, fmt: str = "oci", platform: Platform 
         raise ExportError(f"{parent}: no such directory")
     limits = session.limits
     store = open_registry_store(reference, limits, session.registry, attachments=attachments, platform=platform)
+    why = store.cache.writable()
+    if why is not None:  # pull stages every blob in the cache before the one rename into DEST
+        raise UsageError(f"{store.cache.root}: the blob cache cannot be written ({why}); pull stages blobs there: "
+                         "fix it, or give --cache-dir DIR")
     index_bytes = store.doc("index.json", "index.json")
     index = Index.from_json(load_json(index_bytes, f"{store.label}: index.json", limits), f"{store.label}: index.json")
     blobs = _walk(store, list(index.manifests), limits)

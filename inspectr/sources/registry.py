@@ -26,7 +26,7 @@ from ..registry.blobcache import BlobCache
 from ..registry.client import BlobDownload, ClientPool, RegistryClient, RegistryOptions
 from ..registry.reference import RegistryRef, parse_docker_reference
 from ..untrusted.jsonload import load_json
-from .blobs import FileSlice, SliceReader
+from .blobs import FileSlice, MemoryBlob, SliceReader
 from ..store import REF_NAME, Container
 from .common import choose_platform
 from .oci_layout import layout_container
@@ -125,7 +125,7 @@ class RegistryStore:
     def list_blobs(self) -> set[str]:
         return set()  # a registry cannot be listed; unreferenced-blob checks do not apply
 
-    def blob(self, digest: Digest, what: str) -> FileSlice:
+    def blob(self, digest: Digest, what: str) -> FileSlice | MemoryBlob:
         path = self.cache.path(digest)
         known = self._known.get(str(digest))
         media_type = known[0] if known else ""
@@ -155,16 +155,20 @@ class RegistryStore:
                 raise
             assert got is not None
             self._remember(digest, got.data, got.media_type)
-            return FileSlice(str(path), 0, len(got.data))
+            return self._kept(digest, got.data)
         fetch = BlobFetch(self.client.host, self.ref.repository, digest, self.client.options, self.limits,
                           f"{self.label}: {what} {digest}", self.clients)
         if known is not None and (known[1] > self.limits.max_json_bytes or what.startswith("layer")):
             return RemoteBlob(str(path), 0, known[1], fetch)  # a layer: pulled when first read
-        self.client.fetch_blob(self.ref.repository, digest, known[1] if known else None, path, fetch.what)
-        size = self.cache.lookup(digest)
-        if size is None:
-            raise BlobNotFound(f"{self.label}: {what} {digest}: not in the cache after pulling it")
-        return FileSlice(str(path), 0, size)
+        data = self.client.read_small_blob(self.ref.repository, digest, known[1] if known else None, path, fetch.what)
+        return self._kept(digest, data)
+
+    def _kept(self, digest: Digest, data: bytes) -> FileSlice | MemoryBlob:
+        """The cached file when the cache could keep these verified bytes, else the bytes: a
+        read-only or full cache costs requests, never the run."""
+        if self.cache.lookup(digest) == len(data):
+            return FileSlice(str(self.cache.path(digest)), 0, len(data))
+        return MemoryBlob(data, str(digest))
 
     # -- signatures and attachments --------------------------------------------------------
 
