@@ -19,12 +19,11 @@ from ..image import Image
 from ..session import Session
 from ..store import Container
 from ..runtime.behave import Probe, behave
-from ..untrusted.provenance import Provenance, parse_provenance
-from ..untrusted.sigpayload import PayloadError
+from ..untrusted.provenance import Provenance
 from ..verify.engine import Trust, verify_image
 from ..verify.keys import load_keyring, load_public_key
-from ..verify.provenance import compare_provenance, rebuild_recipe
-from ..verify.report import Status, VerificationReport, predicate_matches
+from ..verify.provenance import attested_provenance, compare_provenance, rebuild_recipe
+from ..verify.report import Status, VerificationReport
 from .policy import GatePolicy
 
 __all__ = ["GateCheck", "GateReport", "run_gate", "VERDICTS"]
@@ -89,13 +88,7 @@ def _verification_check(cid: str, name: str, report: VerificationReport, signatu
 def _provenance(report: VerificationReport) -> Provenance | None:
     """The image's SLSA provenance, from an attestation whose signature verified (never from an
     unsigned or unchecked one)."""
-    for s in report.signatures:
-        if s.status is Status.PASS and s.statement is not None and predicate_matches("slsaprovenance", s.identity):
-            try:
-                return parse_provenance(s.statement)
-            except PayloadError:
-                continue
-    return None
+    return next((p for _, p in attested_provenance(report.signatures) if isinstance(p, Provenance)), None)
 
 
 def _inputs_check(rel: VerificationReport, reb: VerificationReport, reproduced: bool) -> GateCheck | None:

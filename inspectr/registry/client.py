@@ -451,13 +451,6 @@ class RegistryClient:
             raise MalformedImage(f"{what}: Content-Type {content_type} disagrees with the manifest's mediaType {body_type[:80]!r}")
         return FetchedManifest(data, content_type, got)
 
-    def fetch_blob(self, repo: str, digest: Digest, size: int | None, dest: Path, what: str) -> None:
-        """Stream a blob into `dest`, verifying size and digest on the way; nothing is left at
-        `dest` unless both match."""
-        with BlobDownload(self, repo, digest, size, dest, what) as reader:
-            while reader.read(_CHUNK):
-                pass
-
     def read_small_blob(self, repo: str, digest: Digest, size: int | None, dest: Path, what: str) -> bytes:
         """A config or other small blob, verified, as bytes; kept at `dest` too when the cache
         can be written. Anything over max_json_bytes is refused: large blobs are streamed."""

@@ -189,7 +189,7 @@ def _verify_prehashed(key: PublicKey, signature: bytes, digest: bytes) -> bool:
 
 
 def _statement_result(a: Attachment, payload: bytes, digests: list[str], signer: str | None,
-                      unchecked: bool = False) -> SignatureResult:
+                      unchecked: bool = False, san: str | None = None) -> SignatureResult:
     """The signed in-toto statement must name this image as its subject."""
     try:
         statement = parse_statement(payload)
@@ -201,9 +201,9 @@ def _statement_result(a: Attachment, payload: bytes, digests: list[str], signer:
                                f"in-toto subject {', '.join(statement.subject_digests)} is not this image", "digest-mismatch", signer)
     if unchecked:
         return SignatureResult(a.kind, a.source, Status.WARN, UNCHECKED_IDENTITY, "identity-not-checked", signer,
-                               identity=statement.predicate_type, digest=matching[0], statement=payload)
+                               identity=statement.predicate_type, digest=matching[0], statement=payload, certificate_identity=san)
     return SignatureResult(a.kind, a.source, Status.PASS, f"valid attestation ({statement.predicate_type})", None,
-                           signer, identity=statement.predicate_type, digest=matching[0], statement=payload)
+                           signer, identity=statement.predicate_type, digest=matching[0], statement=payload, certificate_identity=san)
 
 
 def _check_keyless(a: Attachment, content: Envelope | MessageSignature, digests: list[str], keyless: Keyless) -> SignatureResult:
@@ -223,12 +223,12 @@ def _check_keyless(a: Attachment, content: Envelope | MessageSignature, digests:
             status = Status.WARN if unchecked else Status.PASS
             return SignatureResult(a.kind, a.source, status, UNCHECKED_IDENTITY if unchecked else "valid keyless message signature for this image",
                                    "identity-not-checked" if unchecked else None, outcome.signer, digest=f"sha256:{content.digest.hex()}")
-        return _statement_result(a, outcome.payload, digests, outcome.signer, unchecked)
+        return _statement_result(a, outcome.payload, digests, outcome.signer, unchecked, outcome.san)
     assert isinstance(content, Envelope)
     outcome = keyless.cosign(dict(a.annotations), envelope=content, envelope_raw=a.data)
     if outcome.error is not None:
         return SignatureResult(a.kind, a.source, Status.FAIL, outcome.message, outcome.error, outcome.signer)
-    return _statement_result(a, outcome.payload, digests, outcome.signer, unchecked)
+    return _statement_result(a, outcome.payload, digests, outcome.signer, unchecked, outcome.san)
 
 
 def check_attachment(a: Attachment, digests: list[str], keys: list[PublicKey], keyless: Keyless | None = None) -> SignatureResult:

@@ -13,12 +13,11 @@ from ..session import Session
 from ..errors import InspectrError
 from ..store import PULLED_FROM, Container
 from .integrity import IntegrityResult, check_integrity
-from ..untrusted.provenance import parse_provenance
 from ..untrusted.sigpayload import PayloadError
 from .keyless import IdentityPolicy, Keyless
-from .provenance import ProvenanceExpectation, check_provenance, summary as provenance_summary
+from .provenance import ProvenanceExpectation, attested_provenance, check_provenance, summary as provenance_summary
 from .keys import Keyring, PublicKey
-from .report import Check, SignatureResult, Status, VerificationReport, predicate_matches
+from .report import Check, SignatureResult, Status, VerificationReport
 from .attestations import attachment_from_file, check_attachment, find_attachments
 from .policy import evaluate, load_policy
 from .signatures import Candidate, check_candidate, find_in_dir, find_in_layout, find_in_path, open_signature_layout
@@ -147,16 +146,12 @@ def _provenance_checks(report: VerificationReport, expect: ProvenanceExpectation
     """slsa-verifier's checks over every verified SLSA provenance attestation of the image; at
     least one must pass them all."""
     results: list[list[Check]] = []
-    for s in report.signatures:
-        if s.status is not Status.PASS or s.statement is None or not predicate_matches("slsaprovenance", s.identity):
+    for s, prov in attested_provenance(report.signatures):
+        if isinstance(prov, PayloadError):
+            results.append([Check("provenance-parse", s.source, Status.FAIL, str(prov), "invalid-provenance")])
             continue
-        try:
-            prov = parse_provenance(s.statement)
-        except PayloadError as err:
-            results.append([Check("provenance-parse", s.source, Status.FAIL, str(err), "invalid-provenance")])
-            continue
-        signer = s.signer.split(" (issuer ", 1)[0] if s.signer else None
-        wanted = dataclasses.replace(expect, subject_digest=s.digest, certificate_builder_id=signer if signer and "://" in signer else None)
+        builder = s.certificate_identity if s.certificate_identity and "://" in s.certificate_identity else None  # a workflow, not an e-mail
+        wanted = dataclasses.replace(expect, subject_digest=s.digest, certificate_builder_id=builder)
         results.append([c.to_check(s.source) for c in check_provenance(prov, wanted)])
     if not results:
         return [Check("provenance", report.reference, Status.FAIL, "no verified SLSA provenance attestation for this image",
@@ -175,13 +170,8 @@ def attached_provenance(container: Container, session: Session, trust: Trust = T
     except InspectrError:
         return []
     out: list[dict[str, Any]] = []
-    for s in report.signatures:
-        if s.statement is None or not predicate_matches("slsaprovenance", s.identity):
-            continue
+    for s, prov in attested_provenance(report.signatures, verified_only=False):
         head = {"attestation": s.source, "signature": "verified" if s.status is Status.PASS else (s.error or s.status.value),
                 "signer": s.signer}
-        try:
-            out.append({**head, **provenance_summary(parse_provenance(s.statement))})
-        except PayloadError as err:
-            out.append({**head, "error": str(err)})
+        out.append({**head, "error": str(prov)} if isinstance(prov, PayloadError) else {**head, **provenance_summary(prov)})
     return out

@@ -196,6 +196,10 @@ class KeylessOutcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def san(self) -> str | None:
+        return self.claims.san if self.claims is not None else None
+
+    @property
     def signer(self) -> str | None:
         if self.claims is None:
             return None

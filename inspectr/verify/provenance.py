@@ -13,11 +13,12 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable, Iterator
 
-from ..untrusted.provenance import BaseImage, GitHubContext, Provenance, Resource, split_git_uri
+from ..untrusted.provenance import BaseImage, GitHubContext, Provenance, Resource, parse_provenance, split_git_uri
+from ..untrusted.sigpayload import PayloadError
 from ..untrusted.secrets import redact, redact_secrets, redact_value
-from .report import Check, Status
+from .report import Check, SignatureResult, Status, predicate_matches
 
 __all__ = [
     "DEFAULT_TRUSTED_BUILDERS", "ERROR_CLASSES", "ProvenanceExpectation", "ProvenanceCheck", "check_provenance",
@@ -716,3 +717,19 @@ def summary(prov: Provenance) -> dict[str, Any]:
     if gh is not None and gh.inputs is not None:
         redacted["github"]["inputs"] = _shown_map(gh.inputs)
     return redacted
+
+
+def attested_provenance(signatures: Iterable[SignatureResult], verified_only: bool = True
+                        ) -> Iterator[tuple[SignatureResult, Provenance | PayloadError]]:
+    """Each signed SLSA provenance statement among the results, decoded (or why it could not be):
+    only those whose signature verified, unless `verified_only` is False (inspect shows the
+    others with their status)."""
+    for s in signatures:
+        if s.statement is None or not predicate_matches("slsaprovenance", s.identity):
+            continue
+        if verified_only and s.status is not Status.PASS:
+            continue
+        try:
+            yield s, parse_provenance(s.statement)
+        except PayloadError as err:
+            yield s, err

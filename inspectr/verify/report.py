@@ -64,6 +64,7 @@ class SignatureResult:
     identity: str | None = None  # docker-reference or subject in the payload
     digest: str | None = None  # the manifest digest the signature claims
     statement: bytes | None = field(default=None, repr=False, compare=False)  # a verified in-toto statement, kept for provenance checks
+    certificate_identity: str | None = field(default=None, repr=False, compare=False)  # a keyless signer's SAN
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "source": self.source, "status": self.status.value, "error": self.error,
