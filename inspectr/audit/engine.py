@@ -19,15 +19,9 @@ from ..fs.entry import EntryKind
 from ..fs.layer_index import LayerIndex
 from ..fs.tree import Inode, Tree, apply_layers
 from ..image import Image
-from ..untrusted.pkgdb import (
-    Package,
-    parse_apk_installed,
-    parse_dpkg_list,
-    parse_dpkg_status,
-    parse_npm_package,
-    parse_python_metadata,
-    parse_python_record,
-)
+from ..inventory_model import Inventory
+from ..packages.integrity import check_package_files, unowned_system_files
+from ..packages.inventory import owned_paths, read_inventory
 from .efficiency import efficiency
 from .findings import AuditReport, Finding, Severity
 from .rules import RULES, run_rules
@@ -99,72 +93,35 @@ def load_audit_rules(path: Path) -> AuditRules:
     )
 
 
-_DB = re.compile(r"^(var/lib/dpkg/status|var/lib/dpkg/info/[^/]+\.list|lib/apk/db/installed|"
-                 r".*\.dist-info/(METADATA|RECORD)|.*\.egg-info/PKG-INFO|.*node_modules/(@[^/]+/)?[^/]+/package\.json)$")
-_EXEC_DIRS = re.compile(r"(^|/)(s?bin|libexec)/")
+def _package_findings(image: Image, tree: Tree, inventory: Inventory, session: Session | None
+                      ) -> tuple[list[Finding], dict[str, int]]:
+    """modified-package-file, modified-conffile, unowned-executable and unowned-system-file."""
+    def created_by(layer: int | None) -> str | None:
+        h = image.layers[layer].history if layer is not None and 0 <= layer < len(image.layers) else None
+        return h.created_by if h else None
 
-
-def _read_databases(image: Image, tree: Tree) -> dict[str, bytes]:
-    nodes = [n for n in tree.walk() if n.kind is EntryKind.FILE and n.size <= 64 << 20 and _DB.match(n.path)]
-    by_inode: dict[int, list[str]] = {}
-    for n in nodes:
-        by_inode.setdefault(n.inode.id, []).append(n.path)
-    chunks: dict[int, list[bytes]] = {}
-
-    def open_sink(inode: Inode) -> Callable[[bytes | memoryview], object]:
-        buf = chunks.setdefault(inode.id, [])
-        return lambda data: buf.append(bytes(data))
-
-    stream_contents(image, content_sources({n.inode.id: n.inode for n in nodes}.values()), open_sink,
-                    lambda inode: None, stop_early=True)
-    return {path: b"".join(chunks.get(iid, [])) for iid, paths in by_inode.items() for path in paths}
-
-
-def _inventory(image: Image, tree: Tree) -> tuple[list[Package], bool]:
-    dbs = _read_databases(image, tree)
-    packages: list[Package] = []
-    has_system_db = False
-    if "var/lib/dpkg/status" in dbs:
-        has_system_db = True
-        for pkg in parse_dpkg_status(dbs["var/lib/dpkg/status"]):
-            for candidate in (f"var/lib/dpkg/info/{pkg.name}.list", f"var/lib/dpkg/info/{pkg.name}:amd64.list",
-                              f"var/lib/dpkg/info/{pkg.name}:arm64.list"):
-                if candidate in dbs:
-                    pkg.files = parse_dpkg_list(dbs[candidate])
-                    pkg.source_path = candidate
-                    break
-            else:
-                pkg.source_path = "var/lib/dpkg/status"
-            packages.append(pkg)
-    if "lib/apk/db/installed" in dbs:
-        has_system_db = True
-        for pkg in parse_apk_installed(dbs["lib/apk/db/installed"]):
-            pkg.source_path = "lib/apk/db/installed"
-            packages.append(pkg)
-    for path, data in dbs.items():
-        if path.endswith(("/METADATA", "/PKG-INFO")):
-            python_pkg = parse_python_metadata(data)
-            if python_pkg is None:
-                continue
-            python_pkg.source_path = path
-            meta_dir = path.rsplit("/", 1)[0]
-            record = dbs.get(f"{meta_dir}/RECORD")
-            if record is not None:
-                python_pkg.files = parse_python_record(record, meta_dir.rsplit("/", 1)[0])
-            packages.append(python_pkg)
-        elif path.endswith("/package.json"):
-            npm_pkg = parse_npm_package(data)
-            if npm_pkg is None:
-                continue
-            npm_pkg.source_path = path
-            pkg_dir = path.rsplit("/", 1)[0] + "/"
-            npm_pkg.files = [n.path for n in tree.walk(tree.get(pkg_dir.rstrip("/"))) ] if tree.get(pkg_dir.rstrip("/")) else []
-            packages.append(npm_pkg)
-    for pkg in packages:
-        node = tree.get(pkg.source_path)
-        pkg.layer = node.layer if node is not None else None
-    packages.sort(key=lambda p: (p.ecosystem, p.name))
-    return packages, has_system_db
+    findings = []
+    system_dbs = [p for p in inventory.packages if p.ecosystem in ("deb", "apk", "rpm")]
+    result = check_package_files(image, tree, inventory.packages, session=session or Session())
+    for m in result.mismatches:
+        rule = "modified-conffile" if m.conffile else "modified-package-file"
+        findings.append(Finding(
+            rule, RULES[rule][0], m.path, m.layer, created_by(m.layer), True,
+            f"{'config file' if m.conffile else 'file'} differs from what {m.package.ecosystem} package "
+            f"{m.package.name} {m.package.version} recorded",
+            {"package": m.package.name, "version": m.package.version, "ecosystem": m.package.ecosystem,
+             "recorded": m.recorded, "actual": m.actual, "package_layer": m.package.layer}))
+    stats = {"checked": result.checked, "mismatched": len(result.mismatches), "missing": result.missing,
+             "not_regular": result.not_regular}
+    if not system_dbs:
+        return findings, stats
+    owned = set(owned_paths(tree, inventory.packages))
+    for node, executable in unowned_system_files(tree, owned):
+        rule = "unowned-executable" if executable else "unowned-system-file"
+        findings.append(Finding(rule, RULES[rule][0], node.path, node.layer, created_by(node.layer), True,
+                                "executable owned by no package" if executable else "system file owned by no package",
+                                {"mode": f"{node.mode:04o}", "size": node.size, "sha256": node.sha256}))
+    return findings, stats
 
 
 def audit_image(image: Image, rules: AuditRules = AuditRules(), *, session: Session | None = None) -> AuditReport:
@@ -172,24 +129,9 @@ def audit_image(image: Image, rules: AuditRules = AuditRules(), *, session: Sess
     indexes = index_layers(image, session=session, scan_secrets=True)
     tree = apply_layers(indexes, image.limits)
     findings = run_rules(image, indexes, tree)
-    packages, has_db = _inventory(image, tree)
-    if has_db:
-        # Package lists name paths as installed (/bin/hostname); in a merged-/usr image the file
-        # is reached through the bin -> usr/bin symlink, so owned paths are resolved in-root.
-        owned = set()
-        for p in packages:
-            for file_path in p.files:
-                owned.add(file_path)
-                node = tree.resolve(file_path, follow_last=False)
-                if node is not None:
-                    owned.add(node.path)
-        for node in tree.walk():
-            if (node.kind is EntryKind.FILE and node.mode & 0o111 and _EXEC_DIRS.search(node.path)
-                    and node.path not in owned and not node.path.startswith(("var/lib/dpkg/", "lib/apk/"))):
-                h = image.layers[node.layer].history if 0 <= node.layer < len(image.layers) else None
-                findings.append(Finding("unowned-executable", RULES["unowned-executable"][0], node.path, node.layer,
-                                        h.created_by if h else None, True, "executable owned by no package",
-                                        {"mode": f"{node.mode:04o}", "size": node.size, "sha256": node.sha256}))
+    inventory = read_inventory(image, indexes, tree)
+    package_findings, integrity = _package_findings(image, tree, inventory, session)
+    findings += package_findings
     eff = efficiency(indexes)
     failures = []
     if rules.lowest_efficiency is not None and eff.score < rules.lowest_efficiency:
@@ -210,7 +152,11 @@ def audit_image(image: Image, rules: AuditRules = AuditRules(), *, session: Sess
     findings.sort(key=lambda f: (-f.severity.rank, f.rule, f.path, f.layer if f.layer is not None else -1))
     return AuditReport(
         reference=image.reference, format=image.format, findings=findings, efficiency=eff,
-        packages=[{"ecosystem": p.ecosystem, "name": p.name, "version": p.version, "layer": p.layer,
-                   "source": p.source_path, "files": sorted(p.files)} for p in packages],
+        packages=[{"ecosystem": p.ecosystem, "name": p.name, "version": p.version, "arch": p.arch,
+                   "source_package": p.source, "layer": p.layer, "source": p.location,
+                   "files": sorted(f.path for f in p.files)} for p in inventory.packages],
+        package_integrity=integrity,
+        package_notices=[{"code": n.code, "path": n.path, "layer": n.layer, "message": n.message}
+                         for n in inventory.notices],
         threshold_failures=failures,
     )

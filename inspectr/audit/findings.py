@@ -65,6 +65,9 @@ class AuditReport:
     findings: list[Finding]
     efficiency: Efficiency
     packages: list[dict[str, Any]] = field(default_factory=list)
+    package_notices: list[dict[str, Any]] = field(default_factory=list)
+    # files compared with their package databases' digests: checked, mismatched, missing, not_regular
+    package_integrity: dict[str, int] = field(default_factory=dict)
     threshold_failures: list[str] = field(default_factory=list)
     provenance: list[dict[str, Any]] = field(default_factory=list)  # attached SLSA provenance (verify.engine.attached_provenance)
 

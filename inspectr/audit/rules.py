@@ -35,6 +35,9 @@ RULES: dict[str, tuple[Severity, str]] = {
     "history-secret": (Severity.CRITICAL, "a secret in a build step's command (history created_by) ships in every copy of the config"),
     "config-volume-escape": (Severity.HIGH, "a Volume with '..' (containerd CVE-2022-23648)"),
     "unowned-executable": (Severity.LOW, "an executable that no package owns: built or copied in by hand"),
+    "unowned-system-file": (Severity.INFO, "a file under bin, sbin or lib that no package owns"),
+    "modified-package-file": (Severity.HIGH, "a file whose bytes differ from the digest its own package database records: changed without a package change"),
+    "modified-conffile": (Severity.LOW, "a package's config file (conffile) differs from the shipped one: often a deliberate local change"),
     "efficiency": (Severity.LOW, "wasted bytes above the configured threshold (dive's efficiency)"),
 }
 

@@ -36,6 +36,7 @@ def _ignore_options(func: Any) -> Any:
               help="TOML file of accepted differences ([[accept]] path, cause, field, reason, expires).")
 @click.option("--all-platforms", is_flag=True, help="Compare every platform of two indexes.")
 @click.option("--no-content", is_flag=True, help="Do not re-read changed files (no text diffs, no content classes).")
+@click.option("--packages-only", is_flag=True, help="Release-notes view: packages added, removed, upgraded, downgraded.")
 @click.option("--max-diff-bytes", type=click.IntRange(0), default=1 << 20, show_default=True,
               help="Largest file that gets a unified text diff.")
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -44,7 +45,7 @@ def _ignore_options(func: Any) -> Any:
 @format_option("text", "json", "markdown", "sarif", "junit")
 @click.pass_obj
 def command(ctx: Context, /, image_a: str, image_b: str, semantic: bool, excludes: tuple[str, ...], policy: Path | None,
-            all_platforms: bool, no_content: bool, max_diff_bytes: int, report_dir: Path | None, platform: str | None,
+            all_platforms: bool, no_content: bool, packages_only: bool, max_diff_bytes: int, report_dir: Path | None, platform: str | None,
             limit_scale: int, limits: tuple[str, ...], strict: bool, fmt: str, **ignores: bool) -> None:
     """Explain what differs between two images and why.
 
@@ -57,7 +58,7 @@ def command(ctx: Context, /, image_a: str, image_b: str, semantic: bool, exclude
     ignore = set(SEMANTIC_IGNORABLE if semantic else DiffOptions().ignore)
     ignore |= {cause for cause, dest in _IGNORE_FLAGS.items() if ignores.get(dest)}
     options = DiffOptions(ignore=frozenset(ignore), excludes=excludes, acceptances=load_policy(policy) if policy else (),
-                          max_diff_bytes=max_diff_bytes, content=not no_content)
+                          max_diff_bytes=max_diff_bytes, content=not no_content, packages_only=packages_only)
     result = diff_references(image_a, image_b, options, session=ctx.session(parse_limits(limit_scale, limits)),
                              platform=platform, all_platforms=all_platforms,
                              progress=lambda a, b: Progress(ctx, (a, b), "indexing both images"))

@@ -64,8 +64,9 @@ class Side:
 
 @dataclass(slots=True)
 class Change:
-    """One difference. `subject` is index|manifest|config|history|layer|file; `path` is a file
-    path relative to the image root for files, else a dotted field name (e.g. `config.Env.FOO`)."""
+    """One difference. `subject` is index|manifest|config|history|layer|hidden|package|file; `path`
+    is a file path relative to the image root for files, `ECOSYSTEM:NAME[:ARCH][@LOCATION]` for
+    packages (change added|removed|upgraded|downgraded), else a dotted field name."""
 
     subject: str
     path: str
@@ -80,6 +81,15 @@ class Change:
     accepted_by: str | None = None
     platform: str | None = None
     paths: list[str] | None = None  # the file paths a layer-level change is about
+    # file changes, when either image has a package inventory: the owning package ("name
+    # version") on each side, and whether a package change (added, removed, new version) explains it
+    owners: tuple[str | None, str | None] | None = None
+    explained: bool | None = None
+
+    @property
+    def suspicious(self) -> bool:
+        """A content change to a file that no package change explains."""
+        return self.subject == "file" and self.explained is False and self.cause is Cause.CONTENT
 
     @property
     def accepted(self) -> bool:
@@ -87,7 +97,8 @@ class Change:
 
     def mirrored(self) -> "Change":
         """The same change seen from the other side (for diff(b, a))."""
-        flip = {"added": "removed", "removed": "added"}.get(self.change, self.change)
+        flip = {"added": "removed", "removed": "added", "upgraded": "downgraded", "downgraded": "upgraded"}.get(
+            self.change, self.change)
         path = self.renamed_from if self.change == "renamed" and self.renamed_from else self.path
         if self.subject == "history":  # history[a:I,b:J] names positions on each side
             path = re.sub(r"\b([ab]):", lambda m: {"a": "b:", "b": "a:"}[m.group(1)], path)
@@ -108,6 +119,8 @@ class Change:
             accepted_by=self.accepted_by,
             platform=self.platform,
             paths=self.paths,
+            owners=(self.owners[1], self.owners[0]) if self.owners else None,
+            explained=self.explained,
         )
 
 

@@ -21,13 +21,15 @@ from ..image import Image, LayerRef
 from .classify import HINTS, refine_content_cause
 from .comparators.files import compare_trees
 from .comparators.layers import compare_hidden_content, compare_layers
+from ..packages.inventory import read_inventory
+from .comparators.packages import attribute_files, compare_packages
 from .comparators.metadata import compare_configs, compare_format, compare_history, compare_manifests
 from .difference import Cause, Change, Difference, FieldChange, Verdict
 from .options import DiffOptions
 
 __all__ = ["diff_images", "compare_images", "index_pair", "explain", "ImagePair"]
 
-_SUBJECT_ORDER = {"index": 0, "manifest": 1, "config": 2, "history": 3, "layer": 4, "hidden": 5, "file": 6}
+_SUBJECT_ORDER = {"index": 0, "manifest": 1, "config": 2, "history": 3, "layer": 4, "hidden": 5, "package": 6, "file": 7}
 
 
 @dataclasses.dataclass
@@ -239,12 +241,25 @@ def compare_images(pair: ImagePair, options: DiffOptions, *, session: Session | 
     changes += compare_layers(a, b, pair.indexes_a, pair.indexes_b, changed_paths | {c.path for c in hidden})
     changes += hidden
     _refine_contents(pair, file_changes, options, session)
+    inv_a = read_inventory(a, pair.indexes_a, pair.tree_a)
+    inv_b = read_inventory(b, pair.indexes_b, pair.tree_b)
+    if inv_a.packages or inv_b.packages:
+        changes += compare_packages(inv_a, inv_b)
+        attribute_files(file_changes, inv_a, inv_b, pair.tree_a, pair.tree_b)
     changes += file_changes
     for change in changes:
         change.accepted_by = options.accept(change)
+    unexplained = sum(1 for c in file_changes if c.suspicious and not c.accepted)
+    if options.packages_only:
+        changes = [c for c in changes if c.subject == "package"]
     changes.sort(key=lambda c: (_SUBJECT_ORDER.get(c.subject, 9), c.path))
     verdict = Verdict.EQUIVALENT if all(c.accepted for c in changes) else Verdict.DIFFERENT
     explanation, hints = explain(changes, verdict)
+    if options.packages_only:
+        explanation = f"package view: {explanation}"
+        if unexplained:
+            explanation += (f"; {unexplained} changed files have no package change behind them "
+                            "(run without --packages-only to list them)")
     return Difference(describe_image(a), describe_image(b), verdict, changes, explanation, hints)
 
 

@@ -47,6 +47,7 @@ class DiffOptions:
     max_diff_lines: int = 400
     max_classify_bytes: int = 64 << 20  # content read for build-id/nested-archive checks
     content: bool = True  # re-read changed files for text diffs and cause refinement
+    packages_only: bool = False  # the release-notes view: package changes only
     today: dt.date | None = None
 
     @classmethod

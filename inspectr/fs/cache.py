@@ -32,7 +32,7 @@ from .layer_index import LayerIndex, LayerSource
 __all__ = ["LayerCache", "default_cache_dir", "CacheEntry", "prune_unused"]
 
 FORMAT = "inspectr-layer-index"
-VERSION = 1
+VERSION = 2  # 2: package evidence kept with the index
 _MAX_ENTRY_BYTES = 1 << 30
 
 
@@ -106,6 +106,7 @@ def _encode(index: LayerIndex) -> dict[str, Any]:
         "digest": index.digest, "diff_id": index.diff_id, "compressed_size": index.compressed_size,
         "uncompressed_size": index.uncompressed_size, "compression": index.compression, "media_type": index.media_type,
         "secrets": [[path, [[m.kind, m.severity, m.redacted, m.line] for m in matches]] for path, matches in index.secrets],
+        "evidence": [[kind, path, offset, base64.b64encode(data).decode()] for kind, path, offset, data in index.evidence],
     }
 
 
@@ -121,6 +122,7 @@ def _decode(doc: dict[str, Any], layer: int) -> LayerIndex:
         digest=doc["digest"], diff_id=doc["diff_id"], compressed_size=doc["compressed_size"],
         uncompressed_size=doc["uncompressed_size"], compression=doc["compression"], media_type=doc["media_type"],
         secrets=[(path, [SecretMatch(*m) for m in matches]) for path, matches in doc["secrets"]],
+        evidence=[(kind, path, offset, base64.b64decode(data)) for kind, path, offset, data in doc["evidence"]],
     )
 
 

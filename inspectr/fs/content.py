@@ -18,7 +18,7 @@ from .entry import EntryKind
 from .layer_index import iter_layer_members
 from .tree import Inode, Tree
 
-__all__ = ["content_sources", "stream_contents", "SpoolJob", "spool_contents"]
+__all__ = ["content_sources", "stream_contents", "SpoolJob", "spool_contents", "DigestJob", "digest_contents"]
 
 T = TypeVar("T")
 
@@ -116,6 +116,46 @@ def spool_contents(jobs: Sequence[SpoolJob], *, session: Session) -> None:
     wanted file, layers on the session's executor."""
     jobs = [job for job in jobs if job[2]]
     session.executor.map(_spool_layer, jobs, [job[0].blob.length for job in jobs])
+
+
+# (layer, limits, {member offset: (hash algorithms wanted, indexed sha256)})
+DigestJob = tuple[LayerRef, Limits, dict[int, tuple[tuple[str, ...], bytes | None]]]
+
+
+class _Hashers:
+    __slots__ = ("hashers",)
+
+    def __init__(self, algorithms: tuple[str, ...]) -> None:
+        self.hashers = [hashlib.new(a) for a in algorithms]
+
+    def __call__(self, data: bytes | memoryview) -> None:
+        for h in self.hashers:
+            h.update(data)
+
+
+def _digest_layer(job: DigestJob) -> dict[int, dict[str, str]]:
+    ref, limits, targets = job
+    open_hashers: dict[int, _Hashers] = {}
+    out: dict[int, dict[str, str]] = {}
+
+    def open_sink(target: tuple[int, tuple[str, ...]]) -> Sink:
+        open_hashers[target[0]] = _Hashers(target[1])
+        return open_hashers[target[0]]
+
+    def close_sink(target: tuple[int, tuple[str, ...]]) -> None:
+        hashers = open_hashers.pop(target[0])
+        out[target[0]] = {h.name: h.hexdigest() for h in hashers.hashers}
+
+    keyed = {offset: (offset, algos) for offset, (algos, _) in targets.items()}
+    _read_layer(ref, limits, keyed, lambda target: targets[target[0]][1], open_sink, close_sink, stop_early=True)
+    return out
+
+
+def digest_contents(jobs: Sequence[DigestJob], *, session: Session) -> list[dict[int, dict[str, str]]]:
+    """Other digests (md5, sha1, …) of wanted files, for checks against databases that record
+    them: one pass per layer, stopping at its last wanted file, layers on the session's executor.
+    Each file's bytes are still checked against the verified index's sha256 on the way."""
+    return session.executor.map(_digest_layer, list(jobs), [job[0].blob.length for job in jobs])
 
 
 def tree_inodes(tree: Tree) -> list[Inode]:

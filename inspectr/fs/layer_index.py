@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator, Protocol
 
@@ -19,6 +20,9 @@ from ..limits import Limits
 from ..mediatypes import layer_compression
 from ..untrusted.decompress import Compression, PeekReader, open_decompressed, sniff
 from ..untrusted.members import classify_member
+from ..untrusted.gobuild import GoBuildInfo, GoBuildInfoScanner, read_go_buildinfo
+from ..untrusted.jar import read_jar
+from ..untrusted.pkgdb import PackageDbError, evidence_kind
 from ..untrusted.secrets import SCAN_MAX_BYTES, SecretMatch, scan_content
 from ..untrusted.tar import Member, StreamBlocks, TarWalker
 from .entry import Entry, EntryKind, Notice
@@ -43,6 +47,13 @@ class LayerSource(Protocol):
     def open(self) -> BinaryIO: ...
 
 
+Evidence = tuple[str, str, int, bytes]
+# Bytes of evidence one layer may keep; past it, a notice says what was left out.
+MAX_EVIDENCE_BYTES = 256 << 20
+# A jar is held in memory to read its pom.properties; a bigger one is hashed and noted.
+MAX_JAR_BYTES = 64 << 20
+
+
 @dataclass(slots=True)
 class LayerIndex:
     """The entries of one layer in stream order, with the verified facts about its blob."""
@@ -58,6 +69,9 @@ class LayerIndex:
     media_type: str | None = None
     # With scan_secrets: (path, matches) for files whose content matched, found in the same pass.
     secrets: list[tuple[str, list[SecretMatch]]] = field(default_factory=list)
+    # Package evidence kept in the same pass, so inventories never re-read a layer:
+    # (kind, path, member offset, bytes). See untrusted/pkgdb.py's evidence_kind.
+    evidence: list[Evidence] = field(default_factory=list)
 
 
 class _Counter:
@@ -161,8 +175,10 @@ def index_layer(source: LayerSource, layer: int, limits: Limits, scan_secrets: b
     try:
         blocks = StreamBlocks(stream, [diff_hasher, counter], limits.max_layer_bytes, source.label)
         secrets: list[tuple[str, list[SecretMatch]]] | None = [] if scan_secrets else None
+        evidence: list[Evidence] = []
         try:
-            entries = _index_members(TarWalker(blocks, limits, source.label, warn), layer, limits, notices, secrets)
+            entries = _index_members(TarWalker(blocks, limits, source.label, warn), layer, limits, notices, secrets,
+                                     evidence)
         except InspectrError as err:
             _blame_integrity(verifier, err)
             raise
@@ -180,6 +196,7 @@ def index_layer(source: LayerSource, layer: int, limits: Limits, scan_secrets: b
         compression=compression.value,
         media_type=source.media_type,
         secrets=secrets or [],
+        evidence=evidence,
     )
 
 
@@ -203,8 +220,48 @@ def index_tar_bytes(data: bytes, layer: int = 0, limits: Limits = Limits()) -> L
 
     diff_hasher = hashlib.sha256()
     blocks = StreamBlocks(io.BytesIO(data), [diff_hasher], limits.max_layer_bytes, f"layer {layer}")
-    entries = _index_members(TarWalker(blocks, limits, f"layer {layer}", warn), layer, limits, notices)
-    return LayerIndex(layer, entries, notices, None, f"sha256:{diff_hasher.hexdigest()}", len(data), len(data))
+    evidence: list[Evidence] = []
+    entries = _index_members(TarWalker(blocks, limits, f"layer {layer}", warn), layer, limits, notices, None, evidence)
+    return LayerIndex(layer, entries, notices, None, f"sha256:{diff_hasher.hexdigest()}", len(data), len(data),
+                      evidence=evidence)
+
+
+class _GoScan:
+    """Hashes, and looks for Go build info until the scanner has its answer."""
+
+    __slots__ = ("hasher", "scanner", "feeding")
+
+    def __init__(self, path: str, layer: int) -> None:
+        self.hasher = hashlib.sha256()
+        self.scanner = GoBuildInfoScanner(path, layer)
+        self.feeding = True
+
+    def update(self, data: bytes | memoryview) -> None:
+        self.hasher.update(data)
+        if self.feeding and self.scanner.feed(data):
+            self.feeding = False
+
+
+def _keep_go(found: GoBuildInfo | Notice | None, path: str, offset: int, evidence: list[Evidence],
+             notices: list[Notice]) -> None:
+    if isinstance(found, GoBuildInfo):
+        evidence.append(("go", path, offset, found.raw))
+    elif found is not None:
+        notices.append(found)
+
+
+def _jar_evidence(path: str, layer: int, data: bytes, notices: list[Notice]) -> bytes | None:
+    """The Maven packages a jar names, as JSON kept with the index (read_jar's notices go to the
+    layer's notices)."""
+    try:
+        found = read_jar(data, path, layer)
+    except PackageDbError as err:
+        notices.append(Notice("package-db-unreadable", path, layer, str(err)))
+        return None
+    notices.extend(found.notices)
+    if not found.packages:
+        return None
+    return json.dumps([[p.name, p.version, p.location, p.parent] for p in found.packages]).encode()
 
 
 class _Tee:
@@ -222,7 +279,8 @@ class _Tee:
 
 
 def _index_members(walker: TarWalker, layer: int, limits: Limits, notices: list[Notice],
-                   secrets: list[tuple[str, list[SecretMatch]]] | None = None) -> list[Entry]:
+                   secrets: list[tuple[str, list[SecretMatch]]] | None = None,
+                   evidence: list[Evidence] | None = None) -> list[Entry]:
     # Names, link targets and whiteout markers are classified in untrusted/members.py; this loop
     # hashes content and turns records into entries. It runs once per member (millions on big
     # images), hence the local names.
@@ -232,6 +290,7 @@ def _index_members(walker: TarWalker, layer: int, limits: Limits, notices: list[
     classify = classify_member
     file_kind, whiteout_kind, opaque_kind = EntryKind.FILE, EntryKind.WHITEOUT, EntryKind.OPAQUE
     what = f"layer {layer}"
+    kept = 0
     for member in walker:
         record = classify(member, limits, what)
         path = record.path
@@ -241,17 +300,45 @@ def _index_members(walker: TarWalker, layer: int, limits: Limits, notices: list[
         kind = record.kind
         digest: bytes | None = None
         if kind is file_kind:
-            if secrets is not None and 0 < member.size <= SCAN_MAX_BYTES:
-                tee = _Tee()
-                walker.consume(member, tee)
-                digest = tee.hasher.digest()
-                found = scan_content(bytes(tee.buf))
-                if found:
-                    secrets.append((path, found))
-            else:
+            wanted = evidence_kind(path, member.mode, member.size) if evidence is not None else None
+            small = secrets is not None and 0 < member.size <= SCAN_MAX_BYTES
+            if wanted is None and not small:
                 hasher = sha256()
                 walker.consume(member, hasher)
                 digest = hasher.digest()
+            elif wanted == "exec" and not small:
+                scan = _GoScan(path, layer)
+                walker.consume(member, scan)
+                digest = scan.hasher.digest()
+                _keep_go(scan.scanner.result(), path, member.offset, evidence, notices)  # type: ignore[arg-type]
+            elif wanted == "jar" and member.size > MAX_JAR_BYTES:
+                hasher = sha256()
+                walker.consume(member, hasher)
+                digest = hasher.digest()
+                notices.append(Notice("jar-over-limit", path, layer,
+                                      f"jar not read for packages: {member.size} bytes, over {MAX_JAR_BYTES >> 20} MiB"))
+            else:  # held in memory: a package database, a jar, or a small file to scan for secrets
+                tee = _Tee()
+                walker.consume(member, tee)
+                digest = tee.hasher.digest()
+                data = bytes(tee.buf)
+                if small:
+                    found = scan_content(data)
+                    if found:
+                        secrets.append((path, found))  # type: ignore[union-attr]
+                if wanted == "exec":
+                    _keep_go(read_go_buildinfo(data, path, layer), path, member.offset, evidence, notices)  # type: ignore[arg-type]
+                elif wanted == "jar":
+                    jar = _jar_evidence(path, layer, data, notices)
+                    if jar is not None:
+                        evidence.append(("maven", path, member.offset, jar))  # type: ignore[union-attr]
+                elif wanted == "db":
+                    kept += len(data)
+                    if kept <= MAX_EVIDENCE_BYTES:
+                        evidence.append(("db", path, member.offset, data))  # type: ignore[union-attr]
+                    else:
+                        notices.append(Notice("package-evidence-over-limit", path, layer, "package database not kept: "
+                                              f"the layer's evidence exceeds {MAX_EVIDENCE_BYTES >> 20} MiB"))
         elif kind is whiteout_kind or kind is opaque_kind:
             # Markers carry no metadata of their own (R5, R7); a marker's content is skipped.
             append(Entry(path, kind, 0, 0, 0, 0, member.mtime_ns, "", None, member.offset, raw_name=record.raw_name))

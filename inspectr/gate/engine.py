@@ -10,6 +10,7 @@ from typing import Any
 
 from ..audit.engine import audit_image
 from ..audit.findings import Severity
+from ..packages.integrity import check_image
 from ..diff.difference import SEMANTIC_IGNORABLE, Change, Difference
 from ..diff.engine import compare_images, index_pair
 from ..diff.options import DiffOptions
@@ -110,6 +111,23 @@ def _inputs_check(rel: VerificationReport, reb: VerificationReport, reproduced: 
                      "; ".join(d.describe() for d in drifts), {"cause": "input-drift", "drifts": [d.to_json() for d in drifts]})
 
 
+def _package_integrity_check(release: Image, rebuild: Image, session: Session) -> GateCheck:
+    """Every file of both images against the digest its package database records; a changed
+    conffile is reported, not failed (a deliberate local change, as in the audit)."""
+    found = []
+    for side, image in (("release", release), ("rebuild", rebuild)):
+        inventory, result = check_image(image, session=session)
+        found += [(side, m) for m in result.mismatches]
+    failing = [(side, m) for side, m in found if not m.conffile]
+    detail = "; ".join(f"{side}: {m.path} differs from {m.package.name} {m.package.version}" for side, m in failing[:5])
+    return GateCheck("package-integrity", "release and rebuild: files match their package databases",
+                     "fail" if failing else "pass",
+                     detail or f"no file differs from its package record ({len(found)} changed conffiles)",
+                     {"mismatches": [{"side": side, "path": m.path, "package": m.package.name, "version": m.package.version,
+                                      "recorded": m.recorded, "actual": m.actual, "layer": m.layer,
+                                      "conffile": m.conffile} for side, m in found]})
+
+
 def _prefetch_layers(release: Container, rebuild: Container, session: Session) -> tuple[Image, Image] | None:
     """Both images' layers indexed in one pool, largest first, so neither core waits while the
     other finishes one image's biggest layer; the integrity walks then find them verified. Any
@@ -206,6 +224,12 @@ def run_gate(release: str, rebuild: str, policy: GatePolicy, *, session: Session
         if failing and verdict in ("reproduced", "equivalent"):
             verdict = "not-reproduced"
             reasons.append(f"audit: {len(failing)} findings at {policy.audit_fail_on} or worse")
+    if policy.package_integrity:
+        check = _package_integrity_check(a, b, session)
+        checks.append(check)
+        if check.status == "fail" and verdict in ("reproduced", "equivalent"):
+            verdict = "not-reproduced"
+            reasons.append(f"package-integrity: {check.message}")
     if policy.probes:
         probes = [Probe(p, ("/bin/sh", "-c", p)) for p in policy.probes]
         behaviour = behave(a, b, probes, repeat=2, session=session)

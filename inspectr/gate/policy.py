@@ -31,6 +31,7 @@ class GatePolicy:
     identity_policy: IdentityPolicy = IdentityPolicy()  # keyless signers, as verify's --certificate-* flags
     trusted_root: Path | None = None
     attestation: str | None = None
+    package_integrity: bool = False  # [audit] package_integrity: files checked against their package databases
 
 
 # signers.<name> in the TOML -> IdentityPolicy field: cosign's flag names without the dashes' prefix.
@@ -86,15 +87,18 @@ def load_gate_policy(path: Path) -> GatePolicy:
         raise UsageError(f"{where}: diff: the only field is semantic = true|false")
     audit = doc.get("audit", {})
     fail_on = audit.get("fail_on") if isinstance(audit, dict) else None
-    if not isinstance(audit, dict) or set(audit) - {"fail_on"} or (
+    if not isinstance(audit, dict) or set(audit) - {"fail_on", "package_integrity"} or (
             fail_on is not None and fail_on not in ("critical", "high", "medium", "low", "info")):
         raise UsageError(f"{where}: audit.fail_on: one of critical, high, medium, low, info")
+    package_integrity = audit.get("package_integrity", False)
+    if not isinstance(package_integrity, bool):
+        raise UsageError(f"{where}: audit.package_integrity: must be true or false")
     behave = doc.get("behave", {})
     if not isinstance(behave, dict) or set(behave) - {"probes"}:
         raise UsageError(f"{where}: behave: the only field is probes = [\"CMD\", ...]")
     probes = tuple(_strs(behave.get("probes", []), f"{where}: behave.probes")) if "probes" in behave else ()
     return GatePolicy(path, keys, keyrings, identity, required, accepts, diff.get("semantic", False), fail_on, probes,
-                      identity_policy, trusted_root, signers.get("attestation"))
+                      identity_policy, trusted_root, signers.get("attestation"), package_integrity)
 
 
 def with_command_line(policy: GatePolicy, keys: tuple[Path, ...], keyrings: tuple[Path, ...], identity: str | None,

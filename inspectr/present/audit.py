@@ -85,6 +85,12 @@ def render_audit(r: AuditReport, console: Console, verbose: bool = False) -> Non
         for p in r.packages:
             eco[p["ecosystem"]] += 1
         console.print(Text("packages: " + ", ".join(f"{n} {k}" for k, n in sorted(eco.items()))))
+    pi = r.package_integrity
+    if pi.get("checked"):
+        console.print(Text(f"package integrity: {pi['checked']} files checked against their package databases, "
+                           f"{pi['mismatched']} differ; {pi['missing']} listed files are not in the image"))
+    for note in r.package_notices:
+        console.print(Text(f"note[{note['code']}]: {display_text(str(note['message']))}", style="yellow"))
     for prov in r.provenance:
         source = prov.get("source") or {}
         console.print(Text(display_text(f"provenance ({prov.get('signature')}): builder {prov.get('builder') or '-'}, "
@@ -98,7 +104,8 @@ def audit_to_json(r: AuditReport) -> dict[str, Any]:
         "format_version": FORMAT_VERSION, "kind": "audit", "reference": r.reference, "format": r.format,
         "counts": r.counts(), "allowed_counts": r.counts(allowed=True),
         "findings": [f.to_json() for f in r.findings], "efficiency": r.efficiency.to_json(),
-        "packages": r.packages, "threshold_failures": r.threshold_failures, "provenance": r.provenance,
+        "packages": r.packages, "package_integrity": r.package_integrity, "package_notices": r.package_notices,
+        "threshold_failures": r.threshold_failures, "provenance": r.provenance,
     }
 
 

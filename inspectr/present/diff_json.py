@@ -37,6 +37,7 @@ def change_to_json(c: Change) -> dict[str, Any]:
         "note": c.note,
         "platform": c.platform,
         "paths": c.paths,
+        "packages": None if c.owners is None else {"a": c.owners[0], "b": c.owners[1], "explained": c.explained},
     }
 
 
@@ -86,6 +87,8 @@ def load_difference(doc: dict[str, Any]) -> Difference | None:
             a=_load_side(c["a"]), b=_load_side(c["b"]), renamed_from=c["renamed_from"],
             content_diff=c["content_diff"], note=c["note"], accepted_by=c["accepted_by"], platform=c["platform"],
             paths=c.get("paths"),
+            owners=(c["packages"]["a"], c["packages"]["b"]) if c.get("packages") else None,
+            explained=c["packages"]["explained"] if c.get("packages") else None,
         )
         for c in doc["changes"]
     ]

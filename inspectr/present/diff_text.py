@@ -21,7 +21,26 @@ if TYPE_CHECKING:
 __all__ = ["render_difference", "render_identical", "markdown_difference", "present_text", "present_markdown"]
 
 _VERDICT_STYLE = {Verdict.IDENTICAL: "bold green", Verdict.EQUIVALENT: "bold green", Verdict.DIFFERENT: "bold red"}
-_MARK = {"added": "+", "removed": "-", "modified": "~", "renamed": ">"}
+_MARK = {"added": "+", "removed": "-", "modified": "~", "renamed": ">", "upgraded": "^", "downgraded": "v"}
+
+
+def _owners(c: Change) -> str | None:
+    """"package: jq 1.6-2.1 → jq 1.6-2.1+deb12u1", or that no package owns the file."""
+    if c.owners is None:
+        return None
+    a, b = c.owners
+    if a is None and b is None:
+        return "owned by no package"
+    text = a if a == b or b is None else b if a is None else f"{a} → {b}"
+    return f"package: {text}" + ("" if c.explained else "  (no package change behind this file change)")
+
+
+def _group_key(c: Change) -> tuple[str, str]:
+    if c.subject == "package":
+        return ("packages", c.change)
+    if c.suspicious:
+        return ("files no package change explains", c.cause.value)
+    return (c.subject if c.subject != "file" else (c.path.rsplit("/", 1)[0] if "/" in c.path else "/"), c.cause.value)
 
 
 def _value(name: str, value: Any) -> str:
@@ -73,9 +92,9 @@ def render_difference(d: Difference, console: Console, verbose: bool = False) ->
     line = "  ".join(f"{cause}: {n}" + (f" ({accepted[cause]} accepted)" if accepted.get(cause) else "") for cause, n in counts.items())
     console.print(Text(f"{len(d.changes)} differences  " + line))
     groups: dict[tuple[str, str], list[Change]] = defaultdict(list)
-    for c in d.changes:
-        where = c.subject if c.subject != "file" else (c.path.rsplit("/", 1)[0] if "/" in c.path else "/")
-        groups[(where, c.cause.value)].append(c)
+    # packages first, then files that changed with no package change behind them, then the rest
+    for c in sorted(d.changes, key=lambda c: 0 if c.subject == "package" else 1 if c.suspicious else 2):
+        groups[_group_key(c)].append(c)
     for (where, cause), items in groups.items():
         console.print()
         console.print(Text(f"{display_text(where)}  [{cause}]", style="bold"))
@@ -91,6 +110,13 @@ def render_difference(d: Difference, console: Console, verbose: bool = False) ->
             prov = _provenance(c)
             if prov:
                 console.print(Text(f"      {display_text(prov)}", style="dim"))
+            if c.subject == "package" and c.paths:
+                shown_paths = ", ".join(c.paths[:4]) + (", …" if len(c.paths) > 4 else "")
+                what = "files" if c.change in ("added", "removed") else "files in one version only"
+                console.print(Text(f"      {what}: {len(c.paths)}: {display_text(shown_paths)}", style="dim"))
+            owners = _owners(c)
+            if owners:
+                console.print(Text(f"      {display_text(owners)}", style="bold" if c.suspicious else ""))
             shown = _field_lines(c)
             for text in shown if (verbose or len(shown) <= 6) else shown[:6] + [f"… {len(shown) - 6} more fields"]:
                 console.print(Text(f"      {display_text(text)}"))
@@ -119,11 +145,22 @@ def markdown_difference(d: Difference | None, a: dict[str, Any], b: dict[str, An
         fp.write(f"| {cause} | {n} | {accepted.get(cause, 0)} |\n")
     open_changes = d.unaccepted
     if open_changes:
-        fp.write("\n<details><summary>Unaccepted differences</summary>\n\n| | path | class | fields | provenance |\n|---|---|---|---|---|\n")
+        packages = [c for c in open_changes if c.subject == "package"]
+        if packages:
+            fp.write("\n#### Packages\n\n| | package | version | layer |\n|---|---|---|---|\n")
+            for c in packages:
+                fp.write(f"| {c.change} | {_md(c.path)} | {_md('; '.join(_field_lines(c)))} | "
+                         f"{_md(_provenance(c))} |\n")
+        suspicious = [c for c in open_changes if c.suspicious]
+        open_changes = suspicious + [c for c in open_changes if c.subject != "package" and not c.suspicious]
+        if suspicious:
+            fp.write(f"\n**{len(suspicious)} changed files that no package change explains** (listed first below)\n")
+        fp.write("\n<details><summary>Unaccepted differences</summary>\n\n| | path | class | fields | package | provenance |\n|---|---|---|---|---|---|\n")
         for c in open_changes[:500]:
             fields = "; ".join(_field_lines(c))[:300]
             where = f"{c.platform} " if c.platform else ""
-            fp.write(f"| {_MARK.get(c.change, '?')} | {_md(where + c.path)} | {c.cause.value} | {_md(fields)} | {_md(_provenance(c))} |\n")
+            fp.write(f"| {_MARK.get(c.change, '?')} | {_md(where + c.path)} | {c.cause.value} | {_md(fields)} | "
+                     f"{_md(_owners(c) or '')} | {_md(_provenance(c))} |\n")
         if len(open_changes) > 500:
             fp.write(f"\n… and {len(open_changes) - 500} more (see the JSON report)\n")
         fp.write("\n</details>\n")

@@ -1,0 +1,1 @@
+"""Package forensics: inventories, file checks against package databases, SBOM checks."""
