@@ -39,7 +39,8 @@ def package_uses(pattern: str) -> list[str]:
 
 def test_every_dependency_has_one_plain_floor() -> None:
     # .ci/run derives `name==version` from each entry, so each must be exactly NAME>=VERSION.
-    assert set(DEPENDENCIES) == {"click", "rich", "zstandard", "cryptography", "isal", "urllib3", "sigstore"}
+    assert set(DEPENDENCIES) == {"click", "rich", "zstandard", "cryptography", "isal", "urllib3", "sigstore",
+                                 "cyclonedx-python-lib", "packageurl-python"}
     for req in DEPENDENCIES.values():
         assert [s.operator for s in req.specifier] == [">="], req
         assert not req.extras and req.marker is None and req.url is None, req
@@ -66,6 +67,10 @@ NEEDS = [
     ("sigstore", "4.0.0", r"from sigstore\.models import Bundle",
      "sigstore.models.Bundle/TrustedRoot and Verifier(trusted_root=...) are the 4.x API; 3.x lacks sigstore.models.TrustedRoot"),
     ("urllib3", "2.0", r"urllib3\.BaseHTTPResponse", "BaseHTTPResponse is new in 2.0; 1.26 fails TLS with a custom CA"),
+    ("cyclonedx-python-lib", "8.0.0", r"from cyclonedx\.model\.tool import ToolRepository",
+     "cyclonedx.model.tool.ToolRepository (CycloneDX 1.5+ tools.components) is new in 8.0.0; 7.x raises ImportError"),
+    ("packageurl-python", "0.11.1", r"from packageurl import PackageURL",
+     "0.11.1 is the lowest packageurl-python that cyclonedx-python-lib 8.0.0 installs beside (0.11.0 is not on PyPI)"),
 ]
 
 

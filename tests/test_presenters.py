@@ -34,6 +34,7 @@ RESULT_TYPES = {
     "ls": ["present.ls.LayerListing", "present.ls.DeletedListing", "present.ls.TreeListing"],
     "run": ["present.run.RunOutcome"],
     "behave": ["runtime.behave.BehaviourReport"],
+    "sbom": ["inventory_model.Inventory"],
 }
 # gate has no --format: it writes one file per format option, its verdict as text on stdout, and
 # GitHub annotations under Actions.

@@ -10,6 +10,8 @@ import click
 from ..present.table import present
 from ..verify.engine import Trust, verify_image
 from ..verify.keys import load_keyring, load_public_key
+from ..untrusted.sbom import DEFAULT_MAX_SBOM_BYTES
+from ..userfiles import read_user_file
 from ..verify.provenance import ProvenanceExpectation
 from .common import Context, format_option, parse_limits, registry_options
 from .trust_options import KeylessInputs, keyless_options, provenance_options
@@ -29,6 +31,9 @@ from .trust_options import KeylessInputs, keyless_options, provenance_options
 @click.option("--require-signature", is_flag=True, help="Fail when no valid signature is found, even without keys.")
 @click.option("--attestation", metavar="TYPE", help="Require a verified attestation of this predicate type (a URI, or "
               "slsaprovenance, spdxjson, cyclonedx, vuln, custom, any) instead of a signature, as cosign verify-attestation.")
+@click.option("--sbom", is_flag=True, help="Compare the image's verified CycloneDX/SPDX attestations with the packages it holds.")
+@click.option("--sbom-file", "sbom_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Also compare this SBOM file (CycloneDX or SPDX JSON; reported as not signed). Repeatable.")
 @click.option("--skip-blob-checks", is_flag=True,
               help="Weakens verification: check index and manifests only, not configs and layers.")
 @click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE", help="Raise one resource limit.")
@@ -38,7 +43,8 @@ from .trust_options import KeylessInputs, keyless_options, provenance_options
 @registry_options
 @click.pass_obj
 def command(ctx: Context, image: str, keys: tuple[Path, ...], keyrings: tuple[Path, ...], signatures: tuple[Path, ...],
-            identity: str | None, policy: Path | None, require_signature: bool, attestation: str | None, skip_blob_checks: bool,
+            identity: str | None, policy: Path | None, require_signature: bool, attestation: str | None, sbom: bool,
+            sbom_files: tuple[Path, ...], skip_blob_checks: bool,
             limits: tuple[str, ...], fmt: str, keyless: KeylessInputs, provenance: ProvenanceExpectation | None) -> None:
     """Verify IMAGE byte for byte: every blob's size and digest, every diff_id, the Docker 25+
     manifest.json against index.json, unreferenced or missing blobs; then every signature
@@ -60,6 +66,8 @@ def command(ctx: Context, image: str, keys: tuple[Path, ...], keyrings: tuple[Pa
         trusted_root=keyless[1],
         attestation=attestation,
         provenance=provenance,
+        sbom=sbom,
+        sbom_files=tuple((str(p), read_user_file(p, "SBOM file", DEFAULT_MAX_SBOM_BYTES)) for p in sbom_files),
     )
     report = verify_image(image, trust, session=ctx.session(lim), skip_blob_checks=skip_blob_checks)
     present(report, fmt, sys.stdout, console=ctx.console, verbose=ctx.verbose)

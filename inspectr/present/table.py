@@ -36,6 +36,7 @@ class NoPresenter(LookupError):
 _DIFF, _VERIFY, _GATE = "diff.run.DiffResult", "verify.report.VerificationReport", "gate.engine.GateReport"
 _AUDIT, _INSPECT = "present.audit.AuditVerdict", "summary.ImageSummary"
 _RUN, _BEHAVE = "present.run.RunOutcome", "runtime.behave.BehaviourReport"
+_INVENTORY = "inventory_model.Inventory"
 _LAYER, _DELETED, _TREE = "present.ls.LayerListing", "present.ls.DeletedListing", "present.ls.TreeListing"
 
 # (result type under inspectr., format) -> "module under inspectr.present:function(result, target)"
@@ -74,6 +75,10 @@ TABLE: Mapping[tuple[str, str], str] = MappingProxyType({
     (_BEHAVE, "text"): "behave:present_text",
     (_BEHAVE, "json"): "behave:present_json",
     (_BEHAVE, "markdown"): "behave:present_markdown",
+    (_INVENTORY, "text"): "inventory:present_text",
+    (_INVENTORY, "json"): "inventory:present_json",
+    (_INVENTORY, "cyclonedx"): "sbom:present_cyclonedx",
+    (_INVENTORY, "spdx"): "sbom:present_spdx",
 })
 
 

@@ -62,6 +62,14 @@ def render_verification(r: VerificationReport, console: Console, verbose: bool =
             prov.add_row(Text(c.status.value, style=_STYLE[c.status]), c.check,
                          Text(display_text(c.message + (f" [{c.error}]" if c.error else ""))))
         console.print(prov)
+    if r.sbom is not None:
+        sb = Table(show_edge=False, pad_edge=False, title="sbom", title_justify="left")
+        for col in ("status", "check", "package", "detail"):
+            sb.add_column(col, overflow="fold")
+        for c in r.sbom:
+            sb.add_row(Text(c.status.value, style=_STYLE[c.status]), c.check, Text(display_text(c.subject)),
+                       Text(display_text(c.message + (f" [{c.error}]" if c.error else ""))))
+        console.print(sb)
     if r.policy is not None:
         pol = Table(show_edge=False, pad_edge=False, title="policy", title_justify="left")
         for col in ("status", "requirement", "detail"):
@@ -86,6 +94,7 @@ def verification_to_json(r: VerificationReport) -> dict[str, Any]:
         "signatures": [s.to_json() for s in r.signatures],
         "policy": [p.to_json() for p in r.policy] if r.policy is not None else None,
         "provenance": [c.to_json() for c in r.provenance] if r.provenance is not None else None,
+        "sbom": [c.to_json() for c in r.sbom] if r.sbom is not None else None,
     }
 
 
@@ -102,13 +111,19 @@ _RULES = {
     "blob-not-found": "A referenced blob is missing",
     "manifest-mismatch": "Docker manifest.json disagrees with index.json",
     "unreferenced-blob": "A blob nothing references",
+    "sbom-package-absent": "The SBOM claims a package the image does not hold",
+    "sbom-package-unclaimed": "The image holds a package the SBOM does not name",
+    "sbom-version-mismatch": "The SBOM and the image name different versions of a package",
+    "sbom-mismatch": "The SBOM does not describe the image's packages",
+    "malformed-sbom": "An SBOM that cannot be read",
+    "no-sbom": "No SBOM to compare",
 }
 
 
 def verification_to_sarif(r: VerificationReport) -> dict[str, Any]:
     level = {Status.FAIL: "error", Status.WARN: "warning", Status.UNVERIFIABLE: "warning"}
     results = [SarifResult(c.error or c.check, level[c.status], f"{c.subject}: {c.message}", r.reference, c.subject)
-               for c in r.checks if c.status in level]
+               for c in r.checks + (r.provenance or []) + (r.sbom or []) if c.status in level]
     results += [SarifResult(s.error or "signature", level[s.status], f"{s.source}: {s.message}", r.reference)
                 for s in r.signatures + (r.policy or []) if s.status in level]
     return sarif_log(results, _RULES, {"verdict": r.verdict, "manifest_digests": r.manifest_digests})
@@ -118,7 +133,8 @@ def verification_to_junit(r: VerificationReport) -> bytes:
     """One testcase per integrity check and per signature (and policy requirement)."""
     status = {Status.PASS: "pass", Status.FAIL: "fail", Status.WARN: "pass", Status.UNVERIFIABLE: "fail",
               Status.INFO: "pass", Status.SKIP: "skip"}
-    cases = [JUnitCase(f"{c.check}: {c.subject}", status[c.status], c.message, c.error or c.check) for c in r.checks]
+    cases = [JUnitCase(f"{c.check}: {c.subject}", status[c.status], c.message, c.error or c.check)
+             for c in r.checks + (r.provenance or []) + (r.sbom or [])]
     cases += [JUnitCase(f"{s.kind}: {s.source}", status[s.status], s.message, s.error or s.kind)
               for s in r.signatures + (r.policy or [])]
     return junit_xml("inspectr verify", cases, {"verdict": r.verdict, "reference": r.reference})
@@ -129,7 +145,7 @@ def markdown_verification(r: VerificationReport, fp: TextIO) -> None:
     fp.write(f"### {icon} inspectr verify: **{r.verdict}**\n\n- image: `{_md(r.reference)}` ({_md(r.format)})\n\n")
     passed = sum(1 for c in r.checks if c.status is Status.PASS)
     fp.write(f"{passed} of {len(r.checks)} integrity checks passed.\n\n")
-    rows = [c for c in r.checks if c.status not in (Status.PASS, Status.INFO)]
+    rows = [c for c in r.checks + (r.provenance or []) + (r.sbom or []) if c.status not in (Status.PASS, Status.INFO)]
     if rows:
         fp.write("| status | check | subject | detail |\n|---|---|---|---|\n")
         for c in rows:

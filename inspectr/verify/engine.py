@@ -17,6 +17,8 @@ from ..untrusted.sigpayload import PayloadError
 from .keyless import IdentityPolicy, Keyless
 from .provenance import ProvenanceExpectation, attested_provenance, check_provenance, summary as provenance_summary
 from .keys import Keyring, PublicKey
+from ..packages.inventory import image_inventory
+from .sbom import SbomSource, attested_sboms, sbom_checks
 from .report import Check, SignatureResult, Status, VerificationReport
 from .attestations import attachment_from_file, check_attachment, find_attachments
 from .policy import evaluate, load_policy
@@ -39,6 +41,10 @@ class Trust:
     trusted_root: Path | None = None  # None: public-good Sigstore's, as the sigstore package ships it
     attestation: str | None = None  # require a verified attestation of this predicate type instead of a signature
     provenance: ProvenanceExpectation | None = None  # --source-uri & co: check verified SLSA provenance like slsa-verifier
+    # --sbom: compare the image's verified SBOM attestations (and these files: name, bytes) with its contents
+    sbom: bool = False
+    sbom_files: tuple[tuple[str, bytes], ...] = ()
+    platform: str | None = None  # the image whose contents --sbom compares, in a multi-platform index
 
     @property
     def given(self) -> bool:
@@ -139,6 +145,11 @@ def verify_image(reference: str | Container, trust: Trust = Trust(), limits: Lim
         report.signatures.append(SignatureResult("none", reference, Status.FAIL, "no signature found for this image", "no-signature"))
     if trust.provenance is not None:
         report.provenance = _provenance_checks(report, trust.provenance)
+    if trust.sbom or trust.sbom_files:
+        inventory = image_inventory(session.open_image(container, trust.platform), session=session)
+        sources = attested_sboms(report.signatures) + [SbomSource(f"file {name}", data, False)
+                                                        for name, data in trust.sbom_files]
+        report.sbom = sbom_checks(sources, inventory)
     return report.finish()
 
 

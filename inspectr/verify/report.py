@@ -82,6 +82,7 @@ class VerificationReport:
     policy: list[SignatureResult] | None = None  # one result per policy requirement, when --policy
     attestation: str | None = None  # --attestation: a verified attestation of this type is what is required
     provenance: list[Check] | None = None  # --source-uri & co: slsa-verifier's checks of the verified provenance
+    sbom: list[Check] | None = None  # --sbom: the SBOMs held against the image's own inventory
     verdict: str = ""
 
     @property
@@ -106,6 +107,8 @@ class VerificationReport:
             self.verdict = "verified" if all(p.status is Status.PASS for p in self.policy) else "policy-failed"
         elif self.provenance is not None and any(c.status is Status.FAIL for c in self.provenance):
             self.verdict = "provenance-failed"
+        elif self.sbom is not None and any(c.status is Status.FAIL for c in self.sbom):
+            self.verdict = "sbom-mismatch"
         elif self.trust_required and not self.signature_ok:
             found = [s for s in self.signatures if s.kind != "none"]
             self.verdict = "signature-failed" if found else "no-signature"
