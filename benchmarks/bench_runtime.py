@@ -598,6 +598,364 @@ def verdict(x: float, target: float) -> str:
     return f"**meets** (≤ {target:g}×)" if x <= target else f"**misses** (> {target:g}×)"
 
 
+# --------------------------------------------------------------------------- CLI start-up (issue 14)
+#
+# `--startup`: `inspectr run IMG -- /bin/true` of this checkout (and of `--before DIR`, another
+# checkout of inspectr, e.g. a git worktree of HEAD) against `crun run` of the same rootfs, all
+# spawned the same way in one interleaved run, and where each millisecond of the inspectr CLI goes.
+# The breakdown wraps functions in place from a driver (STARTUP_DRIVER) that then calls the real
+# `inspectr.cli.main`: nothing in the product is edited or instrumented.
+
+STARTUP_DRIVER = r"""
+import time
+T0 = time.time_ns()
+import os, sys
+FD = int(sys.argv.pop(1))
+EV = []
+def emit(label, t0, t1):
+    EV.append(f"{label}\t{t0}\t{t1}\n")
+t = time.time_ns()
+import inspectr.cli
+emit("import inspectr.cli", t, time.time_ns())
+t = time.time_ns()
+import inspectr.cli.run_cmd as run_cmd
+emit("import the run command", t, time.time_ns())
+from inspectr.cli import common
+from inspectr.runtime import run as rt
+import inspectr.fs.build as fb
+import inspectr.fs.cache as fc
+def wrap(obj, attr, label):
+    orig = getattr(obj, attr, None)
+    if orig is None:
+        return
+    def wrapper(*a, **k):
+        t0 = time.time_ns()
+        try:
+            return orig(*a, **k)
+        finally:
+            emit(label, t0, time.time_ns())
+    setattr(obj, attr, wrapper)
+wrap(common, "open_image", "open image")
+wrap(rt, "build_tree", "tree")
+wrap(rt, "build_cached_tree", "tree")
+wrap(fb, "verify_blob", "tree: blob verify")
+wrap(fc.LayerCache, "get", "tree: layer-index cache read")
+wrap(rt, "prepare_rootfs", "rootfs")
+for name in ("build_spec", "read_image_file", "_reachable_rlimits"):
+    wrap(rt, name, "spec")
+wrap(rt, "reap_stale_runs", "reap stale runs")
+wrap(rt, "RunCgroup", "cgroup + run dir create")
+wrap(rt, "RunDir", "cgroup + run dir create")
+wrap(rt, "start", "start")
+wrap(rt, "_supervise", "supervise")
+wrap(rt.Container, "wait", "wait")
+wrap(rt, "_side_effects", "side-effect walk")
+wrap(rt.RunCgroup, "usage", "cgroup usage")
+wrap(rt.RunCgroup, "remove", "cleanup")
+wrap(rt.RunDir, "remove", "cleanup")
+wrap(rt.Container, "close", "cleanup")
+wrap(run_cmd, "run_image", "run_image")
+orig_fork, orig_execve = os.fork, os.execve
+def fork():
+    t = time.time_ns()
+    pid = orig_fork()
+    if pid:
+        emit("fork", t, t)
+    return pid
+def execve(*a, **k):
+    t = time.time_ns()
+    os.write(FD, f"execve\t{t}\t{t}\n".encode())  # from the container's PID 1, just before exec
+    return orig_execve(*a, **k)
+PID = os.getpid()
+orig_exit = os._exit
+def fast_exit(code):
+    if os.getpid() == PID:  # the CLI's own fast exit (after main), never a container's child
+        t = time.time_ns()
+        emit("main end", t, t)
+        os.write(FD, "".join(EV).encode())
+    orig_exit(code)
+os.fork, os.execve, os._exit = fork, execve, fast_exit
+emit("python start + site", T0, T0)
+t = time.time_ns()
+emit("main", t, t)
+from inspectr.cli import main
+sys.argv[0] = "inspectr"
+try:
+    main()
+except SystemExit as e:
+    code = e.code
+t = time.time_ns()
+emit("main end", t, t)
+os.write(FD, "".join(EV).encode())
+sys.exit(code)
+"""
+
+BREAKDOWN = [
+    ("python: spawn, interpreter, site", "process start to the first line of the script (site: .pth hooks)"),
+    ("import inspectr.cli", "click, the group, common options, Session, sources"),
+    ("import the run command", "run_cmd, runtime, presenters (lazily, on `run`)"),
+    ("click parse, Context, Session", "main() to open_image: argument parsing, cache-dir check"),
+    ("open image + verify", "index, manifest and config read through the verifying reader"),
+    ("tree: blob verify", "every layer blob streamed through sha256 (digest + size)"),
+    ("tree: layer-index cache read", "decode of cached layer indexes (zstd JSON)"),
+    ("tree: rest", "tree-cache read and decode, or applying the layer indexes"),
+    ("rootfs", "prepare_rootfs: unpacked layers' markers, init layer"),
+    ("spec", "build_spec, /etc/passwd and /etc/group, rlimits"),
+    ("reap stale runs", ""),
+    ("cgroup + run dir create", "cgroup mkdirs and limits, tmpfs + upper/work/merged"),
+    ("start -> fork", "seccomp filter build, pipes"),
+    ("fork -> exec", "PID 1: cgroup join, namespaces, overlay, /proc, /dev, pivot_root, caps, seccomp"),
+    ("exec -> reaped", "the payload (/bin/true) and the namespace's teardown, until waitpid returns"),
+    ("side-effect walk", "the overlay's upper dir"),
+    ("cgroup usage", "memory peak, OOM and pids counters"),
+    ("cleanup", "cgroup rmdir, run dir unmount and removal"),
+    ("other in run_image", "what run_image spends outside the steps above"),
+    ("present", "run_image's result to the terminal, click's exit"),
+    ("exit", "main() returning to the process being reaped by the caller (interpreter teardown)"),
+]
+
+
+def startup_breakdown(env: dict[str, str], runs: int) -> dict[str, Any]:
+    """Median ms per BREAKDOWN step of `inspectr run FIXTURE -- /bin/true` through STARTUP_DRIVER."""
+    per: dict[str, list[float]] = {name: [] for name, _ in BREAKDOWN}
+    totals: list[float] = []
+    for _ in range(runs):
+        r, w = os.pipe()
+        t_spawn = time.time_ns()
+        p = subprocess.run([sys.executable, "-P", "-c", STARTUP_DRIVER, str(w), "run", str(FIXTURE), "--", "/bin/true"],
+                           env=env, pass_fds=(w,), capture_output=True)
+        t_end = time.time_ns()
+        os.close(w)
+        raw = b""
+        while chunk := os.read(r, 1 << 16):
+            raw += chunk
+        os.close(r)
+        if p.returncode != 0:
+            raise BenchError(f"startup driver: exit {p.returncode}: {p.stderr.decode()[-800:]}")
+        ev: dict[str, list[tuple[int, int]]] = {}
+        for line in raw.decode().splitlines():
+            label, a, b = line.split("\t")
+            ev.setdefault(label, []).append((int(a), int(b)))
+
+        def total(label: str) -> float:
+            return sum(b - a for a, b in ev.get(label, [])) / 1e6
+
+        def at(label: str, end: bool = False) -> int:
+            return ev[label][0][1 if end else 0]
+
+        start_a, _ = ev["start"][0]
+        fork_t, exec_t = at("fork"), at("execve")
+        _, wait_end = ev["wait"][-1]
+        # Sequential steps of run_image; start -> fork -> exec -> reaped is timed from start() to the
+        # end of the container's wait (supervise and wait are inside it).
+        steps = ["tree", "rootfs", "spec", "reap stale runs", "cgroup + run dir create", "side-effect walk",
+                 "cgroup usage", "cleanup"]
+        row = {
+            "python: spawn, interpreter, site": (at("python start + site") - t_spawn) / 1e6,
+            "import inspectr.cli": total("import inspectr.cli"),
+            "import the run command": total("import the run command"),
+            "click parse, Context, Session": (at("open image") - at("main")) / 1e6,
+            "open image + verify": total("open image"),
+            "tree: blob verify": total("tree: blob verify"),
+            "tree: layer-index cache read": total("tree: layer-index cache read"),
+            "tree: rest": total("tree") - total("tree: blob verify") - total("tree: layer-index cache read"),
+            "rootfs": total("rootfs"),
+            "spec": total("spec"),
+            "reap stale runs": total("reap stale runs"),
+            "cgroup + run dir create": total("cgroup + run dir create"),
+            "start -> fork": (fork_t - start_a) / 1e6,
+            "fork -> exec": (exec_t - fork_t) / 1e6,
+            "exec -> reaped": (wait_end - exec_t) / 1e6,
+            "side-effect walk": total("side-effect walk"),
+            "cgroup usage": total("cgroup usage"),
+            "cleanup": total("cleanup"),
+            "other in run_image": total("run_image") - sum(total(x) for x in steps) - (wait_end - start_a) / 1e6,
+            "present": (at("main end") - at("run_image", end=True)) / 1e6,
+            "exit": (t_end - at("main end")) / 1e6,
+        }
+        # RunOptions and the second Session, between open_image and run_image: the CLI's own code.
+        row["click parse, Context, Session"] += (at("run_image") - at("open image", end=True)) / 1e6
+        for k, v in row.items():
+            per[k].append(v)
+        totals.append((t_end - t_spawn) / 1e6)
+    out = {name: statistics.median(v) for name, v in per.items()}
+    out["total (measured)"] = statistics.median(totals)
+    return out
+
+
+def import_totals(env: dict[str, str], runs: int = 5) -> dict[str, Any]:
+    """`python -X importtime inspectr run FIXTURE -- /bin/true`: site's cumulative time, the summed
+    self time of everything imported after site (what inspectr's `run` imports), module counts, the
+    heaviest top-level packages, and which of the modules `run` must not import were imported."""
+    banned = ("urllib3", "ssl", "certifi", "rich", "cryptography", "sigstore", "http.client", "multiprocessing",
+              "concurrent.futures", "inspectr.registry.client")
+    site, after, counts, pkgs = [], [], [], {}
+    seen: set[str] = set()
+    for _ in range(runs):
+        err = subprocess.run([sys.executable, "-P", "-X", "importtime", "-c", STARTUP_CLI, "run", str(FIXTURE), "--", "/bin/true"],
+                             env=env, capture_output=True, text=True).stderr
+        past_site, total, n, sums = False, 0.0, 0, {}
+        for line in err.splitlines():
+            if not line.startswith("import time:") or "cumulative" in line:
+                continue
+            self_us, cum_us, name = line[len("import time:"):].split("|")
+            name = name.strip()
+            if not past_site:
+                if name == "site":
+                    site.append(int(cum_us) / 1000)
+                    past_site = True
+                continue
+            seen.add(name)
+            total += int(self_us) / 1000
+            n += 1
+            top = ".".join(name.split(".")[:2]) if name.startswith("inspectr.") else name.split(".")[0]
+            sums[top] = sums.get(top, 0.0) + int(self_us) / 1000
+        after.append(total)
+        counts.append(n)
+        for k, v in sums.items():
+            pkgs.setdefault(k, []).append(v)
+    top = sorted(((k, statistics.median(v)) for k, v in pkgs.items()), key=lambda kv: -kv[1])[:12]
+    return {"site_ms": statistics.median(site), "after_site_self_ms": statistics.median(after),
+            "modules_after_site": int(statistics.median(counts)), "top": top,
+            "banned_imported": sorted(b for b in banned if b in seen)}
+
+
+# -P: the cwd is not put on sys.path, so PYTHONPATH picks the checkout (this one, or --before).
+STARTUP_CLI = "import sys; from inspectr.cli import main; sys.argv[0] = 'inspectr'; sys.exit(main())"
+
+
+TREE_STEP = r"""
+import json, statistics, sys, time
+from pathlib import Path
+from inspectr import build_tree, open_image
+from inspectr.fs import build as fb
+from inspectr.fs.cache import LayerCache
+from inspectr.fs.treecache import build_cached_tree
+from inspectr.session import Session
+image, cache, runs = open_image(sys.argv[1]), LayerCache(Path(sys.argv[2])), int(sys.argv[3])
+build_tree(image, session=Session(cache=cache)); build_cached_tree(image, session=Session(cache=cache))  # warm
+out = {"entries": len(build_tree(image, session=Session(cache=cache))), "layers": len(image.layers),
+       "blob_bytes": sum(layer.blob.length for layer in image.layers)}
+steps = (("build_tree (layer indexes cached)", lambda: build_tree(image, session=Session(cache=cache))),
+         ("tree cache hit", lambda: build_cached_tree(image, session=Session(cache=cache))),
+         ("blob verify alone", lambda: fb.run_layer_jobs([(ref, True) for ref in image.layers], image.limits,
+                                                           session=Session(cache=cache))))
+for name, fn in steps:
+    total = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        total.append((time.perf_counter() - t) * 1000)
+    out[name] = statistics.median(total)
+print(json.dumps(out))
+"""
+
+
+def tree_step(image: Path, env: dict[str, str], runs: int) -> dict[str, Any]:
+    """The tree step alone on a larger image, in a fresh process: build_tree from cached layer
+    indexes (as `run` did) against a tree-cache hit; both verify every blob."""
+    cache = WORK / "tree-step-cache"
+    out = subprocess.run([sys.executable, "-P", "-c", TREE_STEP, str(image), str(cache), str(runs)], env=env,
+                         check=True, capture_output=True, text=True).stdout
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def crun_bundle(rootfs: Path) -> Path:
+    """A `crun spec` bundle over `rootfs` running /bin/true (runc need not be installed)."""
+    b = WORK / "startup-bundle-true"
+    b.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=WORK) as tmp:
+        subprocess.run(["crun", "spec"], cwd=tmp, check=True)
+        cfg = json.loads((Path(tmp) / "config.json").read_text())
+    cfg["root"] = {"path": str(rootfs), "readonly": False}
+    cfg["process"]["terminal"] = False
+    cfg["process"]["args"] = ["/bin/true"]
+    (b / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    return b
+
+
+def startup_main(args: argparse.Namespace) -> int:
+    started = time.time()
+    header = machine_header()
+    ns_note = enter_private_mount_ns()
+    WORK.mkdir(parents=True, exist_ok=True)
+    ibin = inspectr_bin()
+    rootfs = setup_rootfs(ibin)
+    bundle = crun_bundle(rootfs)
+    trees = {"after": REPO}
+    if args.before:
+        trees["before"] = args.before.resolve()
+    cache = WORK / "startup-cache"
+    cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def env_for(tree: Path, pyc: bool) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+        env["PYTHONPATH"] = str(tree)  # the path finder, ahead of the editable install's finder
+        env["INSPECTR_CACHE_DIR"] = str(cache)
+        if pyc:
+            env["PYTHONPYCACHEPREFIX"] = str(WORK / "pycache")
+        else:
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+        return env
+
+    def cli(env: dict[str, str]) -> Callable[[str], float]:
+        return lambda p: spawn([sys.executable, "-P", "-c", STARTUP_CLI, "run", str(FIXTURE), "--"] + PROBES[p], EXPECT[p], env=env)
+
+    runners: dict[str, Callable[[str], float]] = {"crun run": lambda p: spawn(
+        ["crun", "run", "--bundle", str(bundle), _cid("crun")], EXPECT[p])}
+    for name, tree in trees.items():
+        for pyc in (True, False):
+            env = env_for(tree, pyc)
+            subprocess.run([sys.executable, "-P", "-c", STARTUP_CLI, "run", str(FIXTURE), "--", "/bin/true"], env=env,
+                           check=True, capture_output=True)  # warm: layer indexes, unpacked layers, tree, .pyc
+            runners[f"inspectr run, {name} ({'.pyc' if pyc else 'no .pyc, as installed here'})"] = cli(env)
+    runners["floor: python -c pass"] = lambda p: spawn([sys.executable, "-P", "-c", "pass"], b"", env=env_for(REPO, True))
+    data = interleave(runners, ["true"], args.startup_runs, args.warmup, "CLI start-up")
+    rows, summary = ratio_rows(data, list(runners), "crun run")
+    breakdown = {name: startup_breakdown(env_for(tree, True), args.breakdown_runs) for name, tree in trees.items()}
+    imports = {name: import_totals(env_for(tree, True)) for name, tree in trees.items()}
+    big = tree_step(args.tree_image, env_for(REPO, True), 5) if args.tree_image else None
+    elapsed = time.time() - started
+
+    md = ["## Runtime CLI start-up (issue 14)\n",
+          f"`python benchmarks/bench_runtime.py --startup --before {args.before or '-'} --startup-runs {args.startup_runs}` "
+          f"({elapsed:.0f} s).\n",
+          "Machine: " + ", ".join(f"{k}: {v}" for k, v in header.items()) + f". {ns_note}.\n",
+          f"`inspectr run {FIXTURE.relative_to(REPO)} -- /bin/true` (cache warm: layer indexes, unpacked layers and, "
+          f"after, the merged tree) against `crun run` of an export of the same image, every runner spawned the same "
+          f"way from one process, {args.warmup} warm-up rounds, then {args.startup_runs} rounds rotating the order.\n",
+          table(rows, ["probe", "runner", "median ms", "p90 ms", "min ms", "× crun (medians)", "× crun (paired)"]), ""]
+    names = list(trees)
+    md.append(f"\nWhere the milliseconds go (median of {args.breakdown_runs} runs of the CLI through a driver that "
+              "wraps functions in place; .pyc; a step's median, so the column does not add up exactly):\n")
+    brow = [[step, what] + [f1(breakdown[n][step]) for n in names] for step, what in BREAKDOWN]
+    brow.append(["**total (measured)**", "spawn to reaped"] + [f"**{f1(breakdown[n]['total (measured)'])}**" for n in names])
+    md.append(table(brow, ["step", "what"] + [f"{n} ms" for n in names]))
+    md.append("\nImports (`python -X importtime`, median of 5; self times summed, so the profiler's own cost is in):\n")
+    irow = [[n, f1(imports[n]["site_ms"]), f1(imports[n]["after_site_self_ms"]), str(imports[n]["modules_after_site"]),
+             ", ".join(imports[n]["banned_imported"]) or "none",
+             ", ".join(f"{k} {v:.1f}" for k, v in imports[n]["top"][:8])] for n in names]
+    md.append(table(irow, ["tree", "site ms", "after site ms", "modules", "not needed by run, imported",
+                           "heaviest (ms)"]))
+    if big is not None:
+        md.append(f"\nThe tree step alone on a larger image ({args.tree_image.name}: {big['layers']} layers, "
+                  f"{big['entries']} entries, {big['blob_bytes'] >> 20} MiB of blobs), median of 5 in one process:\n")
+        md.append(table([[name, f1(big[name]), f1(big["blob verify alone"]), f1(big[name] - big["blob verify alone"])]
+                         for name in ("build_tree (layer indexes cached)", "tree cache hit")],
+                        ["tree step", "total ms", "blob verify alone ms (the same executor)", "the rest ms"]))
+    text = "\n".join(md) + "\n"
+    out = args.out.with_name("runtime-startup.md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    out.with_suffix(".json").write_text(json.dumps({
+        "machine": header, "runs": args.startup_runs, "summary": {f"{k[0]}|{k[1]}": v for k, v in summary.items()},
+        "raw_ms": {r: [ms(x) for x in v] for r, v in data["true"].items()},
+        "breakdown": breakdown, "imports": imports, "tree_step": big}, indent=1) + "\n")
+    print(text)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=30, help="timed rounds per probe, per-probe section (default 30)")
@@ -607,10 +965,21 @@ def main() -> int:
     ap.add_argument("--spaced-runs", type=int, default=20, help="timed rounds of the spaced (idle gap) section")
     ap.add_argument("--gap", type=float, default=0.25, help="idle seconds before each run in the spaced section")
     ap.add_argument("--out", type=Path, default=HERE / "work" / "runtime-results.md")
+    ap.add_argument("--startup", action="store_true",
+                    help="only the CLI start-up section (issue 14): inspectr run vs crun run, and a breakdown")
+    ap.add_argument("--before", type=Path, help="--startup: also time this checkout of inspectr (e.g. a worktree of HEAD)")
+    ap.add_argument("--startup-runs", type=int, default=30, help="--startup: timed rounds (default 30)")
+    ap.add_argument("--breakdown-runs", type=int, default=15, help="--startup: runs of the instrumented driver per tree")
+    ap.add_argument("--tree-image", type=Path, help="--startup: also time the tree step alone on this (larger) image")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench_runtime.py needs root (namespaces, overlay, crun/runc)", file=sys.stderr)
         return 2
+    if args.startup:
+        if not shutil.which("crun"):
+            print("crun is missing: apt-get install -y crun", file=sys.stderr)
+            return 2
+        return startup_main(args)
     for tool in ("crun", "runc", "unshare"):
         if not shutil.which(tool):
             print(f"{tool} is missing: apt-get install -y crun runc", file=sys.stderr)

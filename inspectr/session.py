@@ -4,19 +4,19 @@ layer indexes already verified in this run. There is no module-level mutable sta
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence, TypeVar
 
 from .limits import Limits
 
 if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
     from .fs.cache import LayerCache
     from .image import Image
     from .model import Platform
@@ -55,6 +55,11 @@ class LocalPool:
                 workers = 1
         if workers <= 1 or len(items) <= 1:
             return [fn(item) for item in items]
+        # Imported here: a run over a small or cached image never starts a pool, and these two
+        # packages are a few ms of every CLI start-up (issue 14).
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         ctx = multiprocessing.get_context("fork")
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_signals)
         try:

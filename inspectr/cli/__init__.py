@@ -3,6 +3,7 @@ code. Only this module turns errors into stderr text and exit codes (0 ok, 1 fin
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import errno
 import importlib
@@ -11,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from typing import Any, MutableMapping
 
 from pathlib import Path
@@ -156,6 +158,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = cli.main(args=args, prog_name="inspectr", standalone_mode=False, obj=state)
         sys.stdout.flush()  # a full disk fails here, inside the handlers, not at interpreter exit
+        if argv is None and isinstance(code or 0, int):
+            _exit_now(code or 0)
         sys.exit(code or 0)
     except InspectrError as err:
         report_error(err.error_class, err.message, as_json, err.hint, state.verbose)
@@ -194,6 +198,22 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except Exception as err:  # noqa: BLE001 - last line of defence: never a traceback by default
         raise_internal(err, as_json, state.verbose)
+
+
+def _exit_now(code: int) -> None:
+    """End the process after a command finished: atexit handlers run (they remove temporary blob
+    dirs) and standard streams are flushed, then the process exits without the interpreter's
+    teardown, which frees every module and object one by one: about 20 ms of each `inspectr run`
+    (issue 14). Returns, for the ordinary exit, while another thread still runs: it is joined."""
+    if threading.active_count() > 1:
+        return
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def raise_internal(err: Exception, as_json: bool, verbose: bool) -> None:

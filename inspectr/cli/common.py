@@ -62,10 +62,10 @@ class Context:
 
 def _registry_flag(ctx: click.Context, param: click.Parameter, value: Any) -> None:
     """Registry flags go into the run's registry settings (part of its Session)."""
+    if value is None or param.name is None:
+        return  # click calls back for unset flags too: nothing to import for a local image
     from ..registry.auth import check_authfile, parse_creds
 
-    if value is None or param.name is None:
-        return
     state = ctx.ensure_object(Context)
     settings = state.registry
     options = settings.options

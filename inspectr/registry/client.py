@@ -45,9 +45,10 @@ from ..limits import Limits
 from ..mediatypes import DOCKER_LIST, DOCKER_MANIFEST, DOCKER_V1_MANIFESTS, OCI_INDEX, OCI_MANIFEST
 from ..untrusted.jsonload import load_json
 from ..untrusted.www_auth import parse_challenges
+from . import ClientPool, RegistryOptions  # plain values, defined where a local run can reach them cheaply
 from .auth import Credentials, find_credentials
 
-__all__ = ["RegistryOptions", "RegistryClient", "BlobDownload", "FetchedManifest", "MANIFEST_ACCEPT"]
+__all__ = ["RegistryOptions", "ClientPool", "RegistryClient", "BlobDownload", "FetchedManifest", "MANIFEST_ACCEPT"]
 
 MANIFEST_ACCEPT = (OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST)
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -55,20 +56,6 @@ _REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 _MAX_SMALL_BODY = 1 << 20  # tokens, error bodies
 _CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class RegistryOptions:
-    """How to reach registries. Picklable: layer workers build their own client from it."""
-
-    tls_verify: bool = True
-    cert_dir: Path | None = None
-    authfile: Path | None = None
-    creds: Credentials | None = None
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 60.0
-    retries: int = 4
-    backoff_s: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -644,22 +631,3 @@ class BlobDownload(io.RawIOBase):
                 os.unlink(tmp)
             except OSError:
                 pass
-
-
-class ClientPool:
-    """One client per host, options and limits (keeps tokens and connections), owned by the
-    session's registry settings. A copy sent to a worker process starts empty: connections and
-    tokens are never shared across processes."""
-
-    def __init__(self) -> None:
-        self._clients: dict[tuple[str, RegistryOptions, Limits, int], RegistryClient] = {}
-
-    def client(self, host: str, options: RegistryOptions, limits: Limits) -> RegistryClient:
-        key = (host, options, limits, os.getpid())
-        client = self._clients.get(key)
-        if client is None:
-            client = self._clients[key] = RegistryClient(host, options, limits)
-        return client
-
-    def __reduce__(self) -> tuple[type, tuple[()]]:
-        return (ClientPool, ())
