@@ -107,12 +107,12 @@ def test_run_json_carries_format_version_and_kind_and_keeps_its_keys() -> None:
     doc = json.loads(out.getvalue())
     assert list(doc) == ["format_version", "kind", "exit_code", "signal", "timed_out", "duration_s", "stdout", "stderr",
                          "output_truncated", "oom_killed", "pids_limit_hit", "cpu_limit_hit", "memory_peak_bytes",
-                         "notes", "side_effects"]
+                         "notes", "disk_limit_hit", "side_effects_incomplete", "side_effects"]
     assert doc["format_version"] == FORMAT_VERSION and doc["kind"] == "run"
     assert doc["stdout"] == "hi\n\udce9"  # surrogateescape, written as ASCII escapes
     assert "\\udce9" in out.getvalue() and out.getvalue().endswith("}\n")
     assert doc["side_effects"] == [{"path": "tmp/x", "change": "added", "type": "file", "mode": 0o644, "uid": 0, "gid": 0,
-                                    "sha256": "ab" * 32}]
+                                    "sha256": "ab" * 32, "size": None, "note": None}]
 
 
 def test_behave_json_carries_format_version_and_kind_and_keeps_its_keys() -> None:

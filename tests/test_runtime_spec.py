@@ -37,7 +37,8 @@ def test_the_image_config_becomes_args_env_user_and_cwd() -> None:
     assert s.args == ("/bin/sh", "-c", "id")  # argv[0] resolved in the image's PATH, through its symlink
     assert s.env == (f"PATH={DEFAULT_PATH}", "A=1", "HOSTNAME=inspectr", "HOME=/home/app")
     assert (s.uid, s.gid, s.additional_gids, s.cwd, s.hostname) == (1000, 1000, (10, 50), "/srv", "inspectr")
-    assert s.capabilities == () and s.no_new_privs and s.seccomp and s.umask == 0o022
+    assert s.capabilities.effective == () and s.capabilities.bounding == DOCKER_DEFAULT_CAPS
+    assert s.no_new_privs and s.seccomp and s.umask == 0o022
     assert s.rootfs is ROOTFS and not s.read_only_root and s.upper_owner is None
 
 
@@ -52,10 +53,13 @@ def test_options_override_the_config() -> None:
     assert (s.timeout_s, s.cpu_seconds, s.max_output_bytes, s.seccomp) == (3.0, 0.5, 10, False)
 
 
-def test_root_keeps_dockers_default_capabilities_except_mknod() -> None:
+def test_root_keeps_dockers_default_capabilities() -> None:
     caps = spec(user="root").capabilities
-    assert caps == tuple(c for c in DOCKER_DEFAULT_CAPS if c != 27) and len(caps) == 13
-    assert sum(1 << c for c in caps) == 0xa00425fb  # CapEff that test_runtime sees inside
+    assert caps.effective == caps.permitted == caps.bounding == DOCKER_DEFAULT_CAPS and len(caps.effective) == 14
+    assert caps.inheritable == caps.ambient == ()
+    assert sum(1 << c for c in caps.effective) == 0xa80425fb  # CapEff that test_runtime sees inside
+    dropped = spec(user="root", cap_drop=(27,), cap_add=(21,)).capabilities
+    assert 27 not in dropped.effective and 21 in dropped.effective and 21 in dropped.bounding
 
 
 def test_user_and_group_forms() -> None:
@@ -105,12 +109,16 @@ def test_a_user_namespace_shifts_ids_and_owns_the_upper_dir() -> None:
 
 def test_kernel_views_are_masked_and_read_only_and_dev_is_minimal() -> None:
     s = spec()
-    assert [(m.target, m.fstype) for m in s.mounts] == [("/proc", "proc"), ("/dev", "tmpfs"), ("/sys", "sysfs")]
-    assert "ro" in s.mounts[2].options and "ro" not in s.mounts[0].options
-    assert {"/proc/kcore", "/proc/sysrq-trigger", "/sys/firmware"} <= set(s.masked_paths)
-    assert "/proc/sys" in s.read_only_paths
+    # Docker's mounts, in its order; /dev is nodev here, its nodes the host's, bound in
+    assert [(m.target, m.fstype) for m in s.mounts] == [("/proc", "proc"), ("/dev", "tmpfs"), ("/dev/pts", "devpts"),
+                                                        ("/sys", "sysfs"), ("/dev/mqueue", "mqueue"), ("/dev/shm", "tmpfs")]
+    assert "ro" in s.mounts[3].options and "ro" not in s.mounts[0].options and "nodev" in s.mounts[1].options
+    assert "size=65536k" in s.mounts[5].options and "mode=1777" in s.mounts[5].options  # Docker's 64 MiB /dev/shm
+    assert {"/proc/kcore", "/proc/keys", "/proc/acpi", "/proc/scsi", "/sys/firmware"} <= set(s.masked_paths)
+    assert {"/proc/sys", "/proc/sysrq-trigger", "/proc/bus"} <= set(s.read_only_paths)
     assert [d.path for d in s.devices] == ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
-    assert dict(s.dev_links)["/dev/fd"] == "/proc/self/fd"
+    assert dict(s.dev_links)["/dev/fd"] == "/proc/self/fd" and dict(s.dev_links)["/dev/ptmx"] == "pts/ptmx"
+    assert dict((w, (soft, hard)) for w, soft, hard in s.rlimits)[7] == (1024, 524288)  # RLIMIT_NOFILE, fixed
 
 
 def test_the_spec_is_an_immutable_value() -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..runtime.run import RunOptions, RunResult
 from .json import dump_document
+from .safe import display_text
 
 if TYPE_CHECKING:
     from .table import Target
@@ -39,6 +40,7 @@ def run_to_json(r: RunResult) -> dict[str, Any]:
             "stdout": r.stdout.decode("utf-8", "surrogateescape"), "stderr": r.stderr.decode("utf-8", "surrogateescape"),
             "output_truncated": r.output_truncated, "oom_killed": r.oom_killed, "pids_limit_hit": r.pids_limit_hit,
             "cpu_limit_hit": r.cpu_limit_hit, "memory_peak_bytes": r.memory_peak_bytes, "notes": r.notes,
+            "disk_limit_hit": r.disk_limit_hit, "side_effects_incomplete": r.walk_incomplete,
             "side_effects": [dataclasses.asdict(e) for e in r.side_effects]}
 
 
@@ -53,8 +55,11 @@ def present_text(outcome: RunOutcome, to: Target) -> None:
     _write_bytes(to.out, r.stdout)
     _write_bytes(to.err, r.stderr)
     if outcome.list_side_effects:
-        for e in r.side_effects:
-            to.err.write(f"{_MARK[e.change]} {e.path} ({e.type})\n")
+        for e in r.side_effects:  # names the container chose: escaped, never raw to the terminal
+            note = f"; {e.note}" if e.note else ""
+            to.err.write(f"{_MARK[e.change]} {display_text(e.path)} ({e.type}{note})\n")
+        if r.walk_incomplete:
+            to.err.write(f"inspectr: {r.walk_incomplete}\n")
     if r.timed_out:
         to.err.write(f"inspectr: timed out after {o.timeout_s:g} s; killed\n")
     if r.oom_killed:
@@ -63,6 +68,9 @@ def present_text(outcome: RunOutcome, to: Target) -> None:
         to.err.write(f"inspectr: the CPU-time limit ({o.cpu_seconds or 0:g} s) was reached; killed\n")
     if r.pids_limit_hit:
         to.err.write(f"inspectr: the process limit ({o.pids}) was reached\n")
+    if r.disk_limit_hit:
+        to.err.write(f"inspectr: the disk limit ({(o.disk_bytes or 0) >> 20} MiB, --disk) was reached: the container's "
+                     "writes failed with ENOSPC (a limit of the run, not an error of inspectr)\n")
     for note in r.notes:
         to.err.write(f"inspectr: warning: {note}\n")
 

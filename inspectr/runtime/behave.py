@@ -3,6 +3,7 @@ they did. A field that varies between repeated runs of A is nondeterministic, no
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import tomllib
@@ -107,14 +108,16 @@ def _key(field_: str, obs: dict[str, Any]) -> Any:
 
 
 def behave(a: Image, b: Image, probes: list[Probe], repeat: int = 2, normalisers: list[str] | None = None, *,
-           session: Session | None = None, userns: bool = False) -> BehaviourReport:
-    """Each probe runs `repeat` times in A (to learn its noise), then once in B."""
+           session: Session | None = None, userns: bool = False, base: RunOptions = RunOptions()) -> BehaviourReport:
+    """Each probe runs `repeat` times in A (to learn its noise), then once in B, under `base`
+    (the runtime settings: capabilities, rlimits, an OCI config…) with the determinism recipe."""
     rx = [re.compile(n.encode()) for n in (normalisers or [])]
     session = session or Session(limits=a.limits)
     tree_a, tree_b = build_tree(a, session=session), build_tree(b, session=session)
     outcomes = []
     for probe in probes:
-        options = RunOptions(argv=probe.argv, timeout_s=probe.timeout_s, deterministic=True, userns=userns)
+        options = dataclasses.replace(base, argv=probe.argv, timeout_s=probe.timeout_s, deterministic=True,
+                                      userns=userns or base.userns)
         try:
             runs_a = [_observe(run_image(a, options, session=session, tree=tree_a), rx) for _ in range(max(1, repeat))]
             run_b = _observe(run_image(b, options, session=session, tree=tree_b), rx)

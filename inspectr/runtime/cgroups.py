@@ -21,6 +21,7 @@ _ALLOWED_DEVICES = ("c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 r
 class Limits:
     memory_bytes: int | None = 512 << 20
     pids: int | None = 1024
+    extra_devices: tuple[str, ...] = ()  # v1 devices.allow rules beyond the standard nodes (--oci-config)
 
 
 @dataclass
@@ -81,7 +82,7 @@ class RunCgroup:
                     (d / "pids.max").write_text(str(limits.pids))
                 elif controller == "devices":
                     (d / "devices.deny").write_text("a")
-                    for rule in _ALLOWED_DEVICES:
+                    for rule in _ALLOWED_DEVICES + limits.extra_devices:
                         (d / "devices.allow").write_text(rule)
             except OSError as err:
                 self.notes.append(f"cgroup v1 {controller}: {err.strerror}")

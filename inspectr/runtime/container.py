@@ -4,16 +4,21 @@ Process tree (specs/runtime.md §2): inspectr unshares the pid namespace for its
 forks B (with a user namespace: inspectr → A, which mounts the overlay and enters the user
 namespace → B). B is PID 1: it makes its mount, uts, ipc, net and cgroup namespaces, mounts an
 overlay whose lower dirs are the spec's and whose upper dir is fresh, mounts /proc, /sys and a
-minimal /dev, masks and write-protects kernel paths, pivots into it, drops capabilities, sets
-no_new_privs, loads seccomp and execs. Every syscall goes through linux.py; this module only
+/dev like Docker's (the host's standard nodes bound into a nodev tmpfs, devpts, shm, mqueue),
+masks and write-protects kernel paths, pivots into it, sets the capability sets, no_new_privs
+and rlimits (before any user namespace: raising a hard limit needs host root), loads seccomp
+and execs. Every syscall goes through linux.py; this module only
 decides their order. run.py supervises what `start` returns.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import signal
 import stat
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, NoReturn
@@ -25,9 +30,12 @@ from .seccomp_filter import build_filter
 from .seccomp_filter import load_module as load_seccomp
 from .spec import ContainerSpec, RuntimeError_
 
-__all__ = ["Container", "start"]
+__all__ = ["Container", "start", "RunDir", "reap_stale_runs"]
 
-_MOUNT_FLAGS = {"ro": linux.MS_RDONLY, "nosuid": linux.MS_NOSUID, "nodev": linux.MS_NODEV, "noexec": linux.MS_NOEXEC}
+_MOUNT_FLAGS = {"ro": linux.MS_RDONLY, "nosuid": linux.MS_NOSUID, "nodev": linux.MS_NODEV, "noexec": linux.MS_NOEXEC,
+                "sync": 16, "dirsync": 128, "nosymfollow": 256, "noatime": 1024, "nodiratime": 2048, "relatime": 1 << 21,
+                "strictatime": linux.MS_STRICTATIME, "lazytime": 1 << 25}
+_RUN_PREFIX = "inspectr-run-"
 # The namespaces B makes itself, after the pid (and time) namespace it was forked into: when
 # there is a user namespace, they are owned by it.
 _OWN_NAMESPACES = {"mount": linux.CLONE_NEWNS, "uts": linux.CLONE_NEWUTS, "ipc": linux.CLONE_NEWIPC,
@@ -73,6 +81,124 @@ class Container:
                 pass
 
 
+class RunDir:
+    """The run's private dir: upper/, work/ and merged/ for the overlay, and the per-run
+    /etc/hostname and /etc/hosts. 0700 in every mode (with a user namespace it belongs to the
+    namespace's root, which must reach merged/). With a disk limit it is a tmpfs of that size,
+    so what the container writes cannot fill the host's disk.
+
+    A lock file beside it (held while the run lives) names the run's cgroups, so a later run can
+    tell a dir a killed inspectr left from one in use, and remove both (`reap_stale_runs`)."""
+
+    def __init__(self, spec: ContainerSpec, cgroup_dirs: list[Path], parent: Path | None = None) -> None:
+        parent = parent or Path(tempfile.gettempdir())
+        self.path = Path(tempfile.mkdtemp(prefix=f"{_RUN_PREFIX}{os.getpid()}-", dir=parent))
+        self.lock = Path(f"{self.path}.lock")
+        self._lock_fd = os.open(self.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        os.write(self._lock_fd, "\n".join(str(d) for d in cgroup_dirs).encode())
+        self.mounted = False
+        owner = (spec.id_shift, spec.id_shift) if "user" in spec.namespaces else (0, 0)
+        if spec.disk_bytes is not None:
+            linux.mount("tmpfs", str(self.path), "tmpfs", linux.MS_NOSUID | linux.MS_NODEV,
+                        f"size={spec.disk_bytes},mode=0700,uid={owner[0]},gid={owner[1]}")
+            self.mounted = True
+        os.chmod(self.path, 0o700)
+        os.chown(self.path, *owner)
+        for d in ("upper", "work", "merged"):
+            (self.path / d).mkdir()
+        if spec.upper_owner is not None:
+            os.chown(self.path / "upper", *spec.upper_owner)
+        (self.path / "hostname").write_text(f"{spec.hostname}\n")
+        (self.path / "hosts").write_text(f"127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t{spec.hostname}\n")
+
+    def disk_full(self) -> bool:
+        """Whether the disk limit was reached: under a page left on the tmpfs."""
+        if not self.mounted:
+            return False
+        st = os.statvfs(self.path)
+        return st.f_bavail * st.f_frsize < 64 << 10
+
+    def used_bytes(self) -> int:
+        st = os.statvfs(self.path)
+        return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+    def remove(self) -> None:
+        _remove_run_dir(self.path)
+        os.close(self._lock_fd)
+        self.lock.unlink(missing_ok=True)
+
+
+def _remove_run_dir(path: Path) -> None:
+    """Unmount whatever is mounted in or on `path` (deepest first), then delete it."""
+    mounts = []
+    try:
+        with open("/proc/self/mountinfo", "rb") as fp:
+            for line in fp:
+                point = line.split(b" ")[4].decode("unicode_escape")
+                if point == str(path) or point.startswith(f"{path}/"):
+                    mounts.append(point)
+    except OSError:
+        pass
+    for point in sorted(mounts, key=len, reverse=True):
+        try:
+            linux.umount2(point, linux.MNT_DETACH)
+        except OSError:
+            pass
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def reap_stale_runs(parent: Path | None = None) -> list[str]:
+    """Remove the run dirs, mounts and cgroups that runs killed before their clean-up left (their
+    lock is no longer held). Returns what was removed, for the report."""
+    parent = parent or Path(tempfile.gettempdir())
+    removed: list[str] = []
+    for lock in parent.glob(f"{_RUN_PREFIX}*.lock"):
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a live run holds it
+            if os.fstat(fd).st_uid != os.geteuid():
+                continue  # not ours: never act on another user's file
+            for line in os.read(fd, 1 << 16).decode("utf-8", "replace").splitlines():
+                cgroup = Path(line.strip())
+                if cgroup.is_absolute() and str(cgroup).startswith("/sys/fs/cgroup/") and cgroup.is_dir():
+                    _remove_cgroup(cgroup)
+                    removed.append(str(cgroup))
+            run_dir = Path(str(lock)[: -len(".lock")])
+            if run_dir.is_dir() and not run_dir.is_symlink():
+                _remove_run_dir(run_dir)
+                removed.append(str(run_dir))
+            lock.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _remove_cgroup(cgroup: Path) -> None:
+    """Kill what is left in a stale run's cgroup, then remove it."""
+    for _ in range(50):
+        try:
+            pids = [int(p) for p in (cgroup / "cgroup.procs").read_text().split()]
+        except (OSError, ValueError):
+            pids = []
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            cgroup.rmdir()
+            return
+        except OSError:
+            time.sleep(0.01)
+
+
 def _mount_overlay(root: Rootfs, run_dir: Path) -> str:
     """The overlay at run_dir/merged. nodev: device nodes shipped in an image are inert; /dev is
     a fresh tmpfs. Lower dirs are relative to the layer cache (resolved at mount time), so a
@@ -110,6 +236,10 @@ def _unshare_for_children(spec: ContainerSpec) -> None:
         linux.unshare(linux.CLONE_NEWPID)
         return
     linux.unshare(linux.CLONE_NEWPID | linux.CLONE_NEWTIME)
+    if spec.time_offsets:  # --oci-config's linux.timeOffsets, as given
+        with open("/proc/self/timens_offsets", "w") as fp:
+            fp.write("".join(f"{clock} {secs} {ns}\n" for clock, secs, ns in spec.time_offsets))
+        return
     if spec.uptime_ns is None:
         return
     offsets = []
@@ -168,6 +298,7 @@ def _pid1(spec: ContainerSpec, run_dir: Path, out_w: int, err_w: int, fail_w: in
     """B when forked directly by inspectr: join the run's cgroups, then become the container."""
     try:
         cgroup.join()
+        linux.set_rlimits(spec.rlimits)  # as host root: raising a hard limit needs it
     except BaseException as err:  # noqa: BLE001
         _report(fail_w, err)
     _container(spec, run_dir, out_w, err_w, fail_w, seccomp_filter)
@@ -179,6 +310,7 @@ def _child(spec: ContainerSpec, run_dir: Path, out_w: int, err_w: int, fail_w: i
     try:
         linux.set_pdeathsig(signal.SIGKILL)
         cgroup.join()
+        linux.set_rlimits(spec.rlimits)  # as host root, before the user namespace: inherited by B
         if userns_sync is not None:
             _enter_userns(spec, run_dir, userns_sync)
         _unshare_for_children(spec)
@@ -191,6 +323,43 @@ def _child(spec: ContainerSpec, run_dir: Path, out_w: int, err_w: int, fail_w: i
         os._exit(0)
     except BaseException as err:  # noqa: BLE001 - report, never run on in a half-made namespace
         _report(fail_w, err)
+
+
+def _mount_target(merged: str, target: str, directory: bool) -> str:
+    """`target` under the new root, made if missing, never through a symlink: each component of
+    an image-controlled path is checked with lstat, so a mount cannot land outside the root."""
+    path = merged
+    parts = [p for p in target.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise OSError(f"mount destination {target!r}: '..' is not allowed")
+    for i, part in enumerate(parts):
+        path = f"{path}/{part}"
+        last = i == len(parts) - 1
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            if last and not directory:
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+            else:
+                os.mkdir(path, 0o755)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            raise OSError(f"mount destination {target!r}: {'/'.join(parts[:i + 1])} is a symlink in the image; "
+                          "inspectr does not follow it")
+        if not last and not stat.S_ISDIR(st.st_mode):
+            raise OSError(f"mount destination {target!r}: {'/'.join(parts[:i + 1])} is not a directory")
+    return path
+
+
+def _check_host_node(path: str, rdev: tuple[str, int, int]) -> None:
+    kind, major, minor = rdev
+    try:
+        st = os.stat(path)
+    except OSError:
+        raise OSError(f"linux.devices: {path}: the host has no such node (inspectr binds the host's nodes)") from None
+    want = {"c": stat.S_ISCHR, "b": stat.S_ISBLK, "p": stat.S_ISFIFO}[kind]
+    if not want(st.st_mode) or (kind != "p" and st.st_rdev != os.makedev(major, minor)):
+        raise OSError(f"linux.devices: {path}: the host's node is not {kind} {major}:{minor}")
 
 
 def _mount_options(options: tuple[str, ...]) -> tuple[int, str | None]:
@@ -227,18 +396,35 @@ def _container(spec: ContainerSpec, run_dir: Path, out_w: int, err_w: int, fail_
             linux.mount(merged, merged, None, linux.MS_BIND | linux.MS_REC)
         else:
             merged = _mount_overlay(spec.rootfs, run_dir)
-        # Mount targets are the init layer's own directories, so no image symlink is followed.
+        # Mount targets are the init layer's own directories, made in the fresh /dev, or made
+        # here without following any symlink of the image (_mount_target).
         for m in spec.mounts:
             flags, data = _mount_options(m.options)
-            linux.mount(m.fstype, f"{merged}{m.target}", m.fstype, flags, data)
-        for dev in spec.devices:
-            if userns:  # no mknod in a user namespace: bind the host's node, as rootless runtimes do
-                os.close(os.open(f"{merged}{dev.path}", os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o666))
-                linux.mount(dev.path, f"{merged}{dev.path}", None, linux.MS_BIND)
+            is_dir = m.fstype != "bind" or os.path.isdir(m.source)
+            target = _mount_target(merged, m.target, is_dir)
+            if m.fstype == "bind":
+                linux.mount(m.source, target, None, linux.MS_BIND | (linux.MS_REC if m.recursive else 0))
+                if flags:
+                    linux.mount("", target, None, linux.MS_BIND | linux.MS_REMOUNT | flags)
             else:
-                os.mknod(f"{merged}{dev.path}", stat.S_IFCHR | 0o666, os.makedev(dev.major, dev.minor))
+                linux.mount(m.fstype, target, m.fstype, flags, data)
+        for dev in spec.devices:  # the host's nodes, bound onto files in the nodev /dev
+            if dev.rdev is not None:
+                _check_host_node(dev.host_path, dev.rdev)
+            target = _mount_target(merged, dev.path, False)
+            linux.mount(dev.host_path, target, None, linux.MS_BIND)
         for path, target in spec.dev_links:
-            os.symlink(target, f"{merged}{path}")
+            if not os.path.lexists(f"{merged}{path}"):
+                os.symlink(target, f"{merged}{path}")
+        for name in ("hostname", "hosts"):  # per run, as Docker binds them: the init layer is shared
+            if (run_dir / name).is_file():
+                linux.mount(str(run_dir / name), f"{merged}/etc/{name}", None, linux.MS_BIND)
+        for key, value in spec.sysctl:  # namespaced ones only (ociconfig.py), before /proc/sys is read-only
+            with open(f"{merged}/proc/sys/{key.replace('.', '/')}", "w") as fp:
+                fp.write(value)
+        if spec.domainname is not None:
+            with open(f"{merged}/proc/sys/kernel/domainname", "w") as fp:
+                fp.write(spec.domainname)
         keep = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
         for masked in spec.masked_paths:  # paths this kernel lacks are skipped (runtime.md §6)
             path = f"{merged}{masked}"
@@ -257,14 +443,26 @@ def _container(spec: ContainerSpec, run_dir: Path, out_w: int, err_w: int, fail_
         linux.mount("", ".", None, linux.MS_SLAVE | linux.MS_REC)
         linux.umount2(".", linux.MNT_DETACH)
         os.chdir("/")
+        if spec.read_only_root:  # the overlay's own flags are kept: in a user namespace they are locked
+            linux.mount("", "/", None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | linux.MS_NODEV)
         linux.sethostname(spec.hostname)
         os.umask(spec.umask)
-        linux.drop_bounding_set(spec.capabilities)
+        if spec.oom_score_adj is not None:  # lowering it needs CAP_SYS_RESOURCE: before caps go
+            with open("/proc/self/oom_score_adj", "w") as fp:
+                fp.write(str(spec.oom_score_adj))
+        caps = spec.capabilities
+        if seccomp_filter is not None and not spec.no_new_privs:
+            seccomp_filter.load()  # still holding CAP_SYS_ADMIN; what follows is in the profile
+            seccomp_filter = None
+        linux.drop_bounding_set(caps.bounding)
         os.setgroups(list(spec.additional_gids))
         os.setresgid(spec.gid, spec.gid, spec.gid)
+        if spec.uid != 0 and caps.permitted:
+            linux.set_keepcaps()  # a non-root user the config gives capabilities keeps them
         os.setresuid(spec.uid, spec.uid, spec.uid)
-        if spec.uid == 0:
-            linux.capset(spec.capabilities)
+        if spec.uid == 0 or caps.permitted:
+            linux.capset(caps.effective, caps.permitted, caps.inheritable)
+        linux.raise_ambient(caps.ambient)
         linux.set_pdeathsig(signal.SIGKILL)  # setresuid cleared it
         os.makedirs(spec.cwd, exist_ok=True)
         os.chdir(spec.cwd)
@@ -274,6 +472,15 @@ def _container(spec: ContainerSpec, run_dir: Path, out_w: int, err_w: int, fail_
             linux.disable_aslr()
         if spec.pin_cpu:
             os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        if spec.cpu_affinity:
+            os.sched_setaffinity(0, spec.cpu_affinity)
+        if spec.scheduler is not None:
+            os.sched_setscheduler(0, spec.scheduler[0], os.sched_param(0))
+            os.setpriority(os.PRIO_PROCESS, 0, spec.scheduler[1])
+        if spec.io_priority is not None:
+            linux.set_io_priority(*spec.io_priority)
+        if spec.personality is not None:
+            linux.set_personality(spec.personality)
         if spec.no_new_privs:
             linux.set_no_new_privs()
         linux.close_range_cloexec(3)
@@ -301,8 +508,6 @@ def _map_ids(child: int, sync: tuple[int, int], spec: ContainerSpec) -> None:
 
 def _refuse_unsupported(spec: ContainerSpec) -> None:
     """A spec field this module cannot honour is refused by name, never silently ignored."""
-    if spec.read_only_root:
-        raise RuntimeError_("internal error: a read-only root is not implemented")
     unknown = spec.namespaces - _KNOWN_NAMESPACES
     if unknown or "pid" not in spec.namespaces:
         raise RuntimeError_(f"internal error: namespaces {sorted(spec.namespaces)}: the pid namespace is required, "
@@ -316,7 +521,16 @@ def start(spec: ContainerSpec, run_dir: Path, cgroup: RunCgroup) -> Container:
     _refuse_unsupported(spec)
     userns = "user" in spec.namespaces
     try:  # built here, before the fork: nothing may be imported after pivot_root
-        seccomp_filter = build_filter(load_seccomp()) if spec.seccomp else None
+        if spec.oci_seccomp is not None:  # --oci-config's own profile
+            from .ociconfig import seccomp_filter_from
+
+            seccomp_filter = seccomp_filter_from(spec.oci_seccomp, load_seccomp())
+        else:
+            seccomp_filter = build_filter(load_seccomp(), spec.capabilities.bounding) if spec.seccomp else None
+        if seccomp_filter is not None and not spec.no_new_privs:
+            # libseccomp sets no_new_privs when it loads a filter unless told not to, which needs
+            # CAP_SYS_ADMIN: the filter is then loaded before capabilities are dropped (as runc does)
+            seccomp_filter.set_attr(load_seccomp().Attr.CTL_NNP, 0)
     except RuntimeError as err:
         raise RuntimeError_(str(err)) from None
     out_r, out_w = os.pipe()

@@ -13,8 +13,10 @@ import platform
 __all__ = [
     "setns", "CLONE_NEWNS", "CLONE_NEWUSER", "CLONE_NEWTIME", "CLONE_NEWUTS", "CLONE_NEWIPC", "CLONE_NEWPID", "CLONE_NEWNET", "CLONE_NEWCGROUP",
     "MS_RDONLY", "MS_NOSUID", "MS_NODEV", "MS_NOEXEC", "MS_BIND", "MS_REC", "MS_PRIVATE", "MS_SLAVE", "MS_REMOUNT",
+    "MS_STRICTATIME",
     "MNT_DETACH", "unshare", "mount", "umount2", "pivot_root", "sethostname", "prctl", "drop_bounding_set",
-    "set_no_new_privs", "set_pdeathsig", "capset", "close_range_cloexec", "disable_aslr",
+    "set_no_new_privs", "set_pdeathsig", "capset", "close_range_cloexec", "disable_aslr", "set_keepcaps",
+    "raise_ambient", "set_rlimits", "set_personality", "set_io_priority",
 ]
 
 CLONE_NEWNS = 0x00020000
@@ -29,14 +31,16 @@ CLONE_NEWUSER = 0x10000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC = 32, 4096, 16384
 MS_PRIVATE, MS_SLAVE = 1 << 18, 1 << 19
+MS_STRICTATIME = 1 << 24
 MNT_DETACH = 2
 
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
-PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, PR_CAP_AMBIENT_CLEAR_ALL = 47, 2, 4
+PR_SET_KEEPCAPS = 8
 
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "capset": 126, "close_range": 436},
-    "aarch64": {"pivot_root": 41, "capset": 91, "close_range": 436},
+    "x86_64": {"pivot_root": 155, "capset": 126, "close_range": 436, "ioprio_set": 251},
+    "aarch64": {"pivot_root": 41, "capset": 91, "close_range": 436, "ioprio_set": 30},
 }
 
 LAST_CAP = 40
@@ -125,14 +129,47 @@ class _CapData(ctypes.Structure):
     _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
 
 
-def capset(caps: tuple[int, ...]) -> None:
-    """Set effective = permitted = `caps`, inheritable = none (capability version 3)."""
+def capset(effective: tuple[int, ...], permitted: tuple[int, ...] | None = None,
+           inheritable: tuple[int, ...] = ()) -> None:
+    """Set the effective, permitted (default: the effective set) and inheritable sets
+    (capability version 3)."""
     header = _CapHeader(0x20080522, 0)
     data = (_CapData * 2)()
-    for cap in caps:
-        data[cap // 32].effective |= 1 << (cap % 32)
-        data[cap // 32].permitted |= 1 << (cap % 32)
+    for field, caps in (("effective", effective), ("permitted", effective if permitted is None else permitted),
+                        ("inheritable", inheritable)):
+        for cap in caps:
+            slot = data[cap // 32]
+            setattr(slot, field, getattr(slot, field) | 1 << (cap % 32))
     _check(_libc.syscall(_nr("capset"), ctypes.byref(header), ctypes.byref(data)), "capset")
+
+
+def set_keepcaps() -> None:
+    """Keep the permitted set across the switch to a non-zero uid (for a user given capabilities)."""
+    prctl(PR_SET_KEEPCAPS, 1)
+
+
+def raise_ambient(caps: tuple[int, ...]) -> None:
+    """Raise each capability into the ambient set (it must be permitted and inheritable)."""
+    for cap in caps:
+        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap)
+
+
+def set_rlimits(limits: tuple[tuple[int, int, int], ...]) -> None:
+    """(resource, soft, hard) each; -1 is unlimited. Raising a hard limit needs CAP_SYS_RESOURCE in
+    the initial user namespace, so this runs before the container's user namespace is entered."""
+    import resource
+
+    for which, soft, hard in limits:
+        resource.setrlimit(which, (resource.RLIM_INFINITY if soft < 0 else soft,
+                                   resource.RLIM_INFINITY if hard < 0 else hard))
+
+
+def set_personality(persona: int) -> None:
+    """personality(2) for the process and what it execs (an OCI config's linux.personality)."""
+    _libc.personality.argtypes = [ctypes.c_ulong]
+    if _libc.personality(persona) == -1:
+        err = ctypes.get_errno()
+        raise OSError(err, f"personality: {os.strerror(err)}")
 
 
 def close_range_cloexec(first: int) -> None:
@@ -151,3 +188,9 @@ def disable_aslr() -> None:
     if current == -1 or _libc.personality(current | ADDR_NO_RANDOMIZE) == -1:
         err = ctypes.get_errno()
         raise OSError(err, f"personality: {os.strerror(err)}")
+
+
+def set_io_priority(io_class: int, level: int) -> None:
+    """ioprio_set(IOPRIO_WHO_PROCESS, 0, class << 13 | level)."""
+    _check(_libc.syscall(_nr("ioprio_set"), ctypes.c_int(1), ctypes.c_int(0), ctypes.c_int(io_class << 13 | level)),
+           "ioprio_set")
