@@ -32,7 +32,7 @@ def command(ctx: Context, image: str, output: Path | None, platform: str | None,
     session = ctx.session(parse_limits(limit_scale, limits))
     img = session.open_image(image, platform)
     with Progress(ctx, img) as progress:
-        inventory = image_inventory(img, session=ctx.session(img.limits, progress))
+        inventory = image_inventory(img, session=ctx.session(img.limits, progress), file_hashes=fmt in ("cyclonedx", "spdx"))
     if output is None:
         present(inventory, fmt, sys.stdout, console=ctx.console, verbose=ctx.verbose)
     else:

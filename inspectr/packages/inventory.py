@@ -222,8 +222,9 @@ def _binaries(reader: _Reader) -> list[Package]:
     return out
 
 
-def read_inventory(image: Image, indexes: Sequence[LayerIndex], tree: Tree) -> Inventory:
-    """Every package the image's databases, binaries and jars name, with its files and layer."""
+def read_inventory(image: Image, indexes: Sequence[LayerIndex], tree: Tree, *, file_hashes: bool = False) -> Inventory:
+    """Every package the image's databases, binaries and jars name, with its files and layer;
+    with `file_hashes`, the verified sha256 of every file they own (what SBOMs list)."""
     reader = _Reader(indexes, tree)
     packages: list[Package] = _dpkg(reader)
     if APK_DB in reader.final:
@@ -249,7 +250,7 @@ def read_inventory(image: Image, indexes: Sequence[LayerIndex], tree: Tree) -> I
                      for i, ref in enumerate(image.layers)),
         packages=tuple(packages),
         notices=tuple(reader.notices),
-        file_hashes=owned_hashes(tree, packages),
+        file_hashes=owned_hashes(tree, packages) if file_hashes else {},
         created=image.config.created,
     )
 
@@ -285,7 +286,7 @@ def owned_hashes(tree: Tree, packages: Iterable[Package]) -> dict[str, str]:
     return out
 
 
-def image_inventory(image: Image, *, session: Session) -> Inventory:
+def image_inventory(image: Image, *, session: Session, file_hashes: bool = False) -> Inventory:
     """Index (or take the run's verified indexes), merge and inventory one image."""
     indexes = index_layers(image, session=session)
-    return read_inventory(image, indexes, apply_layers(indexes, image.limits))
+    return read_inventory(image, indexes, apply_layers(indexes, image.limits), file_hashes=file_hashes)

@@ -34,8 +34,11 @@ def dump_records(records: Iterable[dict[str, Any]], fp: TextIO) -> None:
 def json_text(doc: Any) -> str:
     """The one JSON serialiser of every report: secrets in any string are redacted first (an
     image's history, config, labels and annotations reach reports verbatim otherwise)."""
-    text = json.dumps(doc, indent=2, ensure_ascii=True)
-    return json.dumps(redact_value(doc), indent=2, ensure_ascii=True) if may_hold_secret(text) else text
+    # The look for secrets uses the C encoder (no indent); the document is indented once, after
+    # redaction when the look found anything that may be one.
+    if may_hold_secret(json.dumps(doc, ensure_ascii=True)):
+        doc = redact_value(doc)
+    return json.dumps(doc, indent=2, ensure_ascii=True)
 
 
 def write_json(doc: Any, fp: TextIO) -> None:

@@ -42,6 +42,7 @@ _DB = re.compile(
     r"|(?:.*/)?node_modules/(?:@[^/]+/)?[^/]+/package\.json|(?:.*/)?node_modules/\.package-lock\.json"
     r"|(?:.*/)?package-lock\.json)\Z")
 _JAR = re.compile(r".*\.(?:jar|war|ear)\Z")
+_MD5 = re.compile(r"[0-9a-f]{32}")
 
 
 def evidence_kind(path: str, mode: int, size: int) -> str | None:
@@ -61,6 +62,8 @@ def evidence_kind(path: str, mode: int, size: int) -> str | None:
 def normalise_path(path: str, base: str = "") -> str:
     """A database's file name as an image path: relative to the root, '.' and '..' resolved
     lexically, never above the root."""
+    if not base and "/." not in path and "//" not in path and not path.startswith("."):
+        return path.strip("/")  # the common case: nothing to resolve (dpkg lists ~100k such names)
     parts: list[str] = []
     for part in (f"{base}/{path}" if base else path).split("/"):
         if part == "..":
@@ -149,7 +152,7 @@ def parse_dpkg_md5sums(data: bytes, location: str = "dpkg .md5sums") -> dict[str
     for line in _text(data, location).splitlines():
         digest, _, path = line.partition(" ")
         path = path.lstrip(" *")
-        if re.fullmatch(r"[0-9a-f]{32}", digest) and path:
+        if _MD5.fullmatch(digest) and path:
             out[normalise_path(path)] = digest
             if len(out) > MAX_FILES:
                 raise PackageDbError(f"{location}: more than {MAX_FILES} files")
