@@ -126,6 +126,55 @@ def _decode(doc: dict[str, Any], layer: int) -> LayerIndex:
     )
 
 
+def read_entry(path: Path, fmt: str, version: int, key: str) -> Any:
+    """The payload of a cache entry, or None when it is missing, corrupt or foreign (another format,
+    version or key, or a payload that does not match its sha256). Marks the entry used."""
+    try:
+        with open(path, "rb") as fp:
+            raw = fp.read(_MAX_ENTRY_BYTES)
+        data = zstandard.ZstdDecompressor().decompress(raw, max_output_size=_MAX_ENTRY_BYTES)
+        header_line, _, payload = data.partition(b"\n")
+        header = json.loads(header_line)
+        if not isinstance(header, dict) or (header.get("format"), header.get("version"), header.get("key")) != (
+                fmt, version, key):
+            return None
+        if hashlib.sha256(payload).hexdigest() != header.get("payload_sha256"):
+            return None
+        doc = json.loads(payload)
+    except (OSError, ValueError, zstandard.ZstdError):
+        return None
+    try:
+        os.utime(path)  # last use, for `cache prune`
+    except OSError:
+        pass
+    return doc
+
+
+def write_entry(path: Path, fmt: str, version: int, key: str, doc: Any) -> None:
+    """Store `doc` as a cache entry: zstd JSON with a header (format, version, key, payload
+    sha256), written atomically. A cache dir that cannot be written only costs speed."""
+    payload = json.dumps(doc, separators=(",", ":")).encode()
+    header = json.dumps({"format": fmt, "version": version, "key": key,
+                         "payload_sha256": hashlib.sha256(payload).hexdigest()}).encode()
+    data = zstandard.ZstdCompressor(level=3).compress(header + b"\n" + payload)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as fp:
+            fp.write(data)
+        os.replace(tmp, path)
+    except BaseException as err:  # a full disk, or SIGTERM/SIGINT mid-write: no .tmp-* is left
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if not isinstance(err, OSError):
+            raise
+
+
 class LayerCache:
     """`get` returns a trusted-format index or None; `put` stores one atomically."""
 
@@ -141,47 +190,20 @@ class LayerCache:
         if key is None:
             return None
         path = self._file(key)
+        doc = read_entry(path, FORMAT, VERSION, key)
+        if doc is None:
+            return None
         try:
-            with open(path, "rb") as fp:
-                raw = fp.read(_MAX_ENTRY_BYTES)
-            data = zstandard.ZstdDecompressor().decompress(raw, max_output_size=_MAX_ENTRY_BYTES)
-            header_line, _, payload = data.partition(b"\n")
-            header = json.loads(header_line)
-            if (header.get("format"), header.get("version"), header.get("key")) != (FORMAT, VERSION, key):
-                return None
-            if hashlib.sha256(payload).hexdigest() != header.get("payload_sha256"):
-                return None
-            index = _decode(json.loads(payload), layer)
-        except (OSError, ValueError, KeyError, TypeError, zstandard.ZstdError):
-            return None  # missing, corrupt or foreign: rebuilt by the caller
-        os.utime(path)  # last use, for `cache prune`
+            index = _decode(doc, layer)
+        except (ValueError, KeyError, TypeError):
+            return None  # corrupt or foreign: rebuilt by the caller
         return index
 
     def put(self, source: LayerSource, index: LayerIndex, scan_secrets: bool = False) -> None:
         key = _key(source, scan_secrets)
         if key is None:
             return
-        payload = json.dumps(_encode(index), separators=(",", ":")).encode()
-        header = json.dumps({"format": FORMAT, "version": VERSION, "key": key,
-                             "payload_sha256": hashlib.sha256(payload).hexdigest()}).encode()
-        data = zstandard.ZstdCompressor(level=3).compress(header + b"\n" + payload)
-        path = self._file(key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        except OSError:
-            return  # a read-only or full cache dir only costs speed
-        try:
-            with os.fdopen(fd, "wb") as fp:
-                fp.write(data)
-            os.replace(tmp, path)
-        except BaseException as err:  # a full disk, or SIGTERM/SIGINT mid-write: no .tmp-* is left
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            if not isinstance(err, OSError):
-                raise
+        write_entry(self._file(key), FORMAT, VERSION, key, _encode(index))
 
     def entries(self) -> list[CacheEntry]:
         out: list[CacheEntry] = []

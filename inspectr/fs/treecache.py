@@ -27,18 +27,15 @@ import base64
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import zstandard
 
 from ..image import Image
 from ..limits import Limits
 from ..session import Session
 from .build import content_key, index_layers, run_layer_jobs
-from .cache import VERSION as INDEX_VERSION
+from .cache import VERSION as INDEX_VERSION, read_entry, write_entry
 from .entry import EntryKind, Notice
 from .gcpause import gc_paused
 from .tree import Inode, Node, Tree, apply_layers
@@ -47,7 +44,6 @@ __all__ = ["build_cached_tree", "tree_key"]
 
 FORMAT = "inspectr-merged-tree"
 VERSION = 1  # bump when the encoding or fs/tree.py's union rules change: old entries are then ignored
-_MAX_ENTRY_BYTES = 1 << 30
 _KINDS = {kind.value: kind for kind in EntryKind}
 
 
@@ -186,44 +182,14 @@ def _decode(doc: dict[str, Any], limits: Limits, strict: bool) -> Tree:
 
 @gc_paused  # json.loads and _decode make ~10 objects per entry, all long-lived
 def _load(path: Path, key: str, limits: Limits, strict: bool) -> Tree | None:
+    doc = read_entry(path, FORMAT, VERSION, key)
+    if doc is None:
+        return None
     try:
-        with open(path, "rb") as fp:
-            raw = fp.read(_MAX_ENTRY_BYTES)
-        data = zstandard.ZstdDecompressor().decompress(raw, max_output_size=_MAX_ENTRY_BYTES)
-        header_line, _, payload = data.partition(b"\n")
-        header = json.loads(header_line)
-        if (header.get("format"), header.get("version"), header.get("key")) != (FORMAT, VERSION, key):
-            return None
-        if hashlib.sha256(payload).hexdigest() != header.get("payload_sha256"):
-            return None
-        tree = _decode(json.loads(payload), limits, strict)
-    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, zstandard.ZstdError):
-        return None  # missing, corrupt or foreign: rebuilt by the caller
-    try:
-        os.utime(path)  # last use, for `cache prune`
-    except OSError:
-        pass
-    return tree
+        return _decode(doc, limits, strict)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return None  # corrupt or foreign: rebuilt by the caller
 
 
 def _store(path: Path, key: str, tree: Tree) -> None:
-    payload = json.dumps(_encode(tree), separators=(",", ":")).encode()
-    header = json.dumps({"format": FORMAT, "version": VERSION, "key": key,
-                         "payload_sha256": hashlib.sha256(payload).hexdigest()}).encode()
-    data = zstandard.ZstdCompressor(level=3).compress(header + b"\n" + payload)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    except OSError:
-        return  # a read-only or full cache dir only costs speed
-    try:
-        with os.fdopen(fd, "wb") as fp:
-            fp.write(data)
-        os.replace(tmp, path)
-    except BaseException as err:  # a full disk, or SIGTERM/SIGINT mid-write: no .tmp-* is left
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if not isinstance(err, OSError):
-            raise
+    write_entry(path, FORMAT, VERSION, key, _encode(tree))
