@@ -6,18 +6,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..globs import compile_glob
 from ..tomlfile import read_toml
 from ..errors import UsageError
 from ..fs.build import index_layers
 from ..session import Session
-from ..fs.cache import LayerCache
-from ..fs.content import content_sources, stream_contents
-from ..fs.entry import EntryKind
-from ..fs.layer_index import LayerIndex
-from ..fs.tree import Inode, Tree, apply_layers
+from ..fs.tree import Tree, apply_layers
 from ..image import Image
 from ..inventory_model import Inventory
 from ..packages.integrity import check_package_files, unowned_system_files

@@ -11,7 +11,6 @@ from typing import Any, Callable
 from ..errors import DiffIdMismatch, SizeLimitExceeded
 from ..fs.build import content_key, run_layer_jobs
 from ..session import Session
-from ..fs.cache import LayerCache
 from ..fs.content import SpoolJob, content_sources, spool_contents
 from ..fs.entry import EntryKind
 from ..fs.gcpause import gc_paused

@@ -14,7 +14,6 @@ from typing import Any
 from ..errors import UsageError
 from ..session import Session
 from ..fs.build import build_tree
-from ..fs.cache import LayerCache
 from ..image import Image
 from .run import RunOptions, RunResult, run_image
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ..session import Session
 from ..fs.build import index_layers
-from ..fs.cache import LayerCache, default_cache_dir, prune_unused
+from ..fs.cache import default_cache_dir, prune_unused
 from ..fs.entry import EntryKind
 from ..fs.export import ExportOptions, export_dir
 from ..fs.tree import Node, Tree

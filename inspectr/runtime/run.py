@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..session import Session
-from ..fs.cache import LayerCache
 from ..fs.entry import EntryKind
 from ..fs.tree import Tree
 from ..fs.treecache import build_cached_tree

@@ -6,25 +6,21 @@ import os
 import platform as host_platform
 import re
 from pathlib import Path
-from typing import Any, Protocol
 
 from ..digest import Digest
 from ..errors import (
     BlobNotFound,
     DiffIdMismatch,
-    DigestMismatch,
     EntryLimitExceeded,
     MalformedImage,
     ReferenceError_,
     SizeLimitExceeded,
-    SizeMismatch,
     UnsupportedMediaType,
 )
 from ..image import Image, LayerRef
 from ..limits import Limits
 from ..mediatypes import CONFIG_TYPES, layer_compression
 from ..model import Descriptor, ImageConfig, Index, Manifest, Platform
-from ..untrusted.jsonload import load_json
 from ..store import BlobStore
 from ..untrusted.documents import read_descriptor
 from .blobs import ArchiveIndex, FileSlice, open_dir_file

@@ -16,7 +16,6 @@ from ..model import Index, Manifest
 from ..session import Session
 from ..store import BlobStore, Container
 from ..untrusted.documents import read_descriptor
-from ..untrusted.jsonload import load_json
 from ..userfiles import POLICY_MAX_BYTES, read_user_file
 from ..untrusted.sigpayload import (
     ATOMIC_TYPE,
