@@ -256,3 +256,64 @@ def test_hostile_package_databases_give_notices_not_tracebacks(tmp_path: Path, c
     if case == "dpkg-bad-utf8-and-escaping-list":
         (pkg,) = json.loads(out)["packages"]
         assert [f["path"] for f in pkg["files"]] == ["etc/shadow", "usr/bin/x"] or pkg["files"] == []
+
+
+# --- what distributions do to their own records (found on a real Debian system, benchmarks/) ------
+
+def _audit_files(tmp_path: Path, files: dict[str, bytes]) -> list[tuple[str, str, str]]:
+    from builders import TarBuilder, write_oci_layout
+
+    builder = TarBuilder()
+    for path, data in files.items():
+        builder.add_file(path, data)
+    image = write_oci_layout(tmp_path / "img", [builder.finish()]).path
+    report = audit_image(open_image(image), session=Session(cache=None))
+    return sorted((f.path, f.evidence["ecosystem"], f.evidence["package"]) for f in report.findings
+                  if f.rule == "modified-package-file")
+
+
+def _dpkg_db(name: str, files: dict[str, bytes]) -> dict[str, bytes]:
+    import hashlib
+
+    return {"var/lib/dpkg/status": f"Package: {name}\nStatus: install ok installed\nVersion: 1\nArchitecture: all\n\n".encode(),
+            f"var/lib/dpkg/info/{name}.list": "".join(f"/{p}\n" for p in files).encode(),
+            f"var/lib/dpkg/info/{name}.md5sums": "".join(f"{hashlib.md5(d).hexdigest()}  {p}\n"
+                                                         for p, d in files.items()).encode()}
+
+
+def test_a_debian_record_in_hex_is_read_as_hex(tmp_path: Path) -> None:
+    # dh_python writes RECORD digests as hex, not PEP 376's urlsafe base64 (python3-blinker 1.5)
+    import hashlib
+
+    site = "usr/lib/python3/dist-packages"
+    body = b"print('blinker')\n"
+    record = f"blinker/__init__.py,sha256={hashlib.sha256(body).hexdigest()},{len(body)}\n".encode()
+    meta = {f"{site}/blinker-1.5.dist-info/METADATA": b"Name: blinker\nVersion: 1.5\n",
+            f"{site}/blinker-1.5.dist-info/RECORD": record}
+    assert _audit_files(tmp_path / "a", {**meta, f"{site}/blinker/__init__.py": body}) == []
+    assert _audit_files(tmp_path / "b", {**meta, f"{site}/blinker/__init__.py": b"changed\n"}) == \
+           [(f"{site}/blinker/__init__.py", "python", "blinker")]
+
+
+def test_a_record_written_before_the_distribution_stripped_the_file_defers_to_dpkg(tmp_path: Path) -> None:
+    # Debian builds RECORD, then dh_strip changes the .so: dpkg's md5 matches, RECORD's sha256 does not
+    site = "usr/lib/python3/dist-packages"
+    so = f"{site}/yaml/_yaml.so"
+    stripped = b"\x7fELF stripped"
+    meta = {f"{site}/PyYAML-6.0.dist-info/METADATA": b"Name: PyYAML\nVersion: 6.0\n",
+            f"{site}/PyYAML-6.0.dist-info/RECORD": f"yaml/_yaml.so,sha256={'ab' * 32},99\n".encode()}
+    assert _audit_files(tmp_path / "a", {**meta, **_dpkg_db("python3-yaml", {so: stripped}), so: stripped}) == []
+    tampered = _dpkg_db("python3-yaml", {so: stripped})
+    assert _audit_files(tmp_path / "b", {**meta, **tampered, so: b"other"}) == \
+           [(so, "deb", "python3-yaml"), (so, "python", "PyYAML")]
+
+
+def test_a_dpkg_diversion_is_followed(tmp_path: Path) -> None:
+    # postgresql-common diverts libpq-dev's /usr/bin/pg_config to /usr/bin/pg_config.libpq-dev
+    ours = b"libpq-dev's pg_config\n"
+    db = _dpkg_db("libpq-dev", {"usr/bin/pg_config": ours})
+    db["var/lib/dpkg/diversions"] = b"/usr/bin/pg_config\n/usr/bin/pg_config.libpq-dev\npostgresql-common\n"
+    files = {**db, "usr/bin/pg_config": b"postgresql-common's wrapper\n", "usr/bin/pg_config.libpq-dev": ours}
+    assert _audit_files(tmp_path / "a", files) == []
+    files["usr/bin/pg_config.libpq-dev"] = b"changed\n"
+    assert _audit_files(tmp_path / "b", files) == [("usr/bin/pg_config.libpq-dev", "deb", "libpq-dev")]

@@ -32,7 +32,7 @@ from .layer_index import LayerIndex, LayerSource
 __all__ = ["LayerCache", "default_cache_dir", "CacheEntry", "prune_unused"]
 
 FORMAT = "inspectr-layer-index"
-VERSION = 2  # 2: package evidence kept with the index
+VERSION = 3  # 2: package evidence kept with the index; 3: dpkg's diversions file among it
 _MAX_ENTRY_BYTES = 1 << 30
 
 

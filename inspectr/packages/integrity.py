@@ -23,6 +23,7 @@ from .inventory import read_inventory
 
 __all__ = ["FileMismatch", "IntegrityResult", "check_package_files", "unowned_system_files", "check_image"]
 
+_SYSTEM_DBS = ("deb", "rpm", "apk")
 _HASHLIB = {"md5": "md5", "sha1": "sha1", "sha224": "sha224", "sha256": "sha256", "sha384": "sha384", "sha512": "sha512"}
 
 
@@ -71,6 +72,7 @@ def check_package_files(image: Image, tree: Tree, packages: Iterable[Package], *
     results = digest_contents(jobs, session=session)
     digests = {(job[0].index, offset): d for job, result in zip(jobs, results) for offset, d in result.items()}
     mismatches = []
+    confirmed: set[str] = set()  # paths a system database's record matched
     for pkg, f, node in targets:
         if node is None:
             missing += 1
@@ -86,6 +88,12 @@ def check_package_files(image: Image, tree: Tree, packages: Iterable[Package], *
         if actual.lower() != f.hexdigest.lower():
             mismatches.append(FileMismatch(node.path, pkg, f.digest, f"{f.algorithm}:{actual}", node.inode.layer,
                                            f.conffile))
+        elif pkg.ecosystem in _SYSTEM_DBS:
+            confirmed.add(node.path)
+    # A distribution builds its Python packages' RECORD before it strips their .so files (Debian's
+    # dh_python, then dh_strip): where the system database's own record matches the file, a
+    # language record that does not is the packaging's, not a change to the image.
+    mismatches = [m for m in mismatches if m.package.ecosystem in _SYSTEM_DBS or m.path not in confirmed]
     mismatches.sort(key=lambda m: (m.path, m.package.name))
     return IntegrityResult(tuple(mismatches), checked, missing, not_regular)
 

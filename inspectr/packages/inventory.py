@@ -26,6 +26,7 @@ from ..untrusted.gobuild import parse_go_buildinfo
 from ..untrusted.pkgdb import (
     PackageDbError,
     parse_apk_installed,
+    parse_dpkg_diversions,
     parse_dpkg_list,
     parse_dpkg_md5sums,
     parse_dpkg_status,
@@ -40,6 +41,7 @@ from ..untrusted.rpmdb import RpmDbUnsupported, parse_rpmdb
 __all__ = ["read_inventory", "image_inventory", "owned_paths", "owned_hashes"]
 
 DPKG_STATUS = "var/lib/dpkg/status"
+DPKG_DIVERSIONS = "var/lib/dpkg/diversions"
 APK_DB = "lib/apk/db/installed"
 RPM_DBS = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite")
 RPM_OLD = ("var/lib/rpm/Packages", "usr/lib/sysimage/rpm/Packages", "var/lib/rpm/Packages.db",
@@ -99,8 +101,20 @@ def _layer_by_history(reader: _Reader, path: str, parse: Callable[[bytes], list[
     return changed
 
 
+def _diversions(reader: _Reader) -> dict[str, tuple[str, str]]:
+    found = reader.final.get(DPKG_DIVERSIONS)
+    if found is None:
+        return {}
+    try:
+        return parse_dpkg_diversions(found[2], DPKG_DIVERSIONS)
+    except PackageDbError as err:
+        reader.notices.append(Notice("package-db-unreadable", DPKG_DIVERSIONS, found[1], str(err)))
+        return {}
+
+
 def _dpkg(reader: _Reader) -> list[Package]:
     out: list[Package] = []
+    diverted = _diversions(reader)
     if DPKG_STATUS in reader.final:
         _, layer, data = reader.final[DPKG_STATUS]
         try:
@@ -112,7 +126,7 @@ def _dpkg(reader: _Reader) -> list[Package]:
                                    lambda b: [s.package for s in parse_dpkg_status(b, DPKG_STATUS)])
         for stanza in stanzas:
             out.append(_dpkg_files(reader, stanza.package, dict(stanza.conffiles), "var/lib/dpkg/info",
-                                   layers.get((stanza.package.name, stanza.package.arch), layer)))
+                                   layers.get((stanza.package.name, stanza.package.arch), layer), diverted=diverted))
     # distroless: one stanza file per package in status.d, beside an optional <name>.md5sums
     for path, (kind, layer, data) in sorted(reader.final.items()):
         if not path.startswith("var/lib/dpkg/status.d/") or path.endswith(".md5sums"):
@@ -124,12 +138,12 @@ def _dpkg(reader: _Reader) -> list[Package]:
             continue
         for stanza in stanzas:
             out.append(_dpkg_files(reader, stanza.package, dict(stanza.conffiles), "var/lib/dpkg/status.d", layer,
-                                   md5sums=path + ".md5sums"))
+                                   md5sums=path + ".md5sums", diverted=diverted))
     return out
 
 
 def _dpkg_files(reader: _Reader, pkg: Package, conffiles: dict[str, str], info: str, layer: int,
-                md5sums: str | None = None) -> Package:
+                md5sums: str | None = None, diverted: dict[str, tuple[str, str]] | None = None) -> Package:
     names = [f"{pkg.name}:{pkg.arch}", pkg.name] if pkg.arch else [pkg.name]
     listed: list[str] = []
     sums: dict[str, str] = {}
@@ -153,12 +167,17 @@ def _dpkg_files(reader: _Reader, pkg: Package, conffiles: dict[str, str], info: 
     paths = listed or sorted(set(sums) | set(conffiles))
     files = []
     for path in paths:
+        # dpkg-divert: another package's (or the admin's) file stands at this path; this
+        # package's own copy was put where the diversion says
+        where = path
+        if diverted and path in diverted and diverted[path][1] != pkg.name:
+            where = diverted[path][0]
         if path in conffiles:
-            files.append(PackageFile(path, f"md5:{conffiles[path]}", conffile=True))
+            files.append(PackageFile(where, f"md5:{conffiles[path]}", conffile=True))
         elif path in sums:
-            files.append(PackageFile(path, f"md5:{sums[path]}"))
+            files.append(PackageFile(where, f"md5:{sums[path]}"))
         else:
-            files.append(PackageFile(path))
+            files.append(PackageFile(where))
     return replace(pkg, layer=layer, files=tuple(files))
 
 

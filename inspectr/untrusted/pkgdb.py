@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ..package import Package, PackageFile
 
 __all__ = ["MAX_DB_BYTES", "MAX_PACKAGES", "PackageDbError", "evidence_kind", "DpkgStanza", "parse_dpkg_status",
-           "parse_dpkg_list", "parse_dpkg_md5sums", "parse_apk_installed", "parse_python_metadata",
+           "parse_dpkg_list", "parse_dpkg_md5sums", "parse_dpkg_diversions", "parse_apk_installed", "parse_python_metadata",
            "parse_python_record", "parse_npm_package", "parse_npm_lock", "normalise_path"]
 
 MAX_DB_BYTES = 64 << 20
@@ -35,7 +35,7 @@ class PackageDbError(ValueError):
 # "jar": a Java archive (read for pom.properties); "exec": a candidate binary (scanned for Go
 # build info while it is hashed). Patterns are anchored at the image root.
 _DB = re.compile(
-    r"(?:var/lib/dpkg/(?:status|status\.d/[^/]+|info/[^/]+\.(?:list|md5sums))"
+    r"(?:var/lib/dpkg/(?:status|diversions|status\.d/[^/]+|info/[^/]+\.(?:list|md5sums))"
     r"|lib/apk/db/installed"
     r"|(?:var/lib/rpm|usr/lib/sysimage/rpm)/(?:rpmdb\.sqlite|Packages|Packages\.db)"
     r"|(?:.*/)?[^/]+\.dist-info/(?:METADATA|RECORD)|(?:.*/)?[^/]+\.egg-info/PKG-INFO"
@@ -43,13 +43,15 @@ _DB = re.compile(
     r"|(?:.*/)?package-lock\.json)\Z")
 _JAR = re.compile(r".*\.(?:jar|war|ear)\Z")
 _MD5 = re.compile(r"[0-9a-f]{32}")
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_HASH_SIZES = {"md5": 16, "sha1": 20, "sha224": 28, "sha256": 32, "sha384": 48, "sha512": 64}
 
 
 def evidence_kind(path: str, mode: int, size: int) -> str | None:
     """Which evidence a regular file is, if any: "db", "jar" or "exec" (see above)."""
     if size <= 0:
         return None
-    if path.endswith(("status", ".list", ".md5sums", "installed", "METADATA", "RECORD", "PKG-INFO", ".json",
+    if path.endswith(("status", "diversions", ".list", ".md5sums", "installed", "METADATA", "RECORD", "PKG-INFO", ".json",
                       "rpmdb.sqlite", "Packages", "Packages.db")) and size <= MAX_DB_BYTES and _DB.match(path):
         return "db"
     if path.endswith(("ar",)) and _JAR.match(path):
@@ -159,6 +161,18 @@ def parse_dpkg_md5sums(data: bytes, location: str = "dpkg .md5sums") -> dict[str
     return out
 
 
+def parse_dpkg_diversions(data: bytes, location: str = "var/lib/dpkg/diversions") -> dict[str, tuple[str, str]]:
+    """path -> (where the file really is, the package that diverted it; ":" for a local diversion)
+    from dpkg's diversions file: three lines per diversion."""
+    lines = _text(data, location).splitlines()
+    out: dict[str, tuple[str, str]] = {}
+    for i in range(0, len(lines) - 2, 3):
+        out[normalise_path(lines[i])] = (normalise_path(lines[i + 1]), lines[i + 2].strip())
+        if len(out) > MAX_FILES:
+            raise PackageDbError(f"{location}: more than {MAX_FILES} diversions")
+    return out
+
+
 def _apk_checksum(value: str) -> str:
     # "Q1" + base64 of a SHA-1 (apk's own form); a bare hex digest is MD5 in old databases
     if value.startswith("Q1"):
@@ -216,14 +230,18 @@ def parse_python_metadata(data: bytes, location: str) -> Package | None:
 
 
 def _record_digest(value: str) -> str:
+    """RECORD's ALGO=DIGEST: urlsafe base64 without padding (PEP 376), or hex, as Debian's
+    dh_python writes it; the two are told apart by length (a sha256 is 43 or 64 characters)."""
     algo, sep, encoded = value.partition("=")
-    if not sep or algo not in ("sha256", "sha384", "sha512", "sha1", "md5", "sha224"):
+    if not sep or algo not in _HASH_SIZES:
         return ""
+    if len(encoded) == 2 * _HASH_SIZES[algo] and _HEX.fullmatch(encoded):
+        return f"{algo}:{encoded.lower()}"
     try:
         raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
     except (binascii.Error, ValueError):
         return ""
-    return f"{algo}:{raw.hex()}" if raw else ""
+    return f"{algo}:{raw.hex()}" if len(raw) == _HASH_SIZES[algo] else ""
 
 
 def parse_python_record(data: bytes, site_dir: str, location: str = "RECORD") -> list[PackageFile]:
