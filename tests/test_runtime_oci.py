@@ -122,3 +122,32 @@ def test_a_mount_destination_through_an_image_symlink_is_refused(tmp_path: Path,
     doc["mounts"].append({"destination": "/bin/sh/x", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]})
     code, out, err = run_main(capsys, "--no-cache", "run", "--oci-config", str(_write(tmp_path, doc)), str(probe_images(None)))
     assert code == 2 and "bin/sh is a symlink in the image" in err
+
+
+def test_crun_default_config_runs_once_it_asks_for_no_terminal(tmp_path: Path, probe_images,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    doc = _crun_default(tmp_path)
+    doc["process"]["terminal"] = False
+    code, out, err = run_main(capsys, "--no-cache", "run", "--oci-config", str(_write(tmp_path, doc)), str(probe_images(None)),
+                              "--", "/bin/sh", "-c", "id -u; grep CapBnd /proc/self/status; mount | grep /sys/fs/cgroup")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "0" and int(lines[1].split()[1], 16) == 1 << 5 | 1 << 10 | 1 << 29  # KILL, NET_BIND_SERVICE, AUDIT_WRITE
+    # a cgroup2 mount where the host has the unified hierarchy; on a cgroup v1 host an empty
+    # read-only tmpfs, and the run says so
+    assert ("cgroup2" in lines[2]) or ("tmpfs" in lines[2] and "cgroup v1" in err)
+
+
+def test_a_config_with_a_user_namespace_runs_in_one(tmp_path: Path, probe_images, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    doc = _every_field(tmp_path)
+    doc["process"]["user"] = {"uid": 0, "gid": 0}
+    doc["linux"]["namespaces"].append({"type": "user"})
+    doc["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    doc["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    doc["linux"].pop("sysctl")
+    doc["process"].pop("oomScoreAdj")
+    code, out, err = run_main(capsys, "--no-cache", "run", "--oci-config", str(_write(tmp_path, doc)), str(probe_images(None)),
+                              "--", "/bin/sh", "-c", "cat /proc/self/uid_map")
+    assert code == 0, err
+    inside, host, size = out.split()
+    assert inside == "0" and int(host) == 1 << 30 and int(size) >= 65536  # inspectr's own id range (a note says so)

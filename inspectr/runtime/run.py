@@ -27,6 +27,7 @@ from ..image import Image
 from .cgroups import RunCgroup
 from .container import Container, RunDir, reap_stale_runs, start
 from .rootfs import USERNS_SIZE, prepare_rootfs, read_image_file
+from .ociconfig import OciConfig
 from .spec import RLIMIT_NAMES, ContainerSpec, RunOptions, RuntimeError_, build_spec
 
 __all__ = ["RunOptions", "SideEffect", "RunResult", "RuntimeError_", "WalkBudget", "prepare_rootfs", "run_image"]
@@ -213,6 +214,21 @@ def _supervise(container: Container, spec: ContainerSpec, cgroup: RunCgroup, sta
 _CAP_SYS_RESOURCE = 24
 
 
+def _cgroup_mounts_for_this_host(oci: "OciConfig") -> "OciConfig":
+    """A config's cgroup mount needs the unified hierarchy (cgroup2). On a cgroup v1 host an empty
+    read-only tmpfs stands at its destination instead, and the run's notes say so."""
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        return oci
+    mounts, notes = [], list(oci.notes)
+    for i, m in enumerate(oci.mounts):
+        if m.type in ("cgroup", "cgroup2"):
+            m = dataclasses.replace(m, type="tmpfs", flags=m.flags | {"ro"}, data=("size=0",))
+            notes.append(f"mounts[{i}]: {m.destination}: this host uses cgroup v1, so an empty read-only tmpfs "
+                         "stands there instead of the cgroup2 hierarchy")
+        mounts.append(m)
+    return dataclasses.replace(oci, mounts=tuple(mounts), notes=tuple(notes))
+
+
 def _reachable_rlimits(spec: ContainerSpec) -> tuple[ContainerSpec, list[str]]:
     """Without CAP_SYS_RESOURCE (some sandboxes drop it) no hard limit can be raised above
     inspectr's own: such a limit is lowered to ours, and the run says so."""
@@ -245,6 +261,9 @@ def run_image(image: Image, options: RunOptions = RunOptions(), *, session: Sess
     if os.geteuid() != 0:
         raise RuntimeError_("inspectr run needs root (namespaces and overlay mounts); run it as root")
     session = session or Session(limits=image.limits)
+    if options.oci is not None:
+        options = dataclasses.replace(options, oci=_cgroup_mounts_for_this_host(options.oci),
+                                      userns=options.userns or "user" in options.oci.linux.namespaces)
     tree = tree or build_cached_tree(image, session=session)
     root = prepare_rootfs(image, tree, session=session, userns=options.userns)
     cap = tree.limits.max_json_bytes  # the parser reports a file over it
