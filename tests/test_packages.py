@@ -103,9 +103,13 @@ def test_packages_only_is_the_release_notes_view(tmp_path: Path) -> None:
     md = CliRunner().invoke(cli, ["--no-cache", "diff", "-f", "markdown", f"oci:{layout}:app-v1", f"oci:{layout}:app-v2"])
     assert "#### Packages" in md.stdout and "deb:less:amd64" in md.stdout
     assert "2 changed files that no package change explains" in md.stdout
+    full = CliRunner().invoke(cli, ["--no-cache", "diff", "--full", f"oci:{layout}:app-v1", f"oci:{layout}:app-v2"])
+    first = full.stdout.index("files no package change explains")
+    assert full.stdout.index("deb:less:amd64") < first < full.stdout.index("+ usr/bin/less")
+    # the summary lists the package and the unexplained files; the package's own files are one line
     text = CliRunner().invoke(cli, ["--no-cache", "diff", f"oci:{layout}:app-v1", f"oci:{layout}:app-v2"])
-    first = text.stdout.index("files no package change explains")
-    assert text.stdout.index("deb:less:amd64") < first < text.stdout.index("+ usr/bin/less")
+    assert text.stdout.index("deb:less:amd64") < text.stdout.index("etc/app/app.conf")
+    assert "10 files added with less 590-2.1~deb12u2" in text.stdout and "+ usr/bin/less" not in text.stdout
 
 
 def test_audit_finds_exactly_the_tampered_jq() -> None:

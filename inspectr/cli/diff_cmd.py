@@ -37,6 +37,8 @@ def _ignore_options(func: Any) -> Any:
 @click.option("--all-platforms", is_flag=True, help="Compare every platform of two indexes.")
 @click.option("--no-content", is_flag=True, help="Do not re-read changed files (no text diffs, no content classes).")
 @click.option("--packages-only", is_flag=True, help="Release-notes view: packages added, removed, upgraded, downgraded.")
+@click.option("--full", is_flag=True, help="Text: one entry per change instead of the summary (groups of like changes).")
+@click.option("--max-lines", type=click.IntRange(0), default=0, metavar="N", help="Text: at most N lines (0: no limit).")
 @click.option("--max-diff-bytes", type=click.IntRange(0), default=1 << 20, show_default=True,
               help="Largest file that gets a unified text diff.")
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -45,7 +47,7 @@ def _ignore_options(func: Any) -> Any:
 @format_option("text", "json", "markdown", "sarif", "junit")
 @click.pass_obj
 def command(ctx: Context, /, image_a: str, image_b: str, semantic: bool, excludes: tuple[str, ...], policy: Path | None,
-            all_platforms: bool, no_content: bool, packages_only: bool, max_diff_bytes: int, report_dir: Path | None, platform: str | None,
+            all_platforms: bool, no_content: bool, packages_only: bool, full: bool, max_lines: int, max_diff_bytes: int, report_dir: Path | None, platform: str | None,
             limit_scale: int, limits: tuple[str, ...], strict: bool, fmt: str, **ignores: bool) -> None:
     """Explain what differs between two images and why.
 
@@ -68,5 +70,5 @@ def command(ctx: Context, /, image_a: str, image_b: str, semantic: bool, exclude
         write_report_dir(report_dir, result)
         with open(report_dir / "report.json", "w", encoding="utf-8") as fp:
             present(result, "json", fp)
-    present(result, fmt, sys.stdout, console=ctx.console, verbose=ctx.verbose)
+    present(result, fmt, sys.stdout, console=ctx.console, verbose=ctx.verbose, full=full, max_lines=max_lines or None)
     click.get_current_context().exit(1 if result.verdict is Verdict.DIFFERENT else 0)

@@ -206,7 +206,9 @@ def explain(changes: list[Change], verdict: Verdict) -> tuple[str, list[str]]:
         open_causes = sorted({c.cause for c in changes if not c.accepted}, key=lambda c: -c.rank)
         text = (f"different: {total - accepted} of {total} differences are not accepted; "
                 f"unaccepted classes: {', '.join(c.value for c in open_causes)} (all: {parts})")
-    hints = [f"{cause.value}: {HINTS[cause]}" for cause in sorted(counts, key=lambda c: -c.rank) if cause in HINTS]
+    # a hint is advice on what is still open: accepted classes need none
+    open_classes = {c.cause for c in changes if not c.accepted}
+    hints = [f"{cause.value}: {HINTS[cause]}" for cause in sorted(open_classes, key=lambda c: -c.rank) if cause in HINTS]
     return text, hints
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from rich.console import Console
 from rich.text import Text
 
-from ..diff.difference import Change, Difference, Verdict
+from ..diff.difference import Cause, Change, Difference, Verdict
 from .safe import display_text, markdown_text as _md
 
 if TYPE_CHECKING:
@@ -85,51 +85,140 @@ def render_identical(a: dict[str, Any], console: Console) -> None:
     console.print(Text("identical", style="bold green"), Text(f"  manifest {a.get('manifest_digest') or a.get('config_digest')}"))
 
 
-def render_difference(d: Difference, console: Console, verbose: bool = False) -> None:
-    console.print(Text(d.verdict.value, style=_VERDICT_STYLE[d.verdict]),
-                  Text(f"  A: {display_text(str(d.a['reference']))} ({d.a['format']})  B: {display_text(str(d.b['reference']))} ({d.b['format']})"))
+def render_difference(d: Difference, console: Console, verbose: bool = False, full: bool = False,
+                      max_lines: int | None = None) -> None:
+    """The verdict, counts, explanation and hints first; then the changes: in full (`full`), or
+    summarised: real changes listed one by one, the rest collapsed into one line per group of
+    entries of one class that differ in the same fields. `max_lines` bounds the output."""
+    lines: list[Text] = []
+    lines.append(Text(d.verdict.value, style=_VERDICT_STYLE[d.verdict]) + Text(
+        f"  A: {display_text(str(d.a['reference']))} ({d.a['format']})  B: {display_text(str(d.b['reference']))} ({d.b['format']})"))
     counts, accepted = d.counts(), d.counts(accepted=True)
-    line = "  ".join(f"{cause}: {n}" + (f" ({accepted[cause]} accepted)" if accepted.get(cause) else "") for cause, n in counts.items())
-    console.print(Text(f"{len(d.changes)} differences  " + line))
+    lines.append(Text(f"{len(d.changes)} differences  " + "  ".join(
+        f"{cause}: {n}" + (f" ({accepted[cause]} accepted)" if accepted.get(cause) else "") for cause, n in counts.items())))
+    lines.append(Text(display_text(d.explanation), style=_VERDICT_STYLE[d.verdict]))
+    lines += [Text(f"hint: {display_text(hint)}") for hint in d.hints]
+    if full:
+        _full(d, lines, verbose)
+    else:
+        _summary(d, lines, verbose)
+    if max_lines:
+        heights = [1 if line.no_wrap else len(console.render_lines(line, console.options, pad=False)) for line in lines]
+        if sum(heights) > max_lines:
+            kept, used = 0, 0
+            while used + heights[kept] <= max_lines - 1:
+                used += heights[kept]
+                kept += 1
+            left = sum(heights[kept:])
+            lines = lines[:kept] + [Text(f"… {left} more lines not shown: use --max-lines 0, --full, or -f json",
+                                         style="dim", no_wrap=True)]
+    for line in lines:
+        if line.no_wrap:  # Text's own no_wrap is not enough for Console.print
+            console.print(line, no_wrap=True, overflow=line.overflow or "ellipsis")
+        else:
+            console.print(line)
+
+
+def _entry(c: Change, lines: list[Text], verbose: bool, provenance: bool = True) -> None:
+    style = "dim" if c.accepted else ("green" if c.change == "added" else "red" if c.change == "removed" else "yellow")
+    label = display_text(c.path if not c.renamed_from else f"{c.renamed_from} → {c.path}")
+    if c.platform:
+        label = f"[{c.platform}] {label}"
+    head = Text(f"  {_MARK.get(c.change, '?')} {label}", style=style)
+    if c.accepted:
+        head.append(f"  (accepted: {display_text(c.accepted_by or '')})", style="dim")
+    lines.append(head)
+    prov = _provenance(c)
+    if prov and provenance:
+        lines.append(Text(f"      {display_text(prov)}", style="dim"))
+    if c.subject == "package" and c.paths:
+        shown_paths = ", ".join(c.paths[:4]) + (", …" if len(c.paths) > 4 else "")
+        what = "files" if c.change in ("added", "removed") else "files in one version only"
+        lines.append(Text(f"      {what}: {len(c.paths)}: {display_text(shown_paths)}", style="dim"))
+    owners = _owners(c)
+    if owners:
+        lines.append(Text(f"      {display_text(owners)}", style="bold" if c.suspicious else ""))
+    shown = _field_lines(c)
+    for text in shown if (verbose or len(shown) <= 6) else shown[:6] + [f"… {len(shown) - 6} more fields"]:
+        lines.append(Text(f"      {display_text(text)}"))
+    if c.note:
+        lines.append(Text(f"      note: {display_text(c.note)}", style="italic"))
+    if c.content_diff and not c.accepted:
+        for dl in c.content_diff.splitlines()[: (None if verbose else 40)]:
+            st = "green" if dl.startswith("+") else "red" if dl.startswith("-") else "cyan" if dl.startswith("@@") else ""
+            lines.append(Text(f"      {display_text(dl)}", style=st))
+
+
+def _full(d: Difference, lines: list[Text], verbose: bool) -> None:
     groups: dict[tuple[str, str], list[Change]] = defaultdict(list)
     # packages first, then files that changed with no package change behind them, then the rest
     for c in sorted(d.changes, key=lambda c: 0 if c.subject == "package" else 1 if c.suspicious else 2):
         groups[_group_key(c)].append(c)
     for (where, cause), items in groups.items():
-        console.print()
-        console.print(Text(f"{display_text(where)}  [{cause}]", style="bold"))
+        lines.append(Text(""))
+        lines.append(Text(f"{display_text(where)}  [{cause}]", style="bold"))
         for c in items:
-            style = "dim" if c.accepted else ("green" if c.change == "added" else "red" if c.change == "removed" else "yellow")
-            label = display_text(c.path if not c.renamed_from else f"{c.renamed_from} → {c.path}")
-            if c.platform:
-                label = f"[{c.platform}] {label}"
-            head = Text(f"  {_MARK.get(c.change, '?')} {label}", style=style)
-            if c.accepted:
-                head.append(f"  (accepted: {display_text(c.accepted_by or '')})", style="dim")
-            console.print(head)
+            _entry(c, lines, verbose)
+
+
+def _listed_in_full(c: Change) -> bool:
+    """Real changes are listed one by one in the summary; the rest is grouped, and so are file
+    changes a package change explains (grouped by package)."""
+    return not c.accepted and (c.subject == "package" or (c.cause is Cause.CONTENT and not c.explained))
+
+
+def _summary(d: Difference, lines: list[Text], verbose: bool) -> None:
+    listed = sorted((c for c in d.changes if _listed_in_full(c)),
+                    key=lambda c: (0 if c.subject == "package" else 1 if c.suspicious else 2))
+    if listed:
+        lines.append(Text(""))
+        heading = ""
+        last_prov = None
+        for c in listed:
+            where, cause = _group_key(c)
+            title = "packages" if c.subject == "package" else "files no package change explains" if c.suspicious \
+                else f"changes [{cause}]"
+            if title != heading:
+                lines.append(Text(title, style="bold"))
+                heading, last_prov = title, None
             prov = _provenance(c)
-            if prov:
-                console.print(Text(f"      {display_text(prov)}", style="dim"))
-            if c.subject == "package" and c.paths:
-                shown_paths = ", ".join(c.paths[:4]) + (", …" if len(c.paths) > 4 else "")
-                what = "files" if c.change in ("added", "removed") else "files in one version only"
-                console.print(Text(f"      {what}: {len(c.paths)}: {display_text(shown_paths)}", style="dim"))
-            owners = _owners(c)
-            if owners:
-                console.print(Text(f"      {display_text(owners)}", style="bold" if c.suspicious else ""))
-            shown = _field_lines(c)
-            for text in shown if (verbose or len(shown) <= 6) else shown[:6] + [f"… {len(shown) - 6} more fields"]:
-                console.print(Text(f"      {display_text(text)}"))
-            if c.note:
-                console.print(Text(f"      note: {display_text(c.note)}", style="italic"))
-            if c.content_diff and not c.accepted:
-                for dl in c.content_diff.splitlines()[: (None if verbose else 40)]:
-                    st = "green" if dl.startswith("+") else "red" if dl.startswith("-") else "cyan" if dl.startswith("@@") else ""
-                    console.print(Text(f"      {display_text(dl)}", style=st))
-    console.print()
-    console.print(Text(display_text(d.explanation), style=_VERDICT_STYLE[d.verdict]))
-    for hint in d.hints:
-        console.print(Text(f"hint: {display_text(hint)}"))
+            _entry(c, lines, verbose, provenance=prov != last_prov)  # provenance once per run of entries
+            last_prov = prov
+    grouped: dict[tuple[str, str, tuple[str, ...], str | None], list[Change]] = defaultdict(list)
+    for c in d.changes:
+        if not _listed_in_full(c):
+            kind = "file" if c.subject in ("file", "hidden") else c.subject
+            if c.explained and c.owners:
+                owner = c.owners[1] or c.owners[0]
+                why = f"with {owner}" if owner else "in a layer that changed packages"
+                grouped[(c.cause.value, f"files {c.change} {why}", (), c.accepted_by)].append(c)  # one line each
+                continue
+            grouped[(c.cause.value, kind, tuple(sorted({f.name for f in c.fields})), c.accepted_by)].append(c)
+    if grouped:
+        lines.append(Text(""))
+        lines.append(Text("grouped (one line per class and set of fields; --full lists each entry)", style="bold"))
+    for (cause, kind, fields, accepted_by), items in sorted(grouped.items(), key=lambda kv: (-len(kv[1]), kv[0][:3])):
+        sample = items[0]
+        line = Text(f"  {cause:<12} ", style="dim" if accepted_by else "")
+        if kind.startswith("files "):
+            line.append(f"{len(items)} {display_text(kind if len(items) > 1 else 'file ' + kind[6:])}")
+        else:
+            what = "entry differs" if len(items) == 1 else "entries differ"
+            only = f"only in {', '.join(fields)}" if fields else f"({sample.change})"
+            line.append(f"{len(items)} {kind} {what} {only}")
+        if kind.startswith("file"):
+            dirs = sorted({(c.path.split("/", 1)[0] if "/" in c.path else "/") for c in items})
+            line.append(f"; under {', '.join(display_text(x) for x in dirs[:6])}{', …' if len(dirs) > 6 else ''}")
+            layers = sorted({(c.a.layer if c.a else None, c.b.layer if c.b else None) for c in items},
+                            key=lambda ab: (ab[0] if ab[0] is not None else -1, ab[1] if ab[1] is not None else -1))
+            line.append("; layers " + ", ".join(f"A{a if a is not None else '-'}/B{b if b is not None else '-'}"
+                                                for a, b in layers[:6]) + (", …" if len(layers) > 6 else ""))
+        if accepted_by:
+            line.append(f"  (accepted: {display_text(accepted_by)})", style="dim")
+        lines.append(line)
+        example = _field_lines(sample)[:1]
+        lines.append(Text(f"      e.g. {display_text(sample.path)}" + (f": {display_text(example[0])}" if example else ""),
+                          style="dim", no_wrap=True, overflow="ellipsis"))  # a sample: one line at any width
 
 
 def markdown_difference(d: Difference | None, a: dict[str, Any], b: dict[str, Any], fp: TextIO) -> None:
@@ -173,7 +262,7 @@ def present_text(result: DiffResult, to: Target) -> None:
     if result.difference is None:
         render_identical(result.a, to.console())
     else:
-        render_difference(result.difference, to.console(), verbose=to.verbose)
+        render_difference(result.difference, to.console(), verbose=to.verbose, full=to.full, max_lines=to.max_lines)
 
 
 def present_markdown(result: DiffResult, to: Target) -> None:

@@ -27,6 +27,8 @@ class Target:
     err: TextIO
     console: Callable[[], "Console"]
     verbose: bool = False
+    full: bool = False  # text reports: one entry per line instead of the summary
+    max_lines: int | None = None  # text reports: at most this many lines, then what was left out
 
 
 class NoPresenter(LookupError):
@@ -105,12 +107,13 @@ def presenter(result: object, fmt: str) -> Callable[[Any, Target], None]:
 
 
 def present(result: object, fmt: str, out: TextIO, *, console: Callable[[], "Console"] | None = None,
-            err: TextIO | None = None, verbose: bool = False) -> None:
+            err: TextIO | None = None, verbose: bool = False, full: bool = False, max_lines: int | None = None) -> None:
     """Write `result` to `out` in `fmt`. `console` makes the rich console for text tables (the CLI
     passes its own, which follows --color and the terminal); by default a plain one on `out`.
     Raises NoPresenter when the table has no entry for the result's type and the format."""
     chosen = presenter(result, fmt)
-    chosen(result, Target(out, err if err is not None else sys.stderr, console or (lambda: _plain_console(out)), verbose))
+    chosen(result, Target(out, err if err is not None else sys.stderr, console or (lambda: _plain_console(out)), verbose,
+                          full, max_lines))
 
 
 def _plain_console(out: TextIO) -> "Console":
