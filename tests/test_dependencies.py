@@ -40,7 +40,7 @@ def package_uses(pattern: str) -> list[str]:
 def test_every_dependency_has_one_plain_floor() -> None:
     # .ci/run derives `name==version` from each entry, so each must be exactly NAME>=VERSION.
     assert set(DEPENDENCIES) == {"click", "rich", "zstandard", "cryptography", "isal", "urllib3", "sigstore",
-                                 "cyclonedx-python-lib", "packageurl-python"}
+                                 "cyclonedx-python-lib", "packageurl-python", "jinja2"}
     for req in DEPENDENCIES.values():
         assert [s.operator for s in req.specifier] == [">="], req
         assert not req.extras and req.marker is None and req.url is None, req
@@ -71,6 +71,8 @@ NEEDS = [
      "cyclonedx.model.tool.ToolRepository (CycloneDX 1.5+ tools.components) is new in 8.0.0; 7.x raises ImportError"),
     ("packageurl-python", "0.11.1", r"from packageurl import PackageURL",
      "0.11.1 is the lowest packageurl-python that cyclonedx-python-lib 8.0.0 installs beside (0.11.0 is not on PyPI)"),
+    ("jinja2", "3.0.0", r"\nimport jinja2\n",
+     "Jinja2 2.11.3 imports markupsafe.soft_unicode, which MarkupSafe 2.1 removed: ImportError beside any current MarkupSafe"),
 ]
 
 

@@ -42,9 +42,9 @@ def _ignore_options(func: Any) -> Any:
 @click.option("--max-diff-bytes", type=click.IntRange(0), default=1 << 20, show_default=True,
               help="Largest file that gets a unified text diff.")
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Also write report.json and the differing files of both sides (a/, b/) here.")
+              help="Also write report.json, report.html and the differing files of both sides (a/, b/) here.")
 @image_options
-@format_option("text", "json", "markdown", "sarif", "junit")
+@format_option("text", "json", "markdown", "sarif", "junit", "html")
 @click.pass_obj
 def command(ctx: Context, /, image_a: str, image_b: str, semantic: bool, excludes: tuple[str, ...], policy: Path | None,
             all_platforms: bool, no_content: bool, packages_only: bool, full: bool, max_lines: int, max_diff_bytes: int, report_dir: Path | None, platform: str | None,
@@ -68,7 +68,8 @@ def command(ctx: Context, /, image_a: str, image_b: str, semantic: bool, exclude
         print_warnings(ctx, warnings)
     if report_dir is not None:
         write_report_dir(report_dir, result)
-        with open(report_dir / "report.json", "w", encoding="utf-8") as fp:
-            present(result, "json", fp)
+        for name, report_fmt in (("report.json", "json"), ("report.html", "html")):
+            with open(report_dir / name, "w", encoding="utf-8") as fp:
+                present(result, report_fmt, fp)
     present(result, fmt, sys.stdout, console=ctx.console, verbose=ctx.verbose, full=full, max_lines=max_lines or None)
     click.get_current_context().exit(1 if result.verdict is Verdict.DIFFERENT else 0)

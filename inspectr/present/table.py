@@ -48,6 +48,7 @@ TABLE: Mapping[tuple[str, str], str] = MappingProxyType({
     (_DIFF, "json"): "diff_json:present_json",
     (_DIFF, "sarif"): "diff_json:present_sarif",
     (_DIFF, "junit"): "diff_json:present_junit",
+    (_DIFF, "html"): "html:present_html",
     (_VERIFY, "text"): "verify:present_text",
     (_VERIFY, "json"): "verify:present_json",
     (_VERIFY, "sarif"): "verify:present_sarif",

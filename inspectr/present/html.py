@@ -1,0 +1,275 @@
+"""The diff as one self-contained HTML page (docs/formats/html.md).
+
+The page is static HTML for the summary, the package table and the layer tables (Jinja2 with
+autoescaping), plus the changes as JSON that a small inline script renders lazily: only the rows
+in view are built, so a report of 50 000 changes opens and filters in well under two seconds.
+
+Everything from an image is hostile. Each such string first goes through `safe.display_text`
+(control and bidi characters, lone surrogates from names that are not UTF-8, and secrets are shown
+escaped), then through Jinja's autoescaping in the HTML, or into the JSON block with `<`, `>` and
+`&` written as `\\u003c` escapes, so neither `</script>` nor `<!--` can end the block. The script
+only ever sets `textContent`. A Content-Security-Policy allows nothing but the page's own inline
+style and script, by their SHA-256 hashes, so the page can make no request at all."""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import hashlib
+import json
+import stat
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from markupsafe import Markup
+
+from ..diff.difference import Cause, Change, Difference, Side
+from .safe import display_text
+
+if TYPE_CHECKING:
+    from ..diff.run import DiffResult
+    from .table import Target
+
+__all__ = ["diff_html", "present_html"]
+
+_MARK = {"added": "+", "removed": "-", "modified": "~", "renamed": ">", "upgraded": "^", "downgraded": "v"}
+
+
+def _environment() -> jinja2.Environment:
+    # Made per call: cheap next to rendering, and no module-level state (tests/test_architecture.py).
+    return jinja2.Environment(loader=jinja2.PackageLoader("inspectr.present", "templates"), autoescape=True,
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+def _safe(text: object) -> str:
+    """Image text, escaped as for a terminal (display_text): what the page shows is what `diff` prints."""
+    return display_text(str(text))
+
+
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def _script_json(value: Any) -> str:
+    """JSON that is inert inside <script type="application/json">: ASCII only (U+2028 and lone
+    surrogates become \\u escapes), and no `<`, `>` or `&`, so `</script>` and `<!--` cannot occur."""
+    text = json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _value(name: str, value: Any) -> str:
+    if value is None:
+        return "\u2205"
+    if name == "mode" and isinstance(value, int):
+        return f"{value:04o} {stat.filemode(value)[1:]}"
+    if name == "mtime" and isinstance(value, int):
+        seconds, ns = divmod(value, 1_000_000_000)
+        try:
+            stamp = _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        except (OverflowError, OSError, ValueError):
+            stamp = str(seconds)
+        return f"{stamp}{f'.{ns:09d}'.rstrip('0') if ns else ''}Z"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return str(value)
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    if n < 1024:
+        return f"{n} B"
+    value, unit = float(n), "B"
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024:
+            break
+    return f"{value:.1f} {unit}"
+
+
+def _owners(c: Change) -> str | None:
+    if c.owners is None:
+        return None
+    a, b = c.owners
+    if a is None and b is None:
+        return "owned by no package"
+    text = a if a == b or b is None else b if a is None else f"{a} \u2192 {b}"
+    return f"package: {text}" + ("" if c.explained else " (no package change behind this file change)")
+
+
+def _diff_line(line: str) -> str:
+    """One line of a unified diff, escaped as _safe does but with its tabs kept (they indent
+    code, and are harmless in a page). "\\ No newline at end of file" is diff's own marker: its
+    backslash is not the image's."""
+    if line.startswith("\\ "):
+        return "\\" + _diff_line(line[1:])
+    return "\t".join(_safe(part) for part in line.split("\t"))
+
+
+class _Strings:
+    """One table of created_by lines: each change names its history line by number, not by copy."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self.index: dict[str, int] = {}
+
+    def ref(self, text: str | None) -> int | None:
+        if text is None:
+            return None
+        shown = _safe(" ".join(text.split()))
+        found = self.index.get(shown)
+        if found is None:
+            found = self.index[shown] = len(self.items)
+            self.items.append(shown)
+        return found
+
+
+def _side(side: Side | None, strings: _Strings) -> list[int | None] | None:
+    if side is None or side.layer is None:
+        return None
+    return [side.layer, strings.ref(side.created_by)]
+
+
+def _change_record(c: Change, strings: _Strings, causes: dict[Cause, int]) -> dict[str, Any]:
+    """A change for the page's script, with short keys (the page is read by it alone) and only the
+    keys that have a value. Every string is already display-escaped."""
+    rec: dict[str, Any] = {"s": c.subject, "p": _safe(c.path), "k": c.change, "c": causes[c.cause]}
+    if c.accepted_by:
+        rec["acc"] = _safe(c.accepted_by)
+    if c.suspicious:
+        rec["x"] = 1
+    if c.fields:
+        one_sided = c.change in ("added", "removed")
+        rec["f"] = [[_safe(f.name), _safe(_value(f.name, f.a)), _safe(_value(f.name, f.b)), causes[f.cause], int(one_sided)]
+                    for f in c.fields]
+    for key, side in (("A", c.a), ("B", c.b)):
+        shown = _side(side, strings)
+        if shown is not None:
+            rec[key] = shown
+    if c.renamed_from:
+        rec["r"] = _safe(c.renamed_from)
+    if c.content_diff:
+        rec["d"] = "\n".join(_diff_line(line) for line in c.content_diff.split("\n"))
+    if c.note:
+        rec["n"] = _safe(c.note)
+    if c.platform:
+        rec["pl"] = _safe(c.platform)
+    owners = _owners(c)
+    if owners:
+        rec["o"] = _safe(owners)
+    if c.paths:
+        rec["ps"] = [_safe(p) for p in c.paths]
+    return rec
+
+
+def _layer_tables(result: DiffResult, changes: list[Change]) -> list[dict[str, Any]]:
+    """Per compared pair and side: each layer's digest, sizes, entries, history line, and how many
+    changes name it as their provenance."""
+    tables = []
+    multi = len(result.pairs) > 1
+    for pair, _diff in result.pairs:
+        platform = pair.a.platform
+        for label, image, indexes in (("A", pair.a, pair.indexes_a), ("B", pair.b, pair.indexes_b)):
+            touched: dict[int, int] = {}
+            for c in changes:
+                side = c.a if label == "A" else c.b
+                if side is not None and side.layer is not None and (not multi or c.platform == platform):
+                    touched[side.layer] = touched.get(side.layer, 0) + 1
+            rows = []
+            for i, ref in enumerate(image.layers):
+                index = indexes[i] if i < len(indexes) else None
+                digest = str(ref.digest) if ref.digest else (index.digest if index and index.digest else ref.blob_name)
+                history = ref.history.created_by if ref.history is not None else None
+                rows.append({
+                    "index": i, "digest": _safe(digest),
+                    "compressed": _size(index.compressed_size if index else ref.size),
+                    "uncompressed": _size(index.uncompressed_size) if index else "?",
+                    "compression": _safe(index.compression) if index else "?",
+                    "entries": len(index.entries) if index else "?",
+                    "created_by": _safe(" ".join(history.split())) if history else "",
+                    "changes": touched.get(i, 0),
+                })
+            tables.append({"side": label, "platform": _safe(platform), "reference": _safe(image.reference), "rows": rows})
+    return tables
+
+
+def _package_rows(changes: list[Change]) -> list[dict[str, Any]]:
+    rows = []
+    for c in changes:
+        if c.subject != "package":
+            continue
+        version = next((f for f in c.fields if f.name == "version"), None)
+        where = [f"{label}: layer {side.layer}" for label, side in (("A", c.a), ("B", c.b))
+                 if side is not None and side.layer is not None and side.layer >= 0]
+        rows.append({
+            "change": c.change, "mark": _MARK.get(c.change, "?"), "name": _safe(c.path), "accepted": bool(c.accepted),
+            "a": _safe(_value("version", version.a)) if version else "", "b": _safe(_value("version", version.b)) if version else "",
+            "layers": "; ".join(where), "files": len(c.paths) if c.paths else 0,
+            "platform": _safe(c.platform) if c.platform else "",
+        })
+    return rows
+
+
+def _images(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The two image descriptions side by side: (key, A's value, B's value)."""
+    keys = ("format", "platform", "manifest_digest", "config_digest", "layers")  # references: in the header line
+
+    def shown(side: dict[str, Any], key: str) -> str:
+        return "" if side.get(key) is None else _safe(side[key])
+
+    return [(k.replace("_", " "), shown(a, k), shown(b, k)) for k in keys if a.get(k) is not None or b.get(k) is not None]
+
+
+def _context(result: DiffResult) -> dict[str, Any]:
+    d: Difference | None = result.difference
+    causes = {cause: i for i, cause in enumerate(Cause)}
+    a, b = (d.a, d.b) if d is not None else (result.a, result.b)
+    ctx: dict[str, Any] = {
+        "verdict": result.verdict.value, "images": _images(a, b),
+        "a_ref": _safe(a.get("reference", "?")), "b_ref": _safe(b.get("reference", "?")),
+        "explanation": "the images are identical (same manifest digest)" if d is None else _safe(d.explanation),
+        "hints": [] if d is None else [_safe(h) for h in d.hints],
+        "counts": [], "total": 0, "accepted": 0, "packages": [], "layers": [], "listed": 0, "suspicious": 0,
+    }
+    changes = d.changes if d is not None else []
+    ctx["layers"] = _layer_tables(result, changes)
+    if d is None:
+        ctx["data"] = _script_json({"causes": [c.value for c in Cause], "strings": [], "changes": []})
+        return ctx
+    all_counts, accepted = d.counts(), d.counts(accepted=True)
+    ctx["counts"] = [{"cause": cause, "n": n, "accepted": accepted.get(cause, 0), "index": causes[Cause(cause)]}
+                     for cause, n in sorted(all_counts.items(), key=lambda kv: -Cause(kv[0]).rank)]
+    ctx["total"], ctx["accepted"] = len(changes), sum(1 for c in changes if c.accepted)
+    ctx["packages"] = _package_rows(changes)
+    strings = _Strings()
+    # The list: files no package change explains first, then the rest in the Difference's order.
+    listed = [c for c in changes if c.subject != "package"]
+    listed = [c for c in listed if c.suspicious] + [c for c in listed if not c.suspicious]
+    ctx["listed"], ctx["suspicious"] = len(listed), sum(1 for c in listed if c.suspicious)
+    records = [_change_record(c, strings, causes) for c in listed]
+    ctx["data"] = _script_json({"causes": [c.value for c in Cause], "strings": strings.items, "changes": records})
+    return ctx
+
+
+def diff_html(result: DiffResult) -> str:
+    """The whole report as one HTML document (ASCII: anything else is a character reference).
+    Raises jinja2.TemplateError only on a broken template, never because of image content."""
+    env = _environment()
+    if env.loader is None:
+        raise RuntimeError("internal error: the HTML report's environment has no template loader")
+    # The page's own style and script, inserted verbatim: the CSP names them by these exact bytes.
+    css = env.loader.get_source(env, "report.css")[0]
+    script = env.loader.get_source(env, "report.js")[0]
+    ctx = _context(result)
+    csp = (f"default-src 'none'; style-src {_csp_hash(css)}; script-src {_csp_hash(script)}; img-src data:; "
+           "base-uri 'none'; form-action 'none'")
+    page = env.get_template("diff.html.j2").render(
+        csp=csp, css=Markup(css), script=Markup(script), **ctx)
+    # Style, script and JSON are ASCII, and in text and attributes a character reference means the
+    # character itself: the page survives any output encoding.
+    return page.encode("ascii", "xmlcharrefreplace").decode("ascii")
+
+
+def present_html(result: DiffResult, to: Target) -> None:
+    """`diff --format html`: one self-contained page on `to.out`."""
+    to.out.write(diff_html(result))
