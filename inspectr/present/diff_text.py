@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
-import stat
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -12,6 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..diff.difference import Cause, Change, Difference, Verdict
+from .diff_values import owners_text, value_text
 from .safe import display_text, markdown_text as _md
 
 if TYPE_CHECKING:
@@ -24,15 +22,6 @@ _VERDICT_STYLE = {Verdict.IDENTICAL: "bold green", Verdict.EQUIVALENT: "bold gre
 _MARK = {"added": "+", "removed": "-", "modified": "~", "renamed": ">", "upgraded": "^", "downgraded": "v"}
 
 
-def _owners(c: Change) -> str | None:
-    """"package: jq 1.6-2.1 → jq 1.6-2.1+deb12u1", or that no package owns the file."""
-    if c.owners is None:
-        return None
-    a, b = c.owners
-    if a is None and b is None:
-        return "owned by no package"
-    text = a if a == b or b is None else b if a is None else f"{a} → {b}"
-    return f"package: {text}" + ("" if c.explained else "  (no package change behind this file change)")
 
 
 def _group_key(c: Change) -> tuple[str, str]:
@@ -43,32 +32,15 @@ def _group_key(c: Change) -> tuple[str, str]:
     return (c.subject if c.subject != "file" else (c.path.rsplit("/", 1)[0] if "/" in c.path else "/"), c.cause.value)
 
 
-def _value(name: str, value: Any) -> str:
-    if value is None:
-        return "∅"
-    if name == "mode" and isinstance(value, int):
-        return f"{value:04o} {stat.filemode(value)[1:]}"
-    if name == "mtime" and isinstance(value, int):
-        seconds, ns = divmod(value, 1_000_000_000)
-        try:
-            stamp = _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-        except (OverflowError, OSError, ValueError):
-            stamp = str(seconds)
-        return f"{stamp}{f'.{ns:09d}'.rstrip('0') if ns else ''}Z"
-    if isinstance(value, list):
-        return "[" + ", ".join(map(str, value)) + "]"
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
 
 
 def _field_lines(c: Change) -> list[str]:
     out = []
     for f in c.fields:
         if c.change in ("added", "removed"):
-            out.append(f"{f.name}: {_value(f.name, f.a if f.a is not None else f.b)}")
+            out.append(f"{f.name}: {value_text(f.name, f.a if f.a is not None else f.b)}")
         else:
-            out.append(f"{f.name}: {_value(f.name, f.a)} → {_value(f.name, f.b)}  [{f.cause.value}]")
+            out.append(f"{f.name}: {value_text(f.name, f.a)} → {value_text(f.name, f.b)}  [{f.cause.value}]")
     return out
 
 
@@ -135,7 +107,7 @@ def _entry(c: Change, lines: list[Text], verbose: bool, provenance: bool = True)
         shown_paths = ", ".join(c.paths[:4]) + (", …" if len(c.paths) > 4 else "")
         what = "files" if c.change in ("added", "removed") else "files in one version only"
         lines.append(Text(f"      {what}: {len(c.paths)}: {display_text(shown_paths)}", style="dim"))
-    owners = _owners(c)
+    owners = owners_text(c)
     if owners:
         lines.append(Text(f"      {display_text(owners)}", style="bold" if c.suspicious else ""))
     shown = _field_lines(c)
@@ -249,7 +221,7 @@ def markdown_difference(d: Difference | None, a: dict[str, Any], b: dict[str, An
             fields = "; ".join(_field_lines(c))[:300]
             where = f"{c.platform} " if c.platform else ""
             fp.write(f"| {_MARK.get(c.change, '?')} | {_md(where + c.path)} | {c.cause.value} | {_md(fields)} | "
-                     f"{_md(_owners(c) or '')} | {_md(_provenance(c))} |\n")
+                     f"{_md(owners_text(c) or '')} | {_md(_provenance(c))} |\n")
         if len(open_changes) > 500:
             fp.write(f"\n… and {len(open_changes) - 500} more (see the JSON report)\n")
         fp.write("\n</details>\n")

@@ -14,16 +14,15 @@ style and script, by their SHA-256 hashes, so the page can make no request at al
 from __future__ import annotations
 
 import base64
-import datetime as _dt
 import hashlib
 import json
-import stat
 from typing import TYPE_CHECKING, Any
 
 import jinja2
 from markupsafe import Markup
 
 from ..diff.difference import Cause, Change, Difference, Side
+from .diff_values import owners_text, value_text
 from .safe import display_text
 
 if TYPE_CHECKING:
@@ -57,21 +56,6 @@ def _script_json(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _value(name: str, value: Any) -> str:
-    if value is None:
-        return "\u2205"
-    if name == "mode" and isinstance(value, int):
-        return f"{value:04o} {stat.filemode(value)[1:]}"
-    if name == "mtime" and isinstance(value, int):
-        seconds, ns = divmod(value, 1_000_000_000)
-        try:
-            stamp = _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-        except (OverflowError, OSError, ValueError):
-            stamp = str(seconds)
-        return f"{stamp}{f'.{ns:09d}'.rstrip('0') if ns else ''}Z"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True, ensure_ascii=False)
-    return str(value)
 
 
 def _size(n: int | None) -> str:
@@ -87,14 +71,6 @@ def _size(n: int | None) -> str:
     return f"{value:.1f} {unit}"
 
 
-def _owners(c: Change) -> str | None:
-    if c.owners is None:
-        return None
-    a, b = c.owners
-    if a is None and b is None:
-        return "owned by no package"
-    text = a if a == b or b is None else b if a is None else f"{a} \u2192 {b}"
-    return f"package: {text}" + ("" if c.explained else " (no package change behind this file change)")
 
 
 def _diff_line(line: str) -> str:
@@ -140,7 +116,7 @@ def _change_record(c: Change, strings: _Strings, causes: dict[Cause, int]) -> di
         rec["x"] = 1
     if c.fields:
         one_sided = c.change in ("added", "removed")
-        rec["f"] = [[_safe(f.name), _safe(_value(f.name, f.a)), _safe(_value(f.name, f.b)), causes[f.cause], int(one_sided)]
+        rec["f"] = [[_safe(f.name), _safe(value_text(f.name, f.a)), _safe(value_text(f.name, f.b)), causes[f.cause], int(one_sided)]
                     for f in c.fields]
     for key, side in (("A", c.a), ("B", c.b)):
         shown = _side(side, strings)
@@ -154,7 +130,7 @@ def _change_record(c: Change, strings: _Strings, causes: dict[Cause, int]) -> di
         rec["n"] = _safe(c.note)
     if c.platform:
         rec["pl"] = _safe(c.platform)
-    owners = _owners(c)
+    owners = owners_text(c)
     if owners:
         rec["o"] = _safe(owners)
     if c.paths:
@@ -203,7 +179,7 @@ def _package_rows(changes: list[Change]) -> list[dict[str, Any]]:
                  if side is not None and side.layer is not None and side.layer >= 0]
         rows.append({
             "change": c.change, "mark": _MARK.get(c.change, "?"), "name": _safe(c.path), "accepted": bool(c.accepted),
-            "a": _safe(_value("version", version.a)) if version else "", "b": _safe(_value("version", version.b)) if version else "",
+            "a": _safe(value_text("version", version.a)) if version else "", "b": _safe(value_text("version", version.b)) if version else "",
             "layers": "; ".join(where), "files": len(c.paths) if c.paths else 0,
             "platform": _safe(c.platform) if c.platform else "",
         })
