@@ -47,15 +47,21 @@ def _dpkg_part(a: str, b: str) -> int:
     return 0
 
 
+def _split_epoch(v: str) -> tuple[int, str]:
+    """EPOCH:REST as dpkg and rpm write it; no (numeric) epoch is 0."""
+    epoch, sep, rest = v.partition(":")
+    if not sep or not epoch.isdigit():
+        return 0, v
+    return int(epoch[:18]), rest
+
+
 def _dpkg(a: str, b: str) -> int:
     def split(v: str) -> tuple[int, str, str]:
-        epoch, sep, rest = v.partition(":")
-        if not sep or not epoch.isdigit():
-            epoch, rest = "0", v
+        epoch, rest = _split_epoch(v)
         upstream, dash, revision = rest.rpartition("-")
         if not dash:
             upstream, revision = rest, ""
-        return int(epoch[:18]), upstream, revision
+        return epoch, upstream, revision
 
     ea, ua, ra = split(a)
     eb, ub, rb = split(b)
@@ -90,11 +96,9 @@ def _rpm_part(a: str, b: str) -> int:
 
 def _rpm(a: str, b: str) -> int:
     def split(v: str) -> tuple[int, str, str]:
-        epoch, sep, rest = v.partition(":")
-        if not sep or not epoch.isdigit():
-            epoch, rest = "0", v
+        epoch, rest = _split_epoch(v)
         version, _, release = rest.partition("-")
-        return int(epoch[:18]), version, release
+        return epoch, version, release
 
     ea, va, ra = split(a)
     eb, vb, rb = split(b)
