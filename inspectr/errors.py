@@ -235,6 +235,13 @@ class RegistryAuthError(RegistryError):
     error_class = "registry-auth"
 
 
+class ReadError(InspectrError):
+    """A file of the image (an archive, a layout's document or blob) exists but cannot be read:
+    permission denied, an I/O error. The image may be fine; this user cannot read it here."""
+
+    error_class = "read-error"
+
+
 class WriteError(InspectrError):
     """An output could not be written (a report file, the step summary, standard output)."""
 

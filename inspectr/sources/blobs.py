@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import BlobNotFound, CorruptTar, MalformedImage, SizeLimitExceeded
+from ..errors import BlobNotFound, CorruptTar, InspectrError, MalformedImage, ReadError, SizeLimitExceeded
 from ..limits import Limits
 from ..untrusted.members import archive_member_names
 from ..untrusted.tar import HARDLINK, REGULAR, SYMLINK, FileBlocks, TarWalker
@@ -23,7 +23,11 @@ class SliceReader(io.RawIOBase):
 
     def __init__(self, path: str, offset: int, length: int) -> None:
         super().__init__()
-        self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        try:
+            self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError as err:
+            self._fd = -1
+            raise _read_error(path, err) from None
         self._pos = offset
         self._end = offset + length
 
@@ -50,6 +54,12 @@ class SliceReader(io.RawIOBase):
             os.close(self._fd)
             self._fd = -1
         super().close()
+
+
+def _read_error(path: str, err: OSError) -> InspectrError:
+    if isinstance(err, FileNotFoundError):  # removed after it was listed: the blob is gone
+        return BlobNotFound(f"{path}: not found")
+    return ReadError(f"{path}: cannot read: {err.strerror or err}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +132,7 @@ class ArchiveIndex:
                     if member.data_offset + member.stored_size > size:
                         raise CorruptTar(f"{path}: archive is truncated (member {name!r} runs past the end)")
         except OSError as err:
-            raise MalformedImage(f"{path}: cannot read archive: {err.strerror}") from None
+            raise _read_error(str(path), err) from None
 
     def names(self) -> list[str]:
         return list(self._members)

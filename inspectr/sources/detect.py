@@ -7,7 +7,7 @@ import os
 import stat
 from pathlib import Path
 
-from ..errors import ImageNotFound, MalformedImage, ReferenceError_, UsageError
+from ..errors import ImageNotFound, MalformedImage, ReadError, ReferenceError_, UsageError
 from ..image import Image
 from ..limits import Limits
 from ..model import Platform
@@ -50,8 +50,11 @@ def parse_reference(reference: str) -> tuple[str | None, str, str | None]:
 
 
 def _sniff_tar(path: Path, limits: Limits) -> tuple[str, ArchiveIndex]:
-    with open(path, "rb") as fp:
-        head = fp.read(512)
+    try:
+        with open(path, "rb") as fp:
+            head = fp.read(512)
+    except OSError as err:
+        raise ReadError(f"{path}: cannot read: {err.strerror or err}") from None
     if head[:2] == b"\x1f\x8b" or head[:4] == b"\x28\xb5\x2f\xfd":
         raise MalformedImage(f"{path}: compressed archive; decompress it first (e.g. gunzip), then inspect the .tar")
     if len(head) < 512 or head[257:262] != b"ustar":
