@@ -66,3 +66,39 @@ def test_sigterm_during_a_cold_diff_stops_the_workers_and_leaves_no_temporary_fi
         assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z", pid
     leftovers = [p for p in cache.rglob("*") if p.name.startswith(".tmp-")] if cache.exists() else []
     assert leftovers == []
+
+
+@pytest.fixture(scope="module")
+def many_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # 40 000 small files: an export that takes a few seconds of creating files, so the signal
+    # lands mid-way on any machine.
+    tar = TarBuilder()
+    for d in range(200):
+        tar.add_dir(f"d{d}")
+        for f in range(200):
+            tar.add_file(f"d{d}/f{f}", b"x" * 100)
+    return write_oci_layout(tmp_path_factory.mktemp("many") / "img", [tar.finish()]).path
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-target", "empty-target"])
+def test_sigterm_during_export_leaves_no_partial_target(tmp_path: Path, many_files: Path, existing: bool) -> None:
+    target = tmp_path / "out"
+    if existing:
+        target.mkdir()
+    code = "import sys; from inspectr.cli import main; sys.argv[0] = 'inspectr'; main()"
+    proc = subprocess.Popen([sys.executable, "-c", code, "--no-cache", "export", str(many_files), str(target)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        if target.is_dir() and len(os.listdir(target)) >= 20:  # into the tree, files being written
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "the export finished before it could be interrupted: make the image bigger"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 143, (proc.returncode, err)
+    assert "terminated" in err and "Traceback" not in err, err
+    if existing:
+        assert target.is_dir() and os.listdir(target) == []  # the user's directory stays, empty
+    else:
+        assert not target.exists()

@@ -9,7 +9,9 @@ path is ever resolved through a symlink, so nothing can be written outside the t
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import sys
 import tarfile
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable
@@ -96,9 +98,11 @@ def export_dir(image: Image, tree: Tree, target: str, options: ExportOptions = E
         report.warnings.append("not running as root: ownership and device nodes cannot be restored")
     own = options.ownership and is_root
     devices = options.devices and is_root
+    created = True
     try:
         os.mkdir(target, 0o700)
     except FileExistsError:
+        created = False
         st = os.lstat(target)
         if not stat.S_ISDIR(st.st_mode):
             raise ExportError(f"{target}: exists and is not a directory") from None
@@ -143,14 +147,56 @@ def export_dir(image: Image, tree: Tree, target: str, options: ExportOptions = E
             report.warnings.append(f"stripped setuid/setgid bits from {special} file(s); use --keep-special-bits to keep them")
         if not own and any(n.uid or n.gid for n in nodes):
             report.warnings.append("file ownership was not restored (use --same-owner, as root)")
-    except OSError as err:
-        raise ExportError(f"{target}: export failed: {err.strerror} ({err.filename or ''})") from None
-    except OverflowError as err:
-        raise ExportError(f"{target}: export failed: a value from the image is out of range ({err})") from None
-    finally:
+    except BaseException as err:
+        # A target is complete or absent (issue 20): a failure, Ctrl-C or SIGTERM takes back
+        # what was written, so no half tree is mistaken for the image.
         dirs.close()
         os.close(root_fd)
+        _discard(target, created)
+        if isinstance(err, OSError):
+            raise ExportError(f"{target}: export failed: {err.strerror} ({err.filename or ''})") from None
+        if isinstance(err, OverflowError):
+            raise ExportError(f"{target}: export failed: a value from the image is out of range ({err})") from None
+        raise
+    dirs.close()
+    os.close(root_fd)
     return report
+
+
+def _discard(target: str, created: bool) -> None:
+    """Remove what an unfinished export wrote: the target itself if this run created it, else
+    its contents. Directories whose image mode forbids access are opened up first."""
+    try:
+        if created:
+            _rmtree(target)
+            return
+        for name in os.listdir(target):
+            path = os.path.join(target, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                _rmtree(path)
+            else:
+                os.unlink(path)
+    except OSError:
+        pass  # best effort: the error being raised says what failed
+
+
+def _rmtree(path: str) -> None:
+    def unblock(func: Callable[..., object], failed: str, exc: BaseException) -> None:
+        if not isinstance(exc, PermissionError):
+            if isinstance(exc, FileNotFoundError):
+                return
+            raise exc
+        # Listing a mode-000 directory fails on the directory; removing an entry, on its parent.
+        os.chmod(failed if func in (os.open, os.scandir, os.listdir) else os.path.dirname(failed), 0o700)
+        if func in (os.open, os.scandir, os.listdir):
+            _rmtree(failed)
+        else:
+            func(failed)
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=unblock)
+    else:
+        shutil.rmtree(path, onerror=lambda func, failed, info: unblock(func, failed, info[1]))
 
 
 def _create(node: Node, dirs: _Dirs, report: ExportReport, devices: bool, first_name: dict[int, str]) -> None:
