@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..globs import compile_glob
+from ..globs import check_glob, compile_glob
 from ..tomlfile import read_toml
 from ..errors import UsageError
 from ..fs.build import index_layers
@@ -79,6 +79,7 @@ def load_audit_rules(path: Path) -> AuditRules:
             raise UsageError(f"{where}.rule: {a.get('rule')!r} is not a rule id (see docs/commands/audit.md)")
         if not isinstance(a.get("reason"), str) or not a["reason"].strip():
             raise UsageError(f"{where}.reason: every allowance needs a reason")
+        check_glob(str(a.get("path", "**")), f"{where}.path")
         allows.append(Allow(a["rule"], str(a.get("path", "**")), a["reason"].strip()))
     return AuditRules(
         lowest_efficiency=th.get("lowestEfficiency"),

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..globs import compile_glob
+from ..globs import check_glob, compile_glob
 from ..tomlfile import read_toml
 from .difference import DEFAULT_IGNORABLE, SEMANTIC_IGNORABLE, Cause, Change
 
@@ -49,6 +49,10 @@ class DiffOptions:
     content: bool = True  # re-read changed files for text diffs and cause refinement
     packages_only: bool = False  # the release-notes view: package changes only
     today: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        for pattern in self.excludes:
+            check_glob(pattern, "--exclude")
 
     @classmethod
     def semantic(cls, **kw: object) -> "DiffOptions":
@@ -92,6 +96,7 @@ def parse_acceptances(rules: Any, where: str, source: str) -> tuple[Acceptance, 
         reason = rule.get("reason")
         if not isinstance(glob, str) or not glob:
             raise UsageError(f"{at}.path: must be a non-empty string")
+        check_glob(glob, f"{at}.path")
         if not isinstance(reason, str) or not reason.strip():
             raise UsageError(f"{at}.reason: every acceptance needs a reason")
         cause = rule.get("cause")
