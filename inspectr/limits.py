@@ -21,6 +21,9 @@ class Limits:
     max_entries_total: int = 5_000_000
     max_path_bytes: int = 4096  # PATH_MAX
     max_path_depth: int = 256
+    # The bytes of every path in a merged tree, implied parents included: a 100 KB path 50 000
+    # levels deep implies 50 000 parents of up to 100 KB each (issue 20: raised path limits).
+    max_tree_path_bytes: int = 512 * MiB
     max_pax_bytes: int = 1 * MiB  # one PAX/GNU long-name header (Go CVE-2022-2879)
     max_json_bytes: int = 16 * MiB  # index, manifest, config
     max_symlink_hops: int = 40  # the kernel's MAXSYMLINKS

@@ -699,3 +699,14 @@ def test_a_sparse_terabyte_blob_is_refused_before_it_is_hashed(tmp_path: Path, c
     assert code == 1 and doc["verdict"] == "integrity-failed"
     assert [c["error"] for c in doc["checks"] if c["status"] == "fail"] == ["size-limit-exceeded"]
     assert time.monotonic() - start < 20
+
+
+@pytest.mark.timeout(60)  # before max_tree_path_bytes this ran for minutes, building 2.5 GB of parent paths
+def test_a_100kb_path_50000_levels_deep_with_raised_path_limits_is_refused_by_the_tree_budget(tmp_path):
+    deep = write_oci_layout(tmp_path / "deep", [T().add_file("a/" * 50000 + "f", b"hi").finish()])
+    image_error(deep.ref, "size-limit-exceeded", "max_tree_path_bytes",
+                limits=Limits(max_path_bytes=200_000, max_path_depth=100_000))
+    # The budget counts every path once, implied parents too: a, a/b and a/b/c are 9 bytes.
+    small = write_oci_layout(tmp_path / "small", [T().add_file("a/b/c", b"x").finish()])
+    assert len(list(build_tree(open_image(small.ref, limits=Limits(max_tree_path_bytes=9))).walk())) == 3
+    image_error(small.ref, "size-limit-exceeded", "max_tree_path_bytes=8 ", limits=Limits(max_tree_path_bytes=8))

@@ -20,6 +20,7 @@ from ..errors import (
     InvalidHardlink,
     InvalidRootEntry,
     ParentNotDirectory,
+    SizeLimitExceeded,
     SymlinkLoop,
 )
 from ..limits import Limits
@@ -170,6 +171,7 @@ class Tree:
         self.warnings: list[Notice] = []
         self.layers: list[LayerIndex] = []
         self._count = 0
+        self._path_bytes = 0
 
     # -- queries -----------------------------------------------------------------------------
     def get(self, path: str) -> Node | None:
@@ -304,6 +306,11 @@ class Tree:
         if self._count > self.limits.max_entries_total:
             raise EntryLimitExceeded(f"layer {layer}: more than max_entries_total={self.limits.max_entries_total} entries")
         path = join_path(parent.path, name)
+        self._path_bytes += len(path)
+        if self._path_bytes > self.limits.max_tree_path_bytes:
+            raise SizeLimitExceeded(
+                f"layer {layer}: the merged tree's paths exceed max_tree_path_bytes={self.limits.max_tree_path_bytes} "
+                f"bytes in all (at {path[:60]!r}…, {path.count('/') + 1} levels deep)")
         node = Node(name, path, parent, inode, layer, implied)
         if inode.kind is EntryKind.SYMLINK:
             self._resolved.clear()
@@ -323,6 +330,7 @@ class Tree:
             self._index.pop(cur.path, None)
             cur.inode.nlink -= 1
             self._count -= 1
+            self._path_bytes -= len(cur.path)
             # A snapshot: later layers may still change a surviving hardlink's shared inode.
             self.deleted.append(Removed(cur.path, cur.snapshot(), layer, reason))
             if cur.children:

@@ -174,8 +174,9 @@ def _decode(doc: dict[str, Any], limits: Limits, strict: bool) -> Tree:
         inode.nlink = record[14]  # as stored: hard-link counts of the tree it came from
     tree._inodes = doc["next_inode"]
     tree._count = len(index) - 1
-    if tree._count > limits.max_entries_total:
-        raise ValueError("more entries than the limits allow")
+    tree._path_bytes = sum(map(len, index))
+    if tree._count > limits.max_entries_total or tree._path_bytes > limits.max_tree_path_bytes:
+        raise ValueError("more entries or path bytes than the limits allow")
     tree.warnings.extend(Notice(code, path, layer, message) for code, path, layer, message in doc["warnings"])
     return tree
 
