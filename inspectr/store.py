@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Iterable, Protocol
 
 from .digest import Digest
 from .errors import ReferenceError_
@@ -22,7 +22,7 @@ from .mediatypes import INDEX_TYPES, MANIFEST_TYPES
 from .model import Descriptor, DockerSaveEntry, Index
 from .notice import Notice
 
-__all__ = ["Archive", "BlobStore", "Container", "ImageEntry", "name_matches", "member_digest", "entry_names",
+__all__ = ["Archive", "BlobStore", "Container", "ImageEntry", "name_list", "name_matches", "member_digest", "entry_names",
            "REF_NAME", "CONTAINERD_NAME", "PULLED_FROM"]
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -99,6 +99,15 @@ def _with_tag(name: str) -> str:
     return name if ":" in last or "@" in last else name + ":latest"
 
 
+def name_list(names: Iterable[str], limit: int = 12, width: int = 120) -> str:
+    """Names for an error message, capped: an image may list thousands (issue 20: one line of
+    165 KB naming 5 001 entries), and any one name may be long."""
+    items = list(names)
+    shown = [n if len(n) <= width else n[: width - 1] + "…" for n in items[:limit]]
+    more = f", … and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(shown) + more
+
+
 def name_matches(ref: str, names: tuple[str, ...] | list[str]) -> bool:
     """The one name rule. A reference names an image when it equals one of its names, or names
     the same repository and tag once `docker.io/library/` is dropped and a missing tag is read
@@ -155,7 +164,7 @@ class Container:
             listed = self.names
             more = {0: "", 1: " (or @0)"}.get(len(entries), f" (or @0..@{len(entries) - 1})")
             raise ReferenceError_(
-                f"{self.path}: no image named {ref!r}; available: {', '.join(listed) or '(no names)'}{more}")
+                f"{self.path}: no image named {ref!r}; available: {name_list(listed) or '(no names)'}{more}")
         return hits
 
     @staticmethod
@@ -178,7 +187,7 @@ class Container:
             raise ReferenceError_(f"{self.path}: holds no image")
         raise ReferenceError_(
             f"{self.path}: holds {len(distinct)} images; give a reference, one of: "
-            + ", ".join(e.label for e in hits))
+            + name_list(e.label for e in hits))
 
 def member_digest(name: str, layer: bool = False) -> Digest | None:
     """Docker names blobs by their digest (`blobs/sha256/<hex>`; configs `<hex>.json`)."""

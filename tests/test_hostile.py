@@ -710,3 +710,24 @@ def test_a_100kb_path_50000_levels_deep_with_raised_path_limits_is_refused_by_th
     small = write_oci_layout(tmp_path / "small", [T().add_file("a/b/c", b"x").finish()])
     assert len(list(build_tree(open_image(small.ref, limits=Limits(max_tree_path_bytes=9))).walk())) == 3
     image_error(small.ref, "size-limit-exceeded", "max_tree_path_bytes=8 ", limits=Limits(max_tree_path_bytes=8))
+
+
+def test_an_error_naming_thousands_of_images_lists_a_dozen_and_counts_the_rest(tmp_path):
+    # Issue 20: a manifest.json listing one image 5 001 times gave a 165 KB error line.
+    import io
+    import json
+    import tarfile
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parent.parent / "fixtures" / "docker-busybox.tar"
+    out = tmp_path / "many.tar"
+    with tarfile.open(src) as tin, tarfile.open(out, "w") as tout:
+        for member in tin.getmembers():
+            data = tin.extractfile(member).read() if member.isfile() else None
+            if member.name == "manifest.json":
+                entry = json.loads(data)[0]
+                data = json.dumps([{**entry, "RepoTags": [f"busybox:t{i}-" + "x" * 300]} for i in range(5001)]).encode()
+                member.size = len(data)
+            tout.addfile(member, io.BytesIO(data) if data is not None else None)
+    err = image_error(str(out), "reference-error", "holds 5001 images", "… and 4989 more")
+    assert len(err.message) < 2500, len(err.message)

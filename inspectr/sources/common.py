@@ -21,7 +21,7 @@ from ..image import Image, LayerRef
 from ..limits import Limits
 from ..mediatypes import CONFIG_TYPES, layer_compression
 from ..model import Descriptor, ImageConfig, Index, Manifest, Platform
-from ..store import BlobStore
+from ..store import BlobStore, name_list
 from ..untrusted.documents import read_descriptor
 from .blobs import ArchiveIndex, FileSlice, open_dir_file
 
@@ -123,7 +123,7 @@ def choose_platform(cands: list[Descriptor], want: Platform | None, where: str) 
     if want is not None:
         hits = [d for d in images if d.platform is not None and d.platform.matches(want)]
         if not hits:
-            raise ReferenceError_(f"{where}: no image for platform {want}; available: {', '.join(available) or 'none'}")
+            raise ReferenceError_(f"{where}: no image for platform {want}; available: {name_list(available) or 'none'}")
         return hits[0], available
     if len(images) == 1:
         return images[0], available
@@ -132,7 +132,7 @@ def choose_platform(cands: list[Descriptor], want: Platform | None, where: str) 
     if hits:
         return hits[0], available
     raise ReferenceError_(
-        f"{where}: index has several platforms and none is the host's ({host}); use --platform with one of: {', '.join(available)}"
+        f"{where}: index has several platforms and none is the host's ({host}); use --platform with one of: {name_list(available)}"
     )
 
 

@@ -10,7 +10,7 @@ from ..errors import DigestMismatch, MalformedImage, ReferenceError_, Unsupporte
 from ..image import Image, LayerRef
 from ..mediatypes import DOCKER_V1_MANIFESTS, INDEX_TYPES, MANIFEST_TYPES
 from ..model import DockerSaveEntry, ImageConfig, Index, Manifest, Platform
-from ..store import Container, ImageEntry, member_digest
+from ..store import Container, ImageEntry, member_digest, name_list
 from ..untrusted.documents import read_descriptor
 from ..untrusted.jsonload import load_json
 from .common import assemble_image, check_layer_count, choose_platform
@@ -45,7 +45,7 @@ def _open_oci(container: Container, hits: tuple[ImageEntry, ...], want: Platform
         if any(d.media_type in DOCKER_V1_MANIFESTS for d in descs):
             raise UnsupportedMediaType(f"{where}: Docker schema 1 manifests are not supported")
         types = sorted({d.media_type for d in descs})
-        raise UnsupportedMediaType(f"{where}: index lists no image manifests (media types: {', '.join(types) or 'none'})")
+        raise UnsupportedMediaType(f"{where}: index lists no image manifests (media types: {name_list(types) or 'none'})")
     platforms: list[str] = []
     if len({str(d.digest) for d in cands}) > 1:
         distinct = all(d.platform is not None for d in cands) and len({str(d.platform) for d in cands}) == len(cands)
