@@ -134,3 +134,19 @@ def test_a_probe_that_cannot_run_is_an_error_not_a_difference(capsys: pytest.Cap
     code, out, err = run_main(capsys, "behave", image, image, "--probe", "echo hi")
     assert code == 2 and out == "" and err.count("\n") == 1
     assert "error[runtime-error]" in err and "'echo hi' could not run" in err and "/bin/sh" in err
+
+
+def test_a_gate_probe_that_cannot_run_is_an_error_not_a_failed_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Issue 20: the gate counted a probe that could not run as a behaviour difference (exit 1,
+    # not-reproduced) for an image gated against itself.
+    from clirun import run_main
+
+    image = f"oci:{Path(__file__).resolve().parent.parent / 'fixtures/gate/drift/base-a'}"
+    policy = tmp_path / "p.toml"
+    policy.write_text('[signers]\nrequired = false\n\n[behave]\nprobes = ["echo hi"]\n')
+    report = tmp_path / "gate.json"
+    code, out, err = run_main(capsys, "gate", "--release", image, "--rebuild", image, "--policy", str(policy),
+                              "--behave", "--json", str(report))
+    assert code == 2 and err.count("\n") == 1, err
+    assert "error[runtime-error]" in err and "'echo hi' could not run" in err and "/bin/sh" in err
+    assert not report.exists()  # no report that looks like a verdict

@@ -20,6 +20,7 @@ from ..image import Image
 from ..session import Session
 from ..store import Container
 from ..runtime.behave import Probe, behave
+from ..runtime.spec import RuntimeError_
 from ..untrusted.provenance import Provenance
 from ..verify.engine import Trust, verify_image
 from ..verify.keys import load_keyring, load_public_key
@@ -233,6 +234,10 @@ def run_gate(release: str, rebuild: str, policy: GatePolicy, *, session: Session
     if policy.probes:
         probes = [Probe(p, ("/bin/sh", "-c", p)) for p in policy.probes]
         behaviour = behave(a, b, probes, repeat=2, session=session)
+        broken = [o for o in behaviour.outcomes if o.verdict == "error"]
+        if broken:  # a probe that cannot run says nothing about behaviour: an error, not a failed check
+            raise RuntimeError_(f"behave: probe {broken[0].probe.name!r} could not run: {broken[0].error}"
+                                + (f" ({len(broken)} of {len(behaviour.outcomes)} probes could not run)" if len(broken) > 1 else ""))
         for outcome in behaviour.outcomes:
             ok = outcome.verdict in ("same", "nondeterministic-only")
             detail = ("behaves the same" + (f" (nondeterministic: {', '.join(outcome.nondeterministic)})"
