@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import os
 import urllib.request
 from pathlib import Path
@@ -619,6 +620,27 @@ def test_an_unwritable_blob_cache_costs_requests_not_the_run(proxied_busybox: st
         assert code == 0 and "internal" not in err and "Traceback" not in err, (command, err)
     # pull stages blobs in the cache before its one rename: a clear error, and no DEST.
     code, out, err = run_main(capsys, "pull", "--tls-verify=false", proxied_busybox, str(tmp_path / "out"))
-    assert code == 2 and "error[usage]" in err and "blob cache cannot be written" in err and err.count("\n") == 1
+    assert code == 2 and "error[write-error]" in err and "blob cache cannot be written" in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
     assert not [p for p in tmp_path.rglob(".part-*")]
+
+
+def test_a_cache_that_fills_mid_blob_leaves_no_part_file(proxied_busybox: str, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    # Issue 20: the cache's disk fills while a blob is written. A 96 KiB tmpfs holds the
+    # manifest and config but not the busybox layer, so the write fails part-way through it.
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k,mode=0700", "tmpfs", str(cache)], check=True)
+    try:
+        for command in ("ls", "inspect", "verify"):
+            code, out, err = run_main(capsys, command, "--tls-verify=false", proxied_busybox)
+            assert code == 0 and "internal" not in err and "Traceback" not in err, (command, err)
+            assert not [p for p in cache.rglob("*") if p.name.startswith((".part-", ".tmp-"))], command
+        code, out, err = run_main(capsys, "pull", "--tls-verify=false", proxied_busybox, str(tmp_path / "out"))
+        assert code == 2 and err.count("\n") == 1 and "error[write-error]" in err, err
+        assert f"{cache}: the blob cache stopped keeping blobs" in err
+        assert not (tmp_path / "out").exists()
+        assert not [p for p in tmp_path.rglob("*") if p.name.startswith((".part-", ".tmp-", ".inspectr-pull-"))]
+    finally:
+        subprocess.run(["umount", str(cache)], check=True)

@@ -72,6 +72,7 @@ class BlobCache:
                     return path
             except OSError:
                 pass
+        tmp: str | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".part-", dir=path.parent)
@@ -79,7 +80,13 @@ class BlobCache:
                 fp.write(data)
             os.replace(tmp, path)
         except OSError:
-            pass  # a read-only cache costs requests, not correctness
+            # A read-only or full cache costs requests, not correctness; a half-written
+            # .part-* file must not stay behind (a disk that fills mid-write).
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
         return path
 
     def touch(self, digest: Digest) -> None:

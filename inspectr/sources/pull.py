@@ -9,6 +9,7 @@ nothing behind.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -18,7 +19,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import DigestMismatch, ExportError, MalformedImage, SizeMismatch, UsageError
+from ..errors import DigestMismatch, DiskFull, ExportError, MalformedImage, SizeMismatch, UsageError, WriteError
 from ..limits import Limits
 from ..mediatypes import INDEX_TYPES, MANIFEST_TYPES
 from ..model import Descriptor, Index, Manifest, Platform
@@ -76,7 +77,8 @@ def _walk(store: RegistryStore, entries: list[Descriptor], limits: Limits) -> di
         blob = store.blob(desc.digest, what)
         _check_blob(blob, desc, f"{store.label}: {what}")
         if not isinstance(blob, FileSlice):  # the cache was writable when pull began (pull_image checks)
-            raise UsageError(f"{store.label}: {what}: the blob cache stopped keeping blobs (disk full?); pull cannot stage {key}")
+            raise WriteError(f"{store.cache.root}: the blob cache stopped keeping blobs while {what} was pulled "
+                             f"(disk full?); pull stages blobs there: free space, or give --cache-dir DIR")
         out[key] = blob.path
         if desc.media_type not in INDEX_TYPES and desc.media_type not in MANIFEST_TYPES:
             continue
@@ -141,8 +143,10 @@ def pull_image(reference: str, dest: Path, fmt: str = "oci", platform: Platform 
     store = open_registry_store(reference, limits, session.registry, attachments=attachments, platform=platform)
     why = store.cache.writable()
     if why is not None:  # pull stages every blob in the cache before the one rename into DEST
-        raise UsageError(f"{store.cache.root}: the blob cache cannot be written ({why}); pull stages blobs there: "
-                         "fix it, or give --cache-dir DIR")
+        full = why in (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
+        raise (DiskFull if full else WriteError)(
+            f"{store.cache.root}: the blob cache cannot be written ({why}); pull stages blobs there: "
+            "fix it, or give --cache-dir DIR")
     index_bytes = store.doc("index.json", "index.json")
     index = Index.from_json(load_json(index_bytes, f"{store.label}: index.json", limits), f"{store.label}: index.json")
     blobs = _walk(store, list(index.manifests), limits)
