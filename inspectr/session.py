@@ -61,18 +61,36 @@ class LocalPool:
         from concurrent.futures import ProcessPoolExecutor
 
         ctx = multiprocessing.get_context("fork")
+        # The CLI restores SIGPIPE's default (quiet `| head`); while workers live, a write to
+        # the pipe of one that was just stopped must be an EPIPE in the pool's thread, not the
+        # death of inspectr by SIGPIPE with nothing said (seen when SIGTERM stopped a cold diff).
+        main_thread = threading.current_thread() is threading.main_thread()
+        saved_pipe = signal.signal(signal.SIGPIPE, signal.SIG_IGN) if main_thread else None
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_signals)
         try:
             # Largest first keeps both cores busy.
-            futures = {i: pool.submit(fn, items[i]) for i in sorted(range(len(items)), key=lambda i: -sizes[i])}
+            futures = {i: pool.submit(_in_worker, fn, items[i]) for i in sorted(range(len(items)), key=lambda i: -sizes[i])}
             results = [futures[i].result() for i in range(len(items))]
         except BaseException:
             # Ctrl-C, SIGTERM or a failed item: the workers stop now instead of finishing their
             # layers (or sleeping on an orphaned queue); each cleans up its temporary files.
             _stop_workers(pool)
             raise
+        finally:
+            if saved_pipe is not None:
+                signal.signal(signal.SIGPIPE, saved_pipe)
         pool.shutdown(wait=True)
         return results
+
+
+def _in_worker(fn: Callable[[T], R], item: T) -> R:
+    """Run one item in a worker. Stopped by SIGTERM mid-item, the worker has unwound (finally
+    blocks removed its temporary files) and now exits at once: the pool would otherwise catch
+    the SystemExit as the item's result and wait for more work until the parent's 2 s kill."""
+    try:
+        return fn(item)
+    except SystemExit as stop:
+        os._exit(stop.code if isinstance(stop.code, int) else 143)
 
 
 def _worker_signals() -> None:
