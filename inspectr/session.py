@@ -121,7 +121,13 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
 
 
 class Progress(Protocol):
+    """Where long work says how far it got. `bytes_read` may be called in a worker process (on
+    a pickled copy), every few MB of a blob, so a sink must pickle to something that reports
+    back to the parent, or to something that does nothing."""
+
     def layer_done(self, index: "LayerIndex") -> None: ...
+
+    def bytes_read(self, key: str, n: int, size: int) -> None: ...
 
 
 class VerifiedLayers:
@@ -177,6 +183,15 @@ class Session:
     def layer_done(self, index: "LayerIndex") -> None:
         if self.progress is not None:
             self.progress.layer_done(index)
+
+    def byte_reporter(self, key: str, size: int) -> "Callable[[int], None] | None":
+        """A picklable callable that reports bytes read of the blob `key` (of `size` bytes) to
+        the progress sink, or None when nothing listens."""
+        if self.progress is None:
+            return None
+        import functools
+
+        return functools.partial(self.progress.bytes_read, key, size=size)
 
     # The one reader, reached through the session: engines open what a reference names without
     # importing sources/ (a fleet worker's session opens the same references on its machine).

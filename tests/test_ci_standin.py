@@ -46,7 +46,8 @@ def test_github_action_passes_a_reproduced_release(tmp_path: Path) -> None:
     assert output.read_text() == "verdict=reproduced\n"
     assert summary.read_text().startswith("### ✅ inspectr gate: **reproduced**")
     assert "::error" not in proc.stdout
-    assert sorted(p.name for p in (tmp_path / "inspectr-report").iterdir()) == ["gate.json", "gate.junit.xml", "gate.md", "gate.sarif"]
+    assert sorted(p.name for p in (tmp_path / "inspectr-report").iterdir()) == ["gate.json", "gate.junit.xml", "gate.md", "gate.sarif",
+                                                                                "report.html"]
 
 
 @needs_cli

@@ -1,4 +1,5 @@
-"""`diff --format html` (inspectr/present/html.py, docs/formats/html.md): one self-contained page.
+"""`--format html` (inspectr/present/html.py, html_reports.py, docs/formats/html.md): one
+self-contained page for diff, and for audit, verify, gate and behave (below the diff's tests).
 
 Unit tests read the document as text: the CSP and its hashes, no reference to anything outside
 the page, and hostile names escaped in the HTML and inert in the JSON block. Browser tests load
@@ -20,13 +21,21 @@ from typing import Any
 import pytest
 
 from browser import missing, requests_sent, start_chromium
+from inspectr.audit.findings import AuditReport, Efficiency, Finding, Severity
 from inspectr.diff.difference import Cause, Change, Difference, FieldChange, Side, Verdict
 from inspectr.diff.options import DiffOptions
 from inspectr.diff.run import DiffResult, diff_references
+from inspectr.gate.engine import GateCheck, GateReport, run_gate
+from inspectr.gate.policy import GatePolicy
+from inspectr.present.audit import AuditVerdict
 from inspectr.present.html import diff_html
+from inspectr.present.html_reports import audit_html, behaviour_html, gate_html, verification_html
 from inspectr.present.safe import display_text
 from inspectr.present.table import present
+from inspectr.runtime.behave import BehaviourReport, Probe, ProbeOutcome
 from inspectr.session import Session
+from inspectr.verify.engine import Trust, verify_image
+from inspectr.verify.report import Check, SignatureResult, Status, VerificationReport
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 APP_V1 = f"oci:{FIXTURES}/packages/layout:app-v1"
@@ -369,3 +378,262 @@ def test_the_cli_writes_html_to_stdout_and_into_the_report_dir(tmp_path: Path, c
     code, out, err = run_main(capsys, "--no-cache", "diff", "--report-dir", str(tmp_path / "r"), a, b)
     assert code == 1 and (tmp_path / "r" / "report.html").read_text().startswith("<!DOCTYPE html>")
     assert (tmp_path / "r" / "report.json").is_file()
+
+
+# -- audit, verify, gate and behave pages (present/html_reports.py) ------------------------------
+
+AWS_KEY_ID, AWS_SECRET = "AKIAFAKE0INSPECTR000", "FAKE/inspectr+Fixture/SecretKey/00000000"  # fixtures/audit/risky.tar's app/.env
+
+
+def _audit_verdict(image: str) -> AuditVerdict:
+    from inspectr.audit.engine import AuditRules, audit_image
+
+    session = Session(cache=None)
+    return AuditVerdict(audit_image(session.open_image(session.open_container(image)), AuditRules(), session=session),
+                        Severity.HIGH)
+
+
+def _real_pages() -> dict[str, str]:
+    """One page per command from real fixtures (behave's report is built: probes need the runtime)."""
+    verify = verify_image(f"dir:{FIXTURES / 'dir-busybox'}", Trust(), session=Session(cache=None))
+    gate = run_gate(str(FIXTURES / "diff" / "ts0-1.tar"), str(FIXTURES / "diff" / "changed.tar"),
+                    GatePolicy(require_signature=False), session=Session(cache=None))
+    behave = BehaviourReport("a.tar", "b.tar", [
+        ProbeOutcome(Probe("os-release", ("/bin/sh", "-c", "cat /etc/os-release")), "different",
+                     {"stdout": {"a": {"text": "NAME=a\nVERSION=1\n"}, "b": {"text": "NAME=a\nVERSION=2\n"}},
+                      "exit_code": {"a": 0, "b": 1}}),
+        ProbeOutcome(Probe("date", ("/bin/sh", "-c", "date")), "nondeterministic-only", nondeterministic=["stdout"])])
+    return {"audit": audit_html(_audit_verdict(str(FIXTURES / "audit" / "risky.tar"))), "verify": verification_html(verify),
+            "gate": gate_html(gate), "behave": behaviour_html(behave)}
+
+
+@pytest.fixture(scope="module")
+def pages() -> dict[str, str]:
+    return _real_pages()
+
+
+@pytest.mark.parametrize("command", ["audit", "verify", "gate", "behave"])
+def test_every_page_has_the_strict_csp_and_refers_to_nothing_outside_itself(pages: dict[str, str], command: str) -> None:
+    page = pages[command]
+    (csp,) = re.findall(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', page)
+    directives = dict(d.strip().split(" ", 1) for d in csp.replace("&#39;", "'").split(";"))
+    (style,) = re.findall(r"<style>(.*?)</style>", page, re.S)
+    (script,) = re.findall(r"<script>(.*?)</script>", page, re.S)
+    assert directives["default-src"] == "'none'" and "unsafe" not in csp
+    assert directives["style-src"] == f"'{_sha256(style)}'" and directives["script-src"] == f"'{_sha256(script)}'"
+    assert f"<title>inspectr {command}: " in page
+    assert not re.search(r"""\b(src|href|action|srcset|poster|data)\s*=""", page, re.I)
+    assert " style=" not in page and "@import" not in page and "url(" not in page
+    page.encode("ascii")
+
+
+def test_the_audit_page_groups_findings_by_rule_worst_first_with_layer_provenance(pages: dict[str, str]) -> None:
+    page = pages["audit"]
+    rules = re.findall(r'<tr class="rule-head"><th colspan="4"><span class="badge sev-(\w+)">\w+</span> <code>([\w-]+)</code>', page)
+    assert rules[:2] == [("critical", "deleted-but-present"), ("critical", "secret")] and rules[-1] == ("low", "config-exposed-port")
+    assert len(rules) == 12 and page.count('<tr class="finding') == 18
+    assert "layer 2: inspectr audit fixture layer 2: world-writable srv/uploads" in page
+    assert "11 findings at high or worse not allowed (--fail-on high)" in page
+
+
+def test_the_audit_page_never_shows_the_app_images_aws_key(pages: dict[str, str]) -> None:
+    assert "aws access key (line 3)" in pages["audit"]  # the finding is there, the key is not
+    for secret in (AWS_KEY_ID, AWS_SECRET, "DB_PASSWORD=", "ghp_"):
+        assert secret not in pages["audit"], secret
+
+
+def test_every_html_page_redacts_secrets_from_image_metadata(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from clirun import run_main
+    from test_secrets_output import SECRETS, _with_secrets
+
+    image = str(_with_secrets(FIXTURES / "oci-busybox", tmp_path / "img"))
+    for args in (["audit", image], ["verify", image], ["gate", "--release", str(FIXTURES / "oci-busybox"), "--rebuild", image],
+                 ["diff", str(FIXTURES / "oci-busybox"), image]):
+        code, out, err = run_main(capsys, "--no-cache", args[0], "-f", "html", *args[1:])
+        assert code in (0, 1) and out.startswith("<!DOCTYPE html>"), err
+        for secret in SECRETS:
+            assert secret not in out, f"{args[0]}: a secret reached the page"
+    # A secret in a finding's own text, as a rule could quote it: redacted on the page too.
+    finding = Finding("secret", Severity.CRITICAL, "app/.env", 3, f"RUN echo {AWS_KEY_ID}", False,
+                      f"aws_secret_access_key = {AWS_SECRET}")
+    page = audit_html(AuditVerdict(AuditReport("x", "oci", [finding], Efficiency(1.0, 0, 0.0, 0)), Severity.HIGH))
+    assert AWS_KEY_ID not in page and AWS_SECRET not in page and "redacted" in page
+
+
+def test_the_verify_page_lists_every_check_and_signature_with_its_result(pages: dict[str, str]) -> None:
+    page = pages["verify"]
+    assert page.count('<tr class="st-pass">') == 8 and page.count('<tr class="st-info">') == 1
+    assert "8 of 8 integrity checks passed, and 1 note" in page and "<h2>Signatures (0)</h2>" in page
+    report = VerificationReport("r", "oci", [], [Check("layer-digest", "layers[0]", Status.FAIL, "mismatch", "digest-mismatch")],
+                                [SignatureResult("cosign", "sig", Status.FAIL, "bad", "bad-signature")], trust_required=True).finish()
+    failed = verification_html(report)
+    assert "inspectr verify: <span class=\"verdict v-fail\">integrity-failed</span>" in failed
+    assert "1 integrity check failed: digest-mismatch: mismatch" in failed and '<tr class="st-fail">' in failed
+
+
+def test_the_gate_page_shows_each_check_and_the_diff_section(pages: dict[str, str]) -> None:
+    page = pages["gate"]
+    assert re.findall(r'<tr class="st-(\w+)"><td><span class="badge st-\w+">\w+</span></td><td>([^<]*)</td>', page) == [
+        ("pass", "release: integrity of every blob"), ("skip", "release: signature by a required signer"),
+        ("pass", "rebuild: integrity of every blob"), ("fail", "release and rebuild: diff under the policy")]
+    assert "not required (no policy)" in page
+    assert '<section id="changes">' in page and '<table class="counts">' in page
+    data = json.loads(_split(page)[1])
+    motd = next(c for c in data["changes"] if c["p"] == "etc/motd")
+    assert motd["f"][0][:3] == ["sha256", "1548ea1ffb2a3935b419badb10945d8d7033ca82a83cfb349d26b653898ed112",
+                                "1ac57ec27bfe3ae2a81b73b156dcada7847170e6038141c2ba622f8c91cc31cb"]
+    assert "+Welcome to the inspectr diff fixture, changed version." in motd["d"]
+
+
+def test_the_behave_page_shows_each_probe_and_its_differences(pages: dict[str, str]) -> None:
+    page = pages["behave"]
+    assert "1 of 2 probes differ: os-release" in page
+    assert '<td class="tx del">-VERSION=1</td>' in page and '<td class="tx ins">+VERSION=2</td>' in page
+    assert '<th>exit_code</th><td class="a">0</td><td class="b">1</td>' in page
+    assert "stdout (differs between runs of A: not counted)" in page
+
+
+def test_the_cli_writes_html_for_audit_verify_and_gate_and_report_html_in_the_gates_report_dir(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from clirun import run_main
+
+    for args in (["audit", str(FIXTURES / "audit" / "clean.tar")], ["verify", str(FIXTURES / "oci-busybox")],
+                 ["gate", "--release", str(FIXTURES / "oci-gzip"), "--rebuild", str(FIXTURES / "oci-zstd")]):
+        code, out, err = run_main(capsys, "--no-cache", args[0], "-f", "html", *args[1:])
+        assert code == 0 and out.startswith("<!DOCTYPE html>") and f"inspectr {args[0]}: " in out, err
+    code, out, err = run_main(capsys, "--no-cache", "gate", "--release", str(FIXTURES / "diff" / "ts0-1.tar"), "--rebuild",
+                              str(FIXTURES / "diff" / "changed.tar"), "--report-dir", str(tmp_path / "r"))
+    assert code == 1 and out.startswith("not-reproduced"), err
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["gate.json", "gate.junit.xml", "gate.md", "gate.sarif", "report.html"]
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "inspectr gate: <span class=\"verdict v-fail\">not-reproduced</span>" in page and "etc/motd" in page
+
+
+# Hostile strings in every place each page shows image text.
+def hostile_reports() -> dict[str, Any]:
+    """An audit, verification, gate and behaviour report with HOSTILE strings in every field an
+    image controls (also used by tests/test_text_report.py for the terminal)."""
+    findings = [Finding("secret" if i % 2 else "setuid", Severity.CRITICAL if i % 2 else Severity.LOW, name, i, f"RUN {name}",
+                        bool(i % 3), f"message {name}", allowed_by=f"allow {name}" if i % 4 == 0 else None)
+                for i, name in enumerate(HOSTILE)]
+    audit = AuditReport("a<script>.tar", "oci<b>", findings, Efficiency(0.5, 10, 0.1, 100, [{"path": HOSTILE[1], "count": 2,
+                                                                                               "wasted_bytes": 5}]),
+                        package_notices=[{"code": "x", "message": HOSTILE[0]}])
+    verify = VerificationReport(HOSTILE[0], "oci", [HOSTILE[1]], [Check("layer-digest", n, Status.FAIL, f"m {n}", "digest-mismatch")
+                                                                  for n in HOSTILE],
+                                [SignatureResult("cosign", n, Status.FAIL, f"m {n}", None, n, n) for n in HOSTILE]).finish()
+    diff = _hostile_result().difference
+    gate = GateReport(HOSTILE[0], HOSTILE[1], "not-reproduced", [f"reason {n}" for n in HOSTILE],
+                      [GateCheck(f"behave:{n}", f"probe {n}", "fail", f"m {n}", {"probe": n, "list": [n]}) for n in HOSTILE], diff)
+    behave = BehaviourReport(HOSTILE[0], HOSTILE[1], [
+        ProbeOutcome(Probe(n, ("/bin/sh", "-c", n)), "different",
+                     {"stdout": {"a": {"text": f"{n}\n"}, "b": {"text": f"{n}!\n"}}, "label": {"a": n, "b": n + "x"}},
+                     [n], n) for n in HOSTILE])
+    return {"audit": AuditVerdict(audit, Severity.HIGH), "verify": verify, "gate": gate, "behave": behave}
+
+
+def _hostile_pages() -> dict[str, str]:
+    r = hostile_reports()
+    return {"audit": audit_html(r["audit"]), "verify": verification_html(r["verify"]), "gate": gate_html(r["gate"]),
+            "behave": behaviour_html(r["behave"])}
+
+
+@pytest.mark.parametrize("command", ["audit", "verify", "gate", "behave"])
+def test_hostile_strings_appear_nowhere_raw_on_any_page(command: str) -> None:
+    page = _hostile_pages()[command]
+    html_part = _split(page)[0] if 'id="data"' in page else page
+    for raw in RAW:
+        assert raw not in html_part, raw
+    assert "\udce9" not in page and page.count("<script") == page.count("</script>") == (2 if 'id="data"' in page else 1)
+    assert "caf\\xe9" in html_part or command == "gate"  # escaped, as the terminal shows it
+    assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in html_part
+
+
+@needs_browser
+@pytest.mark.parametrize("command", ["audit", "verify", "gate", "behave"])
+def test_hostile_pages_run_nothing_in_chromium(browser: Any, tmp_path: Path, command: str) -> None:
+    from selenium.common.exceptions import NoAlertPresentException
+
+    path = tmp_path / f"{command}.html"
+    path.write_text(_hostile_pages()[command])
+    browser.get_log("browser")
+    browser.get_log("performance")
+    _load(browser, path)
+    for head in browser.find_elements("css selector", "#list .row .head"):
+        head.click()  # the gate's diff section: every detail drawn
+    browser.execute_script("document.querySelectorAll('#tree details').forEach(d => d.open = true)")
+    browser.execute_script("[...document.querySelectorAll('td, th, code, .head, li, .leaf')].forEach(e => {"
+                           "e.dispatchEvent(new MouseEvent('mouseover', {bubbles: true}));"
+                           "e.dispatchEvent(new MouseEvent('click', {bubbles: true})); })")
+    assert browser.execute_script("return typeof window.__pwned") == "undefined"
+    with pytest.raises(NoAlertPresentException):
+        _ = browser.switch_to.alert.text
+    assert browser.execute_script("return document.querySelectorAll('img, svg, iframe, object, embed').length") == 0
+    body = browser.find_element("tag name", "body").text
+    assert "<script>window.__pwned=1</script>" in body and "srv/caf\\xe9" in body and "\x1b" not in body
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    assert _page_requests(browser, path.as_uri()) == [path.as_uri()]
+
+
+def _page_requests(driver: Any, uri: str) -> list[str]:
+    """Every request the document at `uri` made (itself included), from the performance log; the
+    browser's own new-tab page traffic on a fresh profile is not the page's."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent" and message["params"].get("documentURL") == uri:
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
+@needs_browser
+def test_audit_page_filters_by_severity_and_searches(browser: Any, pages: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "audit.html"
+    path.write_text(pages["audit"])
+    _load(browser, path)
+    visible = "return [...document.querySelectorAll('#findings tr.finding:not([hidden])')].map(r => r.dataset.sev)"
+    assert len(browser.execute_script(visible)) == 18
+    before = browser.execute_script("return document.documentElement.dataset.renders")
+    browser.find_element("css selector", "#severities input[data-sev='critical']").click()
+    _wait(browser, "return document.documentElement.dataset.renders !== arguments[0]", before)
+    shown = browser.execute_script(visible)
+    assert len(shown) == 13 and "critical" not in shown
+    heads = "return [...document.querySelectorAll('#findings tbody.rule:not([hidden]) code')].map(e => e.textContent)"
+    assert "secret" not in browser.execute_script(heads)  # a rule with only critical findings is hidden whole
+    browser.find_element("css selector", "#severities input[data-sev='critical']").click()
+    before = browser.execute_script("return document.documentElement.dataset.renders")
+    browser.find_element("id", "find-search").send_keys("SSH Private KEY FILE")  # case-insensitive
+    _wait(browser, "return document.documentElement.dataset.renders !== arguments[0]", before)
+    rows = browser.execute_script("return [...document.querySelectorAll('#findings tr.finding:not([hidden]) code')].map(e => e.textContent)")
+    assert rows == ["root/.ssh/id_rsa"] and browser.find_element("id", "find-status").text == "showing 1 of 18 findings"
+
+
+@needs_browser
+def test_gate_page_lists_every_change_and_renders_the_motd_diff(browser: Any, pages: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "gate.html"
+    path.write_text(pages["gate"])
+    _load(browser, path)
+    assert len(_rows(browser)) == 15 and "etc/motd" in _rows(browser)
+    browser.find_element("xpath", "//div[@id='list']//span[@class='path'][text()='etc/motd']").click()
+    table = browser.find_element("css selector", "#list .details table.sbs")
+    cells = [td.text for td in table.find_elements("css selector", "tbody tr:not(.hunk) td")]
+    assert cells == ["1", "Welcome to the inspectr diff fixture.", "1", "Welcome to the inspectr diff fixture, changed version."]
+
+
+@needs_browser
+def test_screenshots_of_the_audit_and_gate_pages(browser: Any, pages: dict[str, str], tmp_path: Path) -> None:
+    """The pages render to something (docs/images: run with INSPECTR_SCREENSHOTS=docs/images)."""
+    import os
+
+    keep = os.environ.get("INSPECTR_SCREENSHOTS")
+    for command in ("audit", "gate"):
+        path = tmp_path / f"{command}.html"
+        path.write_text(pages[command])
+        _load(browser, path)
+        if command == "gate":
+            browser.find_element("xpath", "//div[@id='list']//span[@class='path'][text()='etc/motd']").click()
+            browser.execute_script("document.getElementById('changes').scrollIntoView()")
+        png = browser.get_screenshot_as_png()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000, command  # more than a blank page
+        if keep:
+            (Path(keep) / f"{command}-report.png").write_bytes(png)

@@ -23,9 +23,9 @@ def inflations(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     seen: Counter[str] = Counter()
     real = build.index_layer
 
-    def counting(source, layer, limits, scan_secrets=False):  # type: ignore[no-untyped-def]
+    def counting(source, layer, limits, scan_secrets=False, report=None):  # type: ignore[no-untyped-def]
         seen[str(source.digest or source.blob.key)] += 1
-        return real(source, layer, limits, scan_secrets)
+        return real(source, layer, limits, scan_secrets, report)
 
     monkeypatch.setattr(build, "index_layer", counting)
     return seen
@@ -60,7 +60,7 @@ def test_a_layer_verified_elsewhere_in_the_run_is_still_verified_at_its_own_loca
     b = open_image(str(copy))
     verified = []
     real = build.verify_blob
-    build.verify_blob = lambda source: verified.append(source.blob.key) or real(source)  # type: ignore[assignment]
+    build.verify_blob = lambda source, report=None: verified.append(source.blob.key) or real(source, report)  # type: ignore[assignment]
     try:
         index_pair(a, b, session=session)
     finally:

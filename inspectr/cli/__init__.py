@@ -31,7 +31,7 @@ __all__ = ["main", "cli"]
 _COMMANDS = {
     "inspect": "inspect_cmd", "ls": "ls_cmd", "cat": "cat_cmd", "export": "export_cmd", "diff": "diff_cmd",
     "verify": "verify_cmd", "audit": "audit_cmd", "gate": "gate_cmd", "run": "run_cmd", "behave": "behave_cmd",
-    "cache": "cache_cmd", "pull": "pull_cmd", "sbom": "sbom_cmd",
+    "cache": "cache_cmd", "pull": "pull_cmd", "sbom": "sbom_cmd", "completion": "completion_cmd",
 }
 
 
@@ -49,6 +49,9 @@ class _LazyGroup(click.Group):
             # options, so a container's arguments after `--` (`run IMG -- echo -v`) stay whole.
             command.params.append(click.Option(["-v", "--verbose"], is_flag=True, expose_value=False,
                                                callback=_set_verbose, help="As the global -v."))
+        if not any(p.name == "quiet" for p in command.params):
+            command.params.append(click.Option(["-q", "--quiet"], is_flag=True, expose_value=False,
+                                               callback=_set_quiet, help="As the global -q."))
         return command
 
     @property
@@ -60,16 +63,25 @@ class _LazyGroup(click.Group):
         pass
 
 
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(f"inspectr, version {package_version()}")
+        ctx.exit(0)
+
+
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="inspectr", prog_name="inspectr")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Print inspectr's version and exit.")
 @click.option("-v", "--verbose", is_flag=True, help="Show warnings in full and tracebacks for internal errors.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress display and no notices or warnings on stderr; errors are still reported.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
-              help="Colour in terminal output.")
+              help="Colour and styles in terminal output (auto: on a terminal, unless NO_COLOR is set).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Layer-index cache (default: $INSPECTR_CACHE_DIR, $XDG_CACHE_HOME/inspectr, ~/.cache/inspectr).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the layer-index cache.")
 @click.pass_context
-def cli(ctx: click.Context, verbose: bool, color: str, cache_dir: Path | None, no_cache: bool) -> None:
+def cli(ctx: click.Context, verbose: bool, quiet: bool, color: str, cache_dir: Path | None, no_cache: bool) -> None:
     """inspectr: forensic inspection of container images.
 
     IMAGE is a path (auto-detected) or a reference: docker-archive:PATH[:NAME:TAG],
@@ -79,6 +91,7 @@ def cli(ctx: click.Context, verbose: bool, color: str, cache_dir: Path | None, n
     """
     state = ctx.ensure_object(Context)  # main() passes its own, to read --verbose after an error
     state.verbose = state.verbose or verbose
+    state.quiet = state.quiet or quiet
     state.color = color
     state.cache_dir = None if no_cache else (cache_dir or default_cache_dir())
     if state.cache_dir is not None and ctx.invoked_subcommand not in (None, "cache"):
@@ -95,6 +108,24 @@ def _terminated(state: Context) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the unwinding is not interrupted again
     state.terminated = True
     raise KeyboardInterrupt
+
+
+def _set_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    state = ctx.find_object(Context)
+    if value and state is not None:
+        state.quiet = True
+
+
+def package_version() -> str:
+    """The installed distribution's version, or the source tree's when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("inspectr")
+    except PackageNotFoundError:
+        from .. import __version__
+
+        return __version__
 
 
 def _set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -171,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout.write(err.format_message() + "\n")
         sys.exit(2)
     except click.ClickException as err:
-        report_error("usage", err.format_message(), as_json)
+        report_error("usage", " ".join(err.format_message().split()), as_json)  # click wraps some: one line
         sys.exit(2)
     except click.exceptions.Abort:  # click's form of KeyboardInterrupt (and so of SIGTERM)
         sys.stderr.write("inspectr: terminated\n" if state.terminated else "inspectr: aborted\n")

@@ -25,10 +25,11 @@ _DEFAULT_RULES = ".inspectr-audit.toml"
 @click.option("--rules", "rules_path", type=click.Path(dir_okay=False, path_type=Path),
               help=f"Thresholds and allow-lists (TOML); default: ./{_DEFAULT_RULES} when present.")
 @image_options
-@format_option("text", "json", "sarif", "markdown", "junit")
+@click.option("--full", is_flag=True, help="Text: every finding, one per line, instead of one line per rule.")
+@format_option("text", "json", "sarif", "markdown", "junit", "html")
 @click.pass_obj
 def command(ctx: Context, image: str, fail_on: str, rules_path: Path | None, platform: str | None, limit_scale: int,
-            limits: tuple[str, ...], strict: bool, fmt: str) -> None:
+            limits: tuple[str, ...], strict: bool, full: bool, fmt: str) -> None:
     """Review one image for security problems, with the layer behind each: setuid/setgid files,
     file capabilities, world-writable paths, devices outside /dev, secrets in any layer (also
     deleted ones), config risks, deleted-but-present files, unowned executables, and dive's
@@ -45,5 +46,5 @@ def command(ctx: Context, image: str, fail_on: str, rules_path: Path | None, pla
         report = audit_image(img, rules, session=ctx.session(img.limits, progress))
     report = replace(report, provenance=attached_provenance(container, session))
     verdict = AuditVerdict(report, Severity(fail_on))
-    present(verdict, fmt, sys.stdout, console=ctx.console, verbose=ctx.verbose)
+    present(verdict, fmt, sys.stdout, console=ctx.console, verbose=ctx.verbose, full=full)
     click.get_current_context().exit(1 if verdict.failing else 0)

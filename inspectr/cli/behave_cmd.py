@@ -29,7 +29,7 @@ from .run_options import runtime_options, runtime_settings
 @runtime_options
 @image_options
 @click.option("--userns", is_flag=True, help="Run probes in a user namespace: root in the image is an unprivileged host uid.")
-@format_option("text", "json", "markdown")
+@format_option("text", "json", "markdown", "html")
 @click.pass_obj
 def command(ctx: Context, /, image_a: str, image_b: str, probes: tuple[str, ...], probes_file: Path | None, repeat: int,
             normalisers: tuple[str, ...], userns: bool, platform: str | None, limit_scale: int, limits: tuple[str, ...],

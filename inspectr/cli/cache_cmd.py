@@ -10,7 +10,7 @@ from ..fs.cache import LayerCache
 from ..registry.blobcache import BlobCache
 from ..runtime.rootfs import prune_unpacked, unpacked_dirs
 from ..present.text import human_size
-from .common import Context
+from .common import Context, notice
 
 
 @click.group("cache")
@@ -39,9 +39,8 @@ def ls_command(ctx: Context) -> None:
     unpacked = unpacked_dirs(cache.dir / "rootfs")
     for path, size, _ in unpacked:
         sys.stdout.write(f"{human_size(size):>10}  rootfs {path.parent.name}/{path.name}\n")
-    sys.stderr.write(f"inspectr: {len(entries)} layer indexes, {len(blobs)} pulled blobs "
-                     f"({human_size(sum(b.size for b in blobs))}) and {len(unpacked)} unpacked run layers "
-                     f"({human_size(sum(u[1] for u in unpacked))}) in {cache.dir}\n")
+    notice(ctx, f"{len(entries)} layer indexes, {len(blobs)} pulled blobs ({human_size(sum(b.size for b in blobs))}) "
+                f"and {len(unpacked)} unpacked run layers ({human_size(sum(u[1] for u in unpacked))}) in {cache.dir}")
 
 
 @command.command("prune")
@@ -54,4 +53,4 @@ def prune_command(ctx: Context, older_than: float | None) -> None:
     more, more_size = BlobCache(cache.dir).prune(older_than)
     unpacked, unpacked_size = prune_unpacked(older_than, cache.dir / "rootfs")
     count, size = count + more + unpacked, size + more_size + unpacked_size
-    sys.stderr.write(f"inspectr: removed {count} entries ({human_size(size)})\n")
+    notice(ctx, f"removed {count} entries ({human_size(size)})")

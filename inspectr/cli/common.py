@@ -16,13 +16,13 @@ if TYPE_CHECKING:
 import click
 
 from ..fs.cache import LayerCache
-from ..fs.layer_index import LayerIndex
 from ..image import Image
 from ..errors import DiskFull, UsageError, WriteError
 from ..limits import Limits, parse_limit
 from ..registry import RegistrySettings
-from ..session import Session
+from ..session import Progress as SessionProgress, Session
 from ..sources.detect import open_image
+from .progress import Progress as Progress  # the commands' import of it
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,6 +32,7 @@ class Context:
     """What the global and registry flags said; `session()` turns it into the engines' Session."""
 
     verbose: bool = False
+    quiet: bool = False  # --quiet: no progress, no notices on stderr; errors still
     color: str = "auto"
     cache_dir: Path | None = None  # None: --no-cache
     registry: RegistrySettings = field(default_factory=RegistrySettings)
@@ -41,22 +42,29 @@ class Context:
     def cache(self) -> LayerCache | None:
         return LayerCache(self.cache_dir) if self.cache_dir is not None else None
 
-    def session(self, limits: Limits | None = None, progress: "Progress | None" = None) -> Session:
+    def session(self, limits: Limits | None = None, progress: "SessionProgress | None" = None) -> Session:
         return Session(limits=limits or Limits(), cache=self.cache, progress=progress, registry=self.registry)
+
+    def colour(self, stream: TextIO) -> bool:
+        """Whether to style output on `stream`: --color always or never, else a terminal and no
+        NO_COLOR (no-color.org: set and not empty; an explicit --color always wins over it)."""
+        if self.color != "auto":
+            return self.color == "always"
+        return not os.environ.get("NO_COLOR") and stream.isatty()
 
     def console(self, stderr: bool = False) -> "Console":
         from rich.console import Console  # imported on use: commands that print no tables start faster
-        force = {"always": True, "never": False}.get(self.color)
         stream = sys.stderr if stderr else sys.stdout
-        # Piped output is not cut to 80 columns: tables keep digests and paths whole.
-        width = None if stream.isatty() else 200
+        colour = self.colour(stream)
         return Console(
-            width=width,
+            width=output_width(stream),
             stderr=stderr,
-            force_terminal=force,
-            no_color=self.color == "never" or "NO_COLOR" in os.environ,
+            force_terminal=True if self.color == "always" else None,
+            # No colour means no styles at all: rich's no_color still sends bold and dim.
+            color_system="auto" if colour else None,
+            no_color=not colour,  # rich reads NO_COLOR itself; an explicit --color always wins
             highlight=False,
-            soft_wrap=True,  # long digests and paths stay on one line, also when piped
+            soft_wrap=True,  # text outside tables is never cut: digests and paths stay whole
         )
 
 
@@ -138,41 +146,28 @@ def load_image(ctx: Context, reference: str, platform: str | None, limit_scale: 
     return open_image(reference, platform=platform, session=ctx.session(parse_limits(limit_scale, overrides)))
 
 
-class Progress:
-    """A rich progress bar on stderr for long indexing, only on a terminal and never under CI. It
-    covers one image, or both sides of a diff (a blob that both hold is indexed once)."""
+def output_width(stream: TextIO) -> int:
+    """Columns for tables: $COLUMNS when set, else the terminal's width, else 80 (a pipe)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) >= 20:
+        return int(columns)
+    try:
+        if stream.isatty() and os.get_terminal_size(stream.fileno()).columns >= 20:  # a new pty says 0
+            return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError):
+        pass
+    return 80
 
-    def __init__(self, ctx: Context, images: Image | tuple[Image, ...], label: str = "indexing layers") -> None:
-        self._bar: Any = None
-        layers = [layer for image in (images if isinstance(images, tuple) else (images,)) for layer in image.layers]
-        if isinstance(images, tuple):  # a pair is indexed in one pass: a blob both sides hold counts once
-            layers = list({str(layer.digest or layer.blob.key): layer for layer in layers}.values())
-        enabled = sys.stderr.isatty() and not os.environ.get("CI") and len(layers) > 0
-        total = sum(layer.blob.length for layer in layers)
-        if enabled and total > (32 << 20):
-            from rich.progress import BarColumn, DownloadColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
 
-            self._bar = RichProgress(TextColumn(label), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
-                                     console=ctx.console(stderr=True), transient=True)
-            self._task = self._bar.add_task(label, total=total)
-
-    def __enter__(self) -> "Progress":
-        if self._bar:
-            self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar:
-            self._bar.stop()
-
-    def layer_done(self, index: LayerIndex) -> None:
-        if self._bar:
-            self._bar.advance(self._task, index.compressed_size or 0)
+def notice(ctx: Context, text: str) -> None:
+    """A line for the user on stderr beside the result (a summary, a warning); not with --quiet."""
+    if not ctx.quiet:
+        sys.stderr.write(f"inspectr: {text}\n")
 
 
 def print_warnings(ctx: Context, warnings: list[Any]) -> None:
-    """Warnings go to stderr: a count, or each one with --verbose."""
-    if not warnings:
+    """Warnings go to stderr: a count, or each one with --verbose (none with --quiet)."""
+    if not warnings or ctx.quiet:
         return
     from ..present.safe import display_text
 
@@ -196,7 +191,12 @@ def write_failure(err: OSError, where: str) -> WriteError:
 
 @contextlib.contextmanager
 def output_file(path: Path, mode: str) -> Iterator[TextIO]:
-    """A report file the user named: failures to open, write or close it are write errors."""
+    """A report file the user named (`-`: standard output, as every Unix tool reads it):
+    failures to open, write or close it are write errors."""
+    if str(path) == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
     try:
         with open(path, mode, encoding="utf-8") as fp:
             yield fp  # type: ignore[misc]  # open() in a text mode is a TextIO

@@ -63,7 +63,7 @@ def command(ctx: Context, /, image_a: str, image_b: str, semantic: bool, exclude
                           max_diff_bytes=max_diff_bytes, content=not no_content, packages_only=packages_only)
     result = diff_references(image_a, image_b, options, session=ctx.session(parse_limits(limit_scale, limits)),
                              platform=platform, all_platforms=all_platforms,
-                             progress=lambda a, b: Progress(ctx, (a, b), "indexing both images"))
+                             progress=lambda a, b: Progress(ctx, (a, b)))
     for warnings in result.warnings:
         print_warnings(ctx, warnings)
     if report_dir is not None:

@@ -10,7 +10,7 @@ from ..errors import UsageError
 from ..fs.build import build_tree
 from ..fs.export import ExportOptions, export_dir, export_tar
 from ..present.safe import display_text
-from .common import Context, Progress, image_options, load_image, print_warnings
+from .common import Context, Progress, image_options, load_image, notice, print_warnings
 
 
 @click.command("export")
@@ -46,10 +46,8 @@ def command(ctx: Context, image: str, dest: str, keep_special_bits: bool, xattrs
                                                            ownership=same_owner, devices=devices))
     print_warnings(ctx, tree.warnings)  # after the export: a failed one says one line (docs/errors.md)
     for warning in report.warnings[:20]:
-        sys.stderr.write(f"inspectr: warning: {display_text(warning)}\n")
+        notice(ctx, f"warning: {display_text(warning)}")
     if len(report.warnings) > 20:
-        sys.stderr.write(f"inspectr: ... and {len(report.warnings) - 20} more warnings\n")
-    sys.stderr.write(
-        f"inspectr: exported {report.files} files, {report.dirs} dirs, {report.symlinks} symlinks, "
-        f"{report.hardlinks} hardlinks, {report.devices} special files, {report.bytes} bytes\n"
-    )
+        notice(ctx, f"... and {len(report.warnings) - 20} more warnings")
+    notice(ctx, f"exported {report.files} files, {report.dirs} dirs, {report.symlinks} symlinks, "
+                f"{report.hardlinks} hardlinks, {report.devices} special files, {report.bytes} bytes")

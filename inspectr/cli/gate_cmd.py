@@ -13,10 +13,10 @@ from ..gate.engine import run_gate
 from ..gate.attest import load_signing_key, verdict_envelopes
 from ..gate.policy import GatePolicy, load_gate_policy, with_command_line
 from ..present.table import present
-from .common import Context, output_file, registry_options
+from .common import Context, format_option, output_file, registry_options
 from .trust_options import KeylessInputs, keyless_options
 
-_REPORT_NAMES = {"json": "gate.json", "sarif": "gate.sarif", "junit": "gate.junit.xml", "markdown": "gate.md"}
+_REPORT_NAMES = {"json": "gate.json", "sarif": "gate.sarif", "junit": "gate.junit.xml", "markdown": "gate.md", "html": "report.html"}
 
 
 @click.command("gate")
@@ -29,7 +29,7 @@ _REPORT_NAMES = {"json": "gate.json", "sarif": "gate.sarif", "junit": "gate.juni
 @click.option("--identity", help="The reference the release signature must name (overrides the policy's).")
 @click.option("--behave", is_flag=True, help="Also run the policy's behaviour probes in inspectr's runtime (needs root).")
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write gate.json, gate.sarif, gate.junit.xml and gate.md here.")
+              help="Write gate.json, gate.sarif, gate.junit.xml, gate.md and report.html here.")
 @click.option("--json", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report here.")
 @click.option("--sarif", type=click.Path(dir_okay=False, path_type=Path), help="Write the SARIF report here.")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Write the JUnit XML report here.")
@@ -38,10 +38,11 @@ _REPORT_NAMES = {"json": "gate.json", "sarif": "gate.sarif", "junit": "gate.juni
 @click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), help="Write the Markdown summary here.")
 @keyless_options
 @registry_options
+@format_option("text", "json", "sarif", "junit", "markdown", "html")
 @click.pass_obj
 def command(ctx: Context, /, release: str, rebuild: str, policy_path: Path | None, keys: tuple[Path, ...],
             keyrings: tuple[Path, ...], identity: str | None, behave: bool, report_dir: Path | None, keyless: KeylessInputs,
-            attest_key: Path | None,
+            attest_key: Path | None, fmt: str,
             **paths: Path | None) -> None:
     """One CI verdict for a signed, reproducible build: verify the release's signature and
     integrity, verify the rebuild's integrity, diff them under the policy's accepted
@@ -59,11 +60,11 @@ def command(ctx: Context, /, release: str, rebuild: str, policy_path: Path | Non
     report = run_gate(release, rebuild, policy, session=ctx.session())
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)
-        paths = {fmt: paths[fmt] or report_dir / name for fmt, name in _REPORT_NAMES.items()}
-    for fmt in _REPORT_NAMES:  # in this order, also when the options were given in another
-        if paths[fmt] is not None:
-            with output_file(paths[fmt], "w") as fp:  # type: ignore[arg-type]
-                present(report, fmt, fp)
+        paths = {kind: paths.get(kind) or report_dir / name for kind, name in _REPORT_NAMES.items()}
+    for kind in _REPORT_NAMES:  # in this order, also when the options were given in another
+        if paths.get(kind) is not None:
+            with output_file(paths[kind], "w") as fp:  # type: ignore[arg-type]
+                present(report, kind, fp)
     if signing_key is not None and report_dir is not None:
         for role, envelope in verdict_envelopes(report, signing_key, policy_path):
             with output_file(report_dir / f"verdict-{role}.intoto.json", "w") as fp:
@@ -71,7 +72,7 @@ def command(ctx: Context, /, release: str, rebuild: str, policy_path: Path | Non
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         with output_file(Path(os.environ["GITHUB_STEP_SUMMARY"]), "a") as fp:
             present(report, "markdown", fp)
-    if os.environ.get("GITHUB_ACTIONS") == "true":
+    if os.environ.get("GITHUB_ACTIONS") == "true" and fmt == "text":  # workflow commands, beside the text
         present(report, "github", sys.stdout)
-    present(report, "text", sys.stdout)
+    present(report, fmt, sys.stdout, console=ctx.console, verbose=ctx.verbose)
     click.get_current_context().exit(0 if report.ok else 1)

@@ -10,7 +10,7 @@ import click
 from ..errors import UsageError
 from ..model import Platform
 from ..present.text import human_size
-from .common import Context, registry_options
+from .common import Context, Progress, notice, registry_options
 
 
 @click.command("pull")
@@ -34,10 +34,11 @@ def command(ctx: Context, image: str, dest: Path, fmt: str | None, platform: str
     if not image.startswith("docker://"):
         raise UsageError(f"{image}: pull takes a registry reference (docker://HOST/REPO[:TAG|@DIGEST])")
     want = Platform.parse(platform) if platform else None
-    result = pull_image(image, dest, fmt or ("oci-archive" if dest.suffix == ".tar" else "oci"), want,
-                        attachments=not no_attachments, session=ctx.session())
+    with Progress(ctx, None, "pulling", min_bytes=0, unit="blobs") as progress:
+        result = pull_image(image, dest, fmt or ("oci-archive" if dest.suffix == ".tar" else "oci"), want,
+                            attachments=not no_attachments, session=ctx.session(progress=progress))
     for problem in result.problems:
-        sys.stderr.write(f"inspectr: warning: {problem}\n")
+        notice(ctx, f"warning: {problem}")
     names = ", ".join(n for n in result.names if n)
     sys.stdout.write(f"{result.dest}: {result.format}, {result.blobs} blobs ({human_size(result.bytes)}), "
                      f"{result.top_digest}; index.json names: {names or '(none)'}\n")

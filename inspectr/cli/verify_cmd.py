@@ -13,7 +13,7 @@ from ..verify.keys import load_keyring, load_public_key
 from ..untrusted.sbom import DEFAULT_MAX_SBOM_BYTES
 from ..userfiles import read_user_file
 from ..verify.provenance import ProvenanceExpectation
-from .common import Context, format_option, parse_limits, registry_options
+from .common import Context, Progress, format_option, parse_limits, registry_options
 from .trust_options import KeylessInputs, keyless_options, provenance_options
 
 
@@ -39,7 +39,7 @@ from .trust_options import KeylessInputs, keyless_options, provenance_options
 @click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE", help="Raise one resource limit.")
 @keyless_options
 @provenance_options
-@format_option("text", "json", "sarif", "junit", "markdown")
+@format_option("text", "json", "sarif", "junit", "markdown", "html")
 @registry_options
 @click.pass_obj
 def command(ctx: Context, image: str, keys: tuple[Path, ...], keyrings: tuple[Path, ...], signatures: tuple[Path, ...],
@@ -69,6 +69,7 @@ def command(ctx: Context, image: str, keys: tuple[Path, ...], keyrings: tuple[Pa
         sbom=sbom,
         sbom_files=tuple((str(p), read_user_file(p, "SBOM file", DEFAULT_MAX_SBOM_BYTES)) for p in sbom_files),
     )
-    report = verify_image(image, trust, session=ctx.session(lim), skip_blob_checks=skip_blob_checks)
+    with Progress(ctx, None, "verifying") as progress:
+        report = verify_image(image, trust, session=ctx.session(lim, progress), skip_blob_checks=skip_blob_checks)
     present(report, fmt, sys.stdout, console=ctx.console, verbose=ctx.verbose)
     click.get_current_context().exit(0 if report.ok else 1)

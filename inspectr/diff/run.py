@@ -22,7 +22,7 @@ from .options import DiffOptions
 __all__ = ["DiffResult", "diff_references", "describe_image", "is_identical", "write_report_dir"]
 
 # Shows progress while one pair is indexed: called with both images once they are open.
-ProgressFor = Callable[[Image, Image], ContextManager[Progress]]
+ProgressFor = Callable[[Image, Image], ContextManager[Progress | None]]  # None: nothing is shown
 
 
 @dataclass(frozen=True)

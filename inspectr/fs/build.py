@@ -3,7 +3,7 @@ the cache where it can) and apply them into a Tree."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..errors import InspectrError, SizeLimitExceeded
 from ..image import Image, LayerRef
@@ -24,22 +24,25 @@ def content_key(ref: LayerRef) -> str:
     return f"{ref.digest}|{ref.media_type}"
 
 
-def _index_one(args: tuple[LayerRef, Limits, bool, bool, LayerCache | None]) -> LayerIndex | int:
-    layer, limits, scan, verify_only, cache = args
+_Report = Callable[[int], None] | None
+
+
+def _index_one(args: tuple[LayerRef, Limits, bool, bool, LayerCache | None, _Report]) -> LayerIndex | int:
+    layer, limits, scan, verify_only, cache, report = args
     if verify_only:
-        return verify_blob(layer)
-    index = index_layer(layer, layer.index, limits, scan)
+        return verify_blob(layer, report)
+    index = index_layer(layer, layer.index, limits, scan, report)
     if cache is not None:
         cache.put(layer, index, scan)  # in the worker: encoding runs beside the other layers
     return index
 
 
-def _index_or_error(args: tuple[LayerRef, Limits, LayerCache | None, bool]) -> LayerIndex | int | tuple[str, str]:
+def _index_or_error(args: tuple[LayerRef, Limits, LayerCache | None, bool, _Report]) -> LayerIndex | int | tuple[str, str]:
     """A layer's index (or, with verify_only, its verified size), or its error as (class,
     message): one layer's failure is a result, so a report can carry on with the others."""
-    layer, limits, cache, verify_only = args
+    layer, limits, cache, verify_only, report = args
     try:
-        return _index_one((layer, limits, False, verify_only, cache))
+        return _index_one((layer, limits, False, verify_only, cache, report))
     except InspectrError as err:
         return err.error_class, err.message
 
@@ -48,8 +51,12 @@ def run_layer_jobs(jobs: Sequence[tuple[LayerRef, bool]], limits: Limits, *, ses
                    scan_secrets: bool = False) -> list[LayerIndex | int]:
     """Index (or, when the flag says so, only verify the digest of) each layer on the session's
     executor; results in the given order."""
-    return session.executor.map(_index_one, [(ref, limits, scan_secrets, verify, session.cache) for ref, verify in jobs],
-                                [ref.blob.length for ref, _ in jobs])
+    return session.executor.map(_index_one, [(ref, limits, scan_secrets, verify, session.cache, _reporter(ref, session))
+                                             for ref, verify in jobs], [ref.blob.length for ref, _ in jobs])
+
+
+def _reporter(ref: LayerRef, session: Session) -> _Report:
+    return session.byte_reporter(content_key(ref), ref.blob.length)
 
 
 def index_checked(layers: Sequence[LayerRef], limits: Limits, *, session: Session) -> list[LayerIndex | tuple[str, str]]:
@@ -69,7 +76,8 @@ def index_checked(layers: Sequence[LayerRef], limits: Limits, *, session: Sessio
         else:
             first[key] = i
             jobs.append((i, False))
-    done = session.executor.map(_index_or_error, [(layers[i], limits, session.cache, only) for i, only in jobs],
+    done = session.executor.map(_index_or_error, [(layers[i], limits, session.cache, only, _reporter(layers[i], session))
+                                                  for i, only in jobs],
                                 [layers[i].blob.length for i, _ in jobs])
     result_of = {i: result for (i, _), result in zip(jobs, done)}
     for i, ref in enumerate(layers):  # full indexes first: the verify-only items take theirs
@@ -79,7 +87,7 @@ def index_checked(layers: Sequence[LayerRef], limits: Limits, *, session: Sessio
     # A copy whose twin failed to index is indexed itself, so its own verdict is its own.
     retry = [i for i, ref in enumerate(layers) if isinstance(result_of.get(i), int)
              and session.verified.get(content_key(ref)) is None]
-    again = session.executor.map(_index_or_error, [(layers[i], limits, session.cache, False) for i in retry],
+    again = session.executor.map(_index_or_error, [(layers[i], limits, session.cache, False, None) for i in retry],
                                  [layers[i].blob.length for i in retry])
     for i, result in zip(retry, again):
         result_of[i] = result

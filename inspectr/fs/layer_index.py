@@ -99,12 +99,43 @@ def _choose_compression(source: LayerSource, head: bytes) -> Compression:
     return found if declared is None else declared
 
 
+class _Reporting:
+    """A blob stream that tells a progress sink how much was read, every few MB (a call per read
+    would show in the benchmarks), and the rest when it is closed."""
+
+    _EVERY = 4 << 20
+
+    def __init__(self, fp: BinaryIO, report: Callable[[int], None]) -> None:
+        self._fp, self._report, self._pending = fp, report, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._fp.read(n)
+        self._pending += len(data)
+        if self._pending >= self._EVERY or not data:
+            self._flush()
+        return data
+
+    def _flush(self) -> None:
+        if self._pending:
+            pending, self._pending = self._pending, 0
+            self._report(pending)
+
+    def close(self) -> None:
+        self._flush()
+        self._fp.close()
+
+
+def _open_blob(source: LayerSource, report: Callable[[int], None] | None) -> BinaryIO:
+    fp = source.open()
+    return fp if report is None else _Reporting(fp, report)  # type: ignore[return-value]
+
+
 def _open_tar_stream(
-    source: LayerSource, limits: Limits, notes: Callable[[str, str], None]
+    source: LayerSource, limits: Limits, notes: Callable[[str, str], None], report: Callable[[int], None] | None = None
 ) -> tuple[VerifyingReader, object, Compression, hashlib._Hash, _Counter]:
     # The diff_id's own algorithm (sha256 or sha512); anything else cannot be verified.
     diff_hasher = source.diff_id.hasher() if source.diff_id is not None else hashlib.sha256()
-    verifier = VerifyingReader(source.open(), source.digest, source.size, source.label)
+    verifier = VerifyingReader(_open_blob(source, report), source.digest, source.size, source.label)
     peek = PeekReader(verifier)
     head = peek.peek(8)
     compression = _choose_compression(source, head)
@@ -163,15 +194,17 @@ def _finish(source: LayerSource, verifier: VerifyingReader, stream: object, diff
             )
 
 
-def index_layer(source: LayerSource, layer: int, limits: Limits, scan_secrets: bool = False) -> LayerIndex:
+def index_layer(source: LayerSource, layer: int, limits: Limits, scan_secrets: bool = False,
+                report: Callable[[int], None] | None = None) -> LayerIndex:
     """Index one layer blob in a single verified pass (with `scan_secrets`, small files are also
-    searched for secrets while they are hashed). Raises InspectrError subclasses."""
+    searched for secrets while they are hashed; `report` is told the blob bytes read, every few
+    MB). Raises InspectrError subclasses."""
     notices: list[Notice] = []
 
     def warn(code: str, message: str) -> None:
         notices.append(Notice(code, "", layer, message))
 
-    verifier, stream, compression, diff_hasher, counter = _open_tar_stream(source, limits, warn)
+    verifier, stream, compression, diff_hasher, counter = _open_tar_stream(source, limits, warn, report)
     try:
         blocks = StreamBlocks(stream, [diff_hasher, counter], limits.max_layer_bytes, source.label)
         secrets: list[tuple[str, list[SecretMatch]]] | None = [] if scan_secrets else None
@@ -200,10 +233,10 @@ def index_layer(source: LayerSource, layer: int, limits: Limits, scan_secrets: b
     )
 
 
-def verify_blob(source: LayerSource) -> int:
+def verify_blob(source: LayerSource, report: Callable[[int], None] | None = None) -> int:
     """Stream a blob only to check its size and digest (for a copy of a blob already indexed
     elsewhere: equal digests mean equal bytes, so the index carries over). Returns its size."""
-    verifier = VerifyingReader(source.open(), source.digest, source.size, source.label)
+    verifier = VerifyingReader(_open_blob(source, report), source.digest, source.size, source.label)
     try:
         verifier.drain()
     finally:

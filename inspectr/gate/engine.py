@@ -81,7 +81,8 @@ def _verification_check(cid: str, name: str, report: VerificationReport, signatu
                    "; ".join(f"{s.error}: {s.message}" for s in bad) or "no signature found for the release")
         return GateCheck(cid, name, "pass" if ok else "fail", message,
                          {"verdict": report.verdict, "signatures": [s.to_json() for s in report.signatures]})
-    message = (f"{len(report.checks)} integrity checks passed" if not failed else
+    counted = [c for c in report.checks if c.status not in (Status.INFO, Status.SKIP)]  # info rows are notes
+    message = (f"{len(counted)} integrity checks passed" if not failed else
                "; ".join(f"{c.error}: {c.subject}: {c.message}" for c in failed[:5]))
     return GateCheck(cid, name, "fail" if failed else "pass", message,
                      {"verdict": report.verdict, "failed": [c.to_json() for c in failed]})
@@ -162,7 +163,8 @@ def run_gate(release: str, rebuild: str, policy: GatePolicy, *, session: Session
         checks.append(_verification_check("release-signature", "release: signature by a required signer", rel, True))
     else:
         checks.append(GateCheck("release-signature", "release: signature by a required signer", "skip",
-                                "signers.required = false in the policy"))
+                                "not required (no policy)" if policy.path is None else
+                                "not required (signers.required = false in the policy)"))
     # The rebuild is judged on integrity only; the release's trust inputs let its provenance be read.
     reb = verify_image(rebuild_container, dataclasses.replace(trust, require_signature=False, attestation=None), session=session)
     checks.append(_verification_check("rebuild-integrity", "rebuild: integrity of every blob", reb, False))

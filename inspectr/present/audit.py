@@ -20,7 +20,7 @@ from .json import write_json
 if TYPE_CHECKING:
     from .table import Target
 
-__all__ = ["AuditVerdict", "render_audit", "audit_to_json", "audit_to_sarif", "audit_to_junit", "markdown_audit", "present_text",
+__all__ = ["AuditVerdict", "rule_groups", "audit_reason", "render_audit", "audit_to_json", "audit_to_sarif", "audit_to_junit", "markdown_audit", "present_text",
            "present_json", "present_sarif", "present_junit", "present_markdown"]
 
 _STYLE = {Severity.CRITICAL: "bold red", Severity.HIGH: "red", Severity.MEDIUM: "yellow", Severity.LOW: "cyan",
@@ -48,21 +48,65 @@ def _where(f: Finding) -> str:
     return f"layer {f.layer}{by}{state}"
 
 
-def render_audit(r: AuditReport, console: Console, verbose: bool = False) -> None:
+def rule_groups(findings: list[Finding]) -> list[tuple[str, list[Finding]]]:
+    """Findings grouped by rule, worst first: by the group's worst severity, then by how many it
+    holds, then by name; within a group, worst first and otherwise in the engine's order."""
+    groups: dict[str, list[Finding]] = defaultdict(list)
+    for f in findings:
+        groups[f.rule].append(f)
+    ordered = sorted(groups.items(), key=lambda kv: (-max(f.severity.rank for f in kv[1]), -len(kv[1]), kv[0]))
+    return [(rule, sorted(items, key=lambda f: -f.severity.rank)) for rule, items in ordered]
+
+
+def audit_reason(r: AuditReport, fail_on: Severity | None) -> str:
+    """The verdict's reason: how many findings at the --fail-on severity or worse are not allowed."""
+    failing = r.failing(fail_on)
+    at = f"at {fail_on.value} or worse" if fail_on is not None else ""
+    allowed = sum(1 for f in r.findings if f.allowed_by)
+    text = (f"{len(failing)} finding{'s' if len(failing) != 1 else ''} {at} not allowed" if failing
+            else f"no finding {at} that the rules do not allow" if fail_on is not None else f"{len(r.findings)} findings")
+    text += f" (--fail-on {fail_on.value})" if fail_on is not None else ""
+    if allowed:
+        text += f"; {allowed} allowed by the rules file"
+    return text + "".join(f"; threshold: {t}" for t in r.threshold_failures)
+
+
+def render_audit(r: AuditReport, console: Console, verbose: bool = False, full: bool = False,
+                 fail_on: Severity | None = None) -> None:
+    """The verdict, counts per severity and the reason first; then one line per rule, worst
+    first, with its count and a sample (`full` or `verbose`: every finding with its layer)."""
+    failing = bool(r.failing(fail_on))
+    head = Text("fail" if failing else "pass", style="bold red" if failing else "bold green") if fail_on else Text("audit")
+    console.print(head + Text(f"  {display_text(r.reference)} ({r.format})"))
     counts, allowed = r.counts(), r.counts(allowed=True)
-    summary = Text(f"audit {display_text(r.reference)} ({r.format}): ")
+    summary = Text("")
     for sev in reversed(Severity):
         n = counts[sev.value]
         summary.append(f"{sev.value} {n}" + (f" ({allowed[sev.value]} allowed)" if allowed[sev.value] else "") + "  ",
                        style=_STYLE[sev] if n else "dim")
     console.print(summary)
-    groups: dict[str, list[Finding]] = defaultdict(list)
-    for f in r.findings:
-        groups[f.rule].append(f)
-    for rule, items in groups.items():
+    if fail_on is not None:
+        console.print(Text(display_text(audit_reason(r, fail_on)), style="red" if failing else "green"))
+    groups = rule_groups(r.findings)
+    if groups and not (full or verbose):
+        console.print()
+        console.print(Text("findings by rule, worst first (one line per rule; --full lists each finding)", style="bold"))
+        width = max(len(rule) for rule, _ in groups)
+        for rule, items in groups:
+            worst = items[0]
+            n_allowed = sum(1 for f in items if f.allowed_by)
+            line = Text(f"  {worst.severity.value:<8} ", style=_STYLE[worst.severity])
+            line.append(f"{rule:<{width}} {len(items):>4}" + (f" ({n_allowed} allowed)" if n_allowed else ""))
+            layers = sorted({f.layer for f in items if f.layer is not None})
+            if layers:
+                line.append(f"  layer{'s' if len(layers) > 1 else ''} {', '.join(map(str, layers[:6]))}"
+                            + (", …" if len(layers) > 6 else ""), style="dim")
+            line.append(f"  e.g. {display_text(worst.path or '-')}: {display_text(worst.message)}", style="dim")
+            console.print(line, no_wrap=True, overflow="ellipsis")  # one line per rule at any width
+    for rule, items in groups if (full or verbose) else []:
         console.print()
         console.print(Text(f"{rule}  ({len(items)})  {RULES.get(rule, (None, ''))[1]}", style="bold"))
-        for f in items[: None if verbose else 25]:
+        for f in items:
             line = Text(f"  {f.severity.value:<8} ", style=_STYLE[f.severity])
             line.append(display_text(f.path or "-"))
             line.append(f"  {display_text(f.message)}")
@@ -72,8 +116,6 @@ def render_audit(r: AuditReport, console: Console, verbose: bool = False) -> Non
             where = _where(f)
             if where:
                 console.print(Text(f"           {display_text(where)}", style="dim"))
-        if len(items) > 25 and not verbose:
-            console.print(Text(f"  … {len(items) - 25} more (use -v)", style="dim"))
     e = r.efficiency
     console.print()
     console.print(Text(f"efficiency {e.score:.4f}, wasted {e.wasted_bytes} bytes "
@@ -114,7 +156,7 @@ _LEVEL = {Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDIUM: "
 
 
 def audit_to_sarif(r: AuditReport) -> dict[str, Any]:
-    results = [SarifResult(f.rule, _LEVEL[f.severity], f"{f.path}: {f.message}" if f.path else f.message, f.path or r.reference,
+    results = [SarifResult(f.rule, _LEVEL[f.severity], f"{f.path}: {f.message}" if f.path else f.message, f.path or None,
                            f"layer {f.layer}" if f.layer is not None else "config",
                            {"severity": f.severity.value, "layer": f.layer, "visible": f.visible,
                             "created_by": f.created_by, "evidence": f.evidence}, f.allowed_by)
@@ -148,7 +190,7 @@ def markdown_audit(r: AuditReport, fp: TextIO) -> None:
 
 
 def present_text(v: AuditVerdict, to: Target) -> None:
-    render_audit(v.report, to.console(), to.verbose)
+    render_audit(v.report, to.console(), to.verbose, to.full, v.fail_on)
 
 
 def present_json(v: AuditVerdict, to: Target) -> None:

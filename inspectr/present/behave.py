@@ -29,8 +29,8 @@ def present_markdown(r: BehaviourReport, to: Target) -> None:
     to.out.write(f"### {'✅' if r.same else '❌'} inspectr behave: **{'same' if r.same else 'different'}**\n\n"
                  "| probe | verdict | differing fields | nondeterministic |\n|---|---|---|---|\n")
     for o in r.outcomes:
-        to.out.write(f"| {markdown_text(o.probe.name)} | {o.verdict} | {', '.join(o.differences)} | "
-                     f"{', '.join(o.nondeterministic)} |\n")
+        to.out.write(f"| {markdown_text(o.probe.name)} | {o.verdict} | {markdown_text(', '.join(o.differences))} | "
+                     f"{markdown_text(', '.join(o.nondeterministic))} |\n")
 
 
 def present_text(r: BehaviourReport, to: Target) -> None:
@@ -39,16 +39,16 @@ def present_text(r: BehaviourReport, to: Target) -> None:
     for o in r.outcomes:
         line = f"  {o.verdict:<22} {display_text(o.probe.name)}"
         if o.nondeterministic:
-            line += f"  (nondeterministic: {', '.join(o.nondeterministic)})"
+            line += f"  (nondeterministic: {display_text(', '.join(o.nondeterministic))})"
         if o.error:
             line += f"  error: {display_text(o.error)}"
         out.write(line + "\n")
         for name, d in o.differences.items():
             va, vb = d["a"], d["b"]
             if isinstance(va, dict):  # stdout/stderr: a line diff of the captured text
-                out.write(f"      {name}:\n")
+                out.write(f"      {display_text(name)}:\n")
                 lines = difflib.unified_diff(va["text"].splitlines(), vb["text"].splitlines(), lineterm="", n=1)
                 for text in list(lines)[2:42]:  # past the ---/+++ header; at most 40 lines
                     out.write(f"        {display_text(text)}\n")
                 continue
-            out.write(f"      {name}: {display_text(str(va))[:200]} -> {display_text(str(vb))[:200]}\n")
+            out.write(f"      {display_text(name)}: {display_text(str(va))[:200]} -> {display_text(str(vb))[:200]}\n")

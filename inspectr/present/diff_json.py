@@ -102,7 +102,7 @@ def difference_to_sarif(d: Difference | None, a: dict[str, Any], b: dict[str, An
         side = c.b if c.b is not None else c.a
         layer = side.layer if side is not None else None
         results.append(SarifResult(c.cause.value, "note" if c.accepted else "error", f"{c.path}: {c.change} ({c.cause.value})",
-                                   c.path if c.subject in ("file", "hidden") else str(b.get("reference")),
+                                   c.path if c.subject in ("file", "hidden") else None,
                                    f"layer {layer}" if layer is not None else c.subject,
                                    {"subject": c.subject, "layer": layer}, c.accepted_by))
     texts = {cause.value: f"difference of class {cause.value}" for cause in Cause}

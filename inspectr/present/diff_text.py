@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from ..diff.run import DiffResult
     from .table import Target
 
-__all__ = ["render_difference", "render_identical", "markdown_difference", "present_text", "present_markdown"]
+__all__ = ["render_difference", "render_identical", "markdown_difference", "present_text", "present_markdown", "field_lines",
+           "difference_lines", "markdown_change_detail"]
 
 _VERDICT_STYLE = {Verdict.IDENTICAL: "bold green", Verdict.EQUIVALENT: "bold green", Verdict.DIFFERENT: "bold red"}
 _MARK = {"added": "+", "removed": "-", "modified": "~", "renamed": ">", "upgraded": "^", "downgraded": "v"}
@@ -34,7 +35,8 @@ def _group_key(c: Change) -> tuple[str, str]:
 
 
 
-def _field_lines(c: Change) -> list[str]:
+def field_lines(c: Change) -> list[str]:
+    """Each changed field as "name: old → new  [class]" (or its one value when added or removed)."""
     out = []
     for f in c.fields:
         if c.change in ("added", "removed"):
@@ -70,10 +72,7 @@ def render_difference(d: Difference, console: Console, verbose: bool = False, fu
         f"{cause}: {n}" + (f" ({accepted[cause]} accepted)" if accepted.get(cause) else "") for cause, n in counts.items())))
     lines.append(Text(display_text(d.explanation), style=_VERDICT_STYLE[d.verdict]))
     lines += [Text(f"hint: {display_text(hint)}") for hint in d.hints]
-    if full:
-        _full(d, lines, verbose)
-    else:
-        _summary(d, lines, verbose)
+    lines += difference_lines(d, verbose, full)
     if max_lines:
         heights = [1 if line.no_wrap else len(console.render_lines(line, console.options, pad=False)) for line in lines]
         if sum(heights) > max_lines:
@@ -91,7 +90,64 @@ def render_difference(d: Difference, console: Console, verbose: bool = False, fu
             console.print(line)
 
 
-def _entry(c: Change, lines: list[Text], verbose: bool, provenance: bool = True) -> None:
+def difference_lines(d: Difference, verbose: bool = False, full: bool = False) -> list[Text]:
+    """The body of the report below its header: every change (`full`), or the summary: real
+    changes listed with their values and text diffs, the rest one line per group. The gate's
+    text report shows its diff with these lines too."""
+    lines: list[Text] = []
+    if full:
+        _full(d, lines, verbose)
+    else:
+        _summary(d, lines, verbose)
+    return lines
+
+
+def _fence(text: str) -> str:
+    """A Markdown code fence longer than any run of backticks in `text`, so the text cannot close it."""
+    longest, run = 0, 0
+    for ch in text:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    return "`" * max(3, longest + 1)
+
+
+def markdown_change_detail(c: Change, indent: str = "  ", max_diff_lines: int = 40) -> str:
+    """A change's old and new values and its text diff, as Markdown under a list item (for the
+    gate's summary): the values on one line, the diff in a fenced block, both display-escaped."""
+    out = ""
+    values = "; ".join(field_lines(c))
+    if values:
+        out += f"{indent}{_md(values[:600])}\n"
+    if c.content_diff:
+        shown = c.content_diff.splitlines()
+        body = "\n".join(display_text(line) for line in shown[:max_diff_lines])
+        if len(shown) > max_diff_lines:
+            body += f"\n… {len(shown) - max_diff_lines} more lines (see the JSON report)"
+        fence = _fence(body)
+        out += f"\n{indent}{fence}diff\n" + "".join(f"{indent}{line}\n" for line in body.split("\n")) + f"{indent}{fence}\n"
+    return out
+
+
+def _provenance_parts(c: Change) -> list[str]:
+    return [part for part in _provenance(c).split("; ") if part]
+
+
+def _compact_fields(c: Change) -> str:
+    """An added or removed entry's fields on one line, digests shortened (the summary's form)."""
+    parts = []
+    for f in c.fields:
+        value = f.a if f.a is not None else f.b
+        text = value_text(f.name, value)
+        if f.name == "sha256" and len(text) > 16:
+            text = text[:16] + "…"
+        parts.append(f"{f.name} {text}")
+    return ", ".join(parts)
+
+
+def _entry(c: Change, lines: list[Text], verbose: bool, seen: set[str] | None = None) -> None:
+    """One change: its line, its provenance and owning package, its fields and text diff. With
+    `seen` (the summary), a provenance part or package line already printed in this run of
+    entries is not printed again, and an added or removed entry's fields take one line."""
     style = "dim" if c.accepted else ("green" if c.change == "added" else "red" if c.change == "removed" else "yellow")
     label = display_text(c.path if not c.renamed_from else f"{c.renamed_from} → {c.path}")
     if c.platform:
@@ -100,19 +156,26 @@ def _entry(c: Change, lines: list[Text], verbose: bool, provenance: bool = True)
     if c.accepted:
         head.append(f"  (accepted: {display_text(c.accepted_by or '')})", style="dim")
     lines.append(head)
-    prov = _provenance(c)
-    if prov and provenance:
-        lines.append(Text(f"      {display_text(prov)}", style="dim"))
+    parts = _provenance_parts(c)
+    if parts and (seen is None or not set(parts) <= seen):
+        lines.append(Text(f"      {display_text('; '.join(parts))}", style="dim"))
+    if seen is not None:
+        seen.update(parts)
     if c.subject == "package" and c.paths:
         shown_paths = ", ".join(c.paths[:4]) + (", …" if len(c.paths) > 4 else "")
         what = "files" if c.change in ("added", "removed") else "files in one version only"
         lines.append(Text(f"      {what}: {len(c.paths)}: {display_text(shown_paths)}", style="dim"))
     owners = owners_text(c)
-    if owners:
+    if owners and (seen is None or owners not in seen):
         lines.append(Text(f"      {display_text(owners)}", style="bold" if c.suspicious else ""))
-    shown = _field_lines(c)
-    for text in shown if (verbose or len(shown) <= 6) else shown[:6] + [f"… {len(shown) - 6} more fields"]:
-        lines.append(Text(f"      {display_text(text)}"))
+        if seen is not None:
+            seen.add(owners)
+    if seen is not None and c.change in ("added", "removed") and c.subject in ("file", "hidden") and not verbose:
+        lines.append(Text(f"      {display_text(_compact_fields(c))}", no_wrap=True, overflow="ellipsis"))
+    else:
+        shown = field_lines(c)
+        for text in shown if (verbose or len(shown) <= 6) else shown[:6] + [f"… {len(shown) - 6} more fields"]:
+            lines.append(Text(f"      {display_text(text)}"))
     if c.note:
         lines.append(Text(f"      note: {display_text(c.note)}", style="italic"))
     if c.content_diff and not c.accepted:
@@ -145,17 +208,15 @@ def _summary(d: Difference, lines: list[Text], verbose: bool) -> None:
     if listed:
         lines.append(Text(""))
         heading = ""
-        last_prov = None
+        seen: set[str] = set()
         for c in listed:
             where, cause = _group_key(c)
             title = "packages" if c.subject == "package" else "files no package change explains" if c.suspicious \
                 else f"changes [{cause}]"
             if title != heading:
                 lines.append(Text(title, style="bold"))
-                heading, last_prov = title, None
-            prov = _provenance(c)
-            _entry(c, lines, verbose, provenance=prov != last_prov)  # provenance once per run of entries
-            last_prov = prov
+                heading, seen = title, set()
+            _entry(c, lines, verbose, seen)  # provenance and package once per heading
     grouped: dict[tuple[str, str, tuple[str, ...], str | None], list[Change]] = defaultdict(list)
     for c in d.changes:
         if not _listed_in_full(c):
@@ -188,7 +249,7 @@ def _summary(d: Difference, lines: list[Text], verbose: bool) -> None:
         if accepted_by:
             line.append(f"  (accepted: {display_text(accepted_by)})", style="dim")
         lines.append(line)
-        example = _field_lines(sample)[:1]
+        example = field_lines(sample)[:1]
         lines.append(Text(f"      e.g. {display_text(sample.path)}" + (f": {display_text(example[0])}" if example else ""),
                           style="dim", no_wrap=True, overflow="ellipsis"))  # a sample: one line at any width
 
@@ -210,7 +271,7 @@ def markdown_difference(d: Difference | None, a: dict[str, Any], b: dict[str, An
         if packages:
             fp.write("\n#### Packages\n\n| | package | version | layer |\n|---|---|---|---|\n")
             for c in packages:
-                fp.write(f"| {c.change} | {_md(c.path)} | {_md('; '.join(_field_lines(c)))} | "
+                fp.write(f"| {c.change} | {_md(c.path)} | {_md('; '.join(field_lines(c)))} | "
                          f"{_md(_provenance(c))} |\n")
         suspicious = [c for c in open_changes if c.suspicious]
         open_changes = suspicious + [c for c in open_changes if c.subject != "package" and not c.suspicious]
@@ -218,7 +279,7 @@ def markdown_difference(d: Difference | None, a: dict[str, Any], b: dict[str, An
             fp.write(f"\n**{len(suspicious)} changed files that no package change explains** (listed first below)\n")
         fp.write("\n<details><summary>Unaccepted differences</summary>\n\n| | path | class | fields | package | provenance |\n|---|---|---|---|---|---|\n")
         for c in open_changes[:500]:
-            fields = "; ".join(_field_lines(c))[:300]
+            fields = "; ".join(field_lines(c))[:300]
             where = f"{c.platform} " if c.platform else ""
             fp.write(f"| {_MARK.get(c.change, '?')} | {_md(where + c.path)} | {c.cause.value} | {_md(fields)} | "
                      f"{_md(owners_text(c) or '')} | {_md(_provenance(c))} |\n")

@@ -1,11 +1,15 @@
-"""The gate report for CI: versioned JSON, SARIF 2.1.0, JUnit XML, Markdown, and GitHub
-workflow-command annotations."""
+"""The gate report for CI: terminal text, versioned JSON, SARIF 2.1.0, JUnit XML, Markdown, and
+GitHub workflow-command annotations."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TextIO
 
+from rich.console import Console
+from rich.text import Text
+
 from ..gate.engine import GateReport
+from .diff_text import difference_lines, markdown_change_detail
 from .diff_json import change_to_json
 from .json import FORMAT_VERSION
 from .junit import JUnitCase, junit_xml
@@ -16,7 +20,7 @@ from .json import write_json
 if TYPE_CHECKING:
     from .table import Target
 
-__all__ = ["gate_to_json", "gate_to_sarif", "gate_to_junit", "gate_markdown", "github_annotations", "present_text",
+__all__ = ["gate_reason", "render_gate", "gate_to_json", "gate_to_sarif", "gate_to_junit", "gate_markdown", "github_annotations", "present_text",
            "present_json", "present_sarif", "present_junit", "present_markdown", "present_github"]
 
 
@@ -42,12 +46,12 @@ _RULES = {
 
 
 def gate_to_sarif(r: GateReport) -> dict[str, Any]:
-    results = [SarifResult(c.id.split(":")[0], "error", f"{c.name}: {c.message}", r.release)
+    results = [SarifResult(c.id.split(":")[0], "error", f"{c.name}: {c.message}", None)
                for c in r.checks if c.status == "fail"]
     for change in r.unaccepted:
         layer = change.b.layer if change.b and change.b.layer is not None else (change.a.layer if change.a else None)
         results.append(SarifResult("unaccepted-difference", "error", f"{change.path}: {change.change} ({change.cause.value})",
-                                   change.path if change.subject in ("file", "hidden") else r.rebuild,
+                                   change.path if change.subject in ("file", "hidden") else None,
                                    f"layer {layer}" if layer is not None else change.subject,
                                    {"subject": change.subject, "cause": change.cause.value, "layer": layer}))
     return sarif_log(results, _RULES, {"verdict": r.verdict})
@@ -76,6 +80,11 @@ def gate_markdown(r: GateReport, fp: TextIO) -> None:
         fp.write(f"\n{len(r.unaccepted)} differences not accepted:\n\n")
         for change in r.unaccepted[:50]:
             fp.write(f"- {_md(change.path)}: {change.change} ({change.cause.value})\n")
+            fp.write(markdown_change_detail(change))
+        if len(r.unaccepted) > 50:
+            fp.write(f"- … and {len(r.unaccepted) - 50} more (see the JSON report)\n")
+    if r.difference is not None and r.difference.hints:
+        fp.write("\n" + "".join(f"- hint: {_md(h)}\n" for h in r.difference.hints))
     fp.write("\n")
 
 
@@ -95,13 +104,48 @@ def github_annotations(r: GateReport, fp: TextIO) -> None:
                  f"{change.change} ({change.cause.value})\n")
 
 
-def present_text(r: GateReport, to: Target) -> None:
-    """The verdict, each reason, and how many differences were accepted."""
-    to.out.write(f"{r.verdict}\n")
-    for reason in r.reasons:
-        to.out.write(f"  - {display_text(reason)}\n")
+def gate_reason(r: GateReport) -> list[str]:
+    """Why the verdict is what it is: the gate's reasons, or for a passing gate what the diff found."""
+    if r.reasons:
+        return list(r.reasons)
+    diff = next((c for c in r.checks if c.id == "diff"), None)
+    return [diff.message] if diff is not None else []
+
+
+_STATUS_STYLE = {"pass": "green", "fail": "bold red", "skip": "dim"}
+
+
+def render_gate(r: GateReport, console: Console, verbose: bool = False, full: bool = False) -> None:
+    """The verdict and its reasons first, then each check, then the diff: the differences not
+    accepted with their old and new values and text diffs, the accepted ones grouped."""
+    console.print(Text(r.verdict, style="bold green" if r.ok else "bold red")
+                  + Text(f"  release: {display_text(r.release)}  rebuild: {display_text(r.rebuild)}"))
+    for reason in gate_reason(r):
+        console.print(Text(f"  - {display_text(reason)}"))
     if r.verdict == "equivalent":
-        to.out.write(f"  {len(r.accepted)} accepted differences\n")
+        console.print(Text(f"  {len(r.accepted)} accepted differences"))
+    d = r.difference
+    for hint in d.hints if d is not None else []:  # advice on what is still open only (diff/engine.py)
+        console.print(Text(f"hint: {display_text(hint)}"))
+    console.print()
+    console.print(Text("checks", style="bold"))
+    width = max(len(c.name) for c in r.checks) if r.checks else 0
+    for c in r.checks:
+        line = Text(f"  {c.status:<5} ", style=_STATUS_STYLE.get(c.status, ""))
+        line.append(f"{display_text(c.name):<{width}}  {display_text(c.message)}")
+        console.print(line)
+    if d is not None:
+        console.print()
+        console.print(Text(f"diff: {len(r.unaccepted)} differences not accepted, {len(r.accepted)} accepted", style="bold"))
+        for line in difference_lines(d, verbose, full):
+            if line.no_wrap:
+                console.print(line, no_wrap=True, overflow=line.overflow or "ellipsis")
+            else:
+                console.print(line)
+
+
+def present_text(r: GateReport, to: Target) -> None:
+    render_gate(r, to.console(), to.verbose, to.full)
 
 
 def present_json(r: GateReport, to: Target) -> None:

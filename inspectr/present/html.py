@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ..diff.run import DiffResult
     from .table import Target
 
-__all__ = ["diff_html", "present_html"]
+__all__ = ["diff_html", "present_html", "render_page", "difference_context", "safe_text", "script_json", "size_text", "diff_line_text"]
 
 _MARK = {"added": "+", "removed": "-", "modified": "~", "renamed": ">", "upgraded": "^", "downgraded": "v"}
 
@@ -40,7 +40,7 @@ def _environment() -> jinja2.Environment:
                               undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
-def _safe(text: object) -> str:
+def safe_text(text: object) -> str:
     """Image text, escaped as for a terminal (display_text): what the page shows is what `diff` prints."""
     return display_text(str(text))
 
@@ -49,7 +49,7 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
-def _script_json(value: Any) -> str:
+def script_json(value: Any) -> str:
     """JSON that is inert inside <script type="application/json">: ASCII only (U+2028 and lone
     surrogates become \\u escapes), and no `<`, `>` or `&`, so `</script>` and `<!--` cannot occur."""
     text = json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
@@ -58,7 +58,7 @@ def _script_json(value: Any) -> str:
 
 
 
-def _size(n: int | None) -> str:
+def size_text(n: int | None) -> str:
     if n is None:
         return "?"
     if n < 1024:
@@ -73,13 +73,13 @@ def _size(n: int | None) -> str:
 
 
 
-def _diff_line(line: str) -> str:
-    """One line of a unified diff, escaped as _safe does but with its tabs kept (they indent
+def diff_line_text(line: str) -> str:
+    """One line of a unified diff, escaped as safe_text does but with its tabs kept (they indent
     code, and are harmless in a page). "\\ No newline at end of file" is diff's own marker: its
     backslash is not the image's."""
     if line.startswith("\\ "):
-        return "\\" + _diff_line(line[1:])
-    return "\t".join(_safe(part) for part in line.split("\t"))
+        return "\\" + diff_line_text(line[1:])
+    return "\t".join(safe_text(part) for part in line.split("\t"))
 
 
 class _Strings:
@@ -92,7 +92,7 @@ class _Strings:
     def ref(self, text: str | None) -> int | None:
         if text is None:
             return None
-        shown = _safe(" ".join(text.split()))
+        shown = safe_text(" ".join(text.split()))
         found = self.index.get(shown)
         if found is None:
             found = self.index[shown] = len(self.items)
@@ -109,32 +109,32 @@ def _side(side: Side | None, strings: _Strings) -> list[int | None] | None:
 def _change_record(c: Change, strings: _Strings, causes: dict[Cause, int]) -> dict[str, Any]:
     """A change for the page's script, with short keys (the page is read by it alone) and only the
     keys that have a value. Every string is already display-escaped."""
-    rec: dict[str, Any] = {"s": c.subject, "p": _safe(c.path), "k": c.change, "c": causes[c.cause]}
+    rec: dict[str, Any] = {"s": c.subject, "p": safe_text(c.path), "k": c.change, "c": causes[c.cause]}
     if c.accepted_by:
-        rec["acc"] = _safe(c.accepted_by)
+        rec["acc"] = safe_text(c.accepted_by)
     if c.suspicious:
         rec["x"] = 1
     if c.fields:
         one_sided = c.change in ("added", "removed")
-        rec["f"] = [[_safe(f.name), _safe(value_text(f.name, f.a)), _safe(value_text(f.name, f.b)), causes[f.cause], int(one_sided)]
+        rec["f"] = [[safe_text(f.name), safe_text(value_text(f.name, f.a)), safe_text(value_text(f.name, f.b)), causes[f.cause], int(one_sided)]
                     for f in c.fields]
     for key, side in (("A", c.a), ("B", c.b)):
         shown = _side(side, strings)
         if shown is not None:
             rec[key] = shown
     if c.renamed_from:
-        rec["r"] = _safe(c.renamed_from)
+        rec["r"] = safe_text(c.renamed_from)
     if c.content_diff:
-        rec["d"] = "\n".join(_diff_line(line) for line in c.content_diff.split("\n"))
+        rec["d"] = "\n".join(diff_line_text(line) for line in c.content_diff.split("\n"))
     if c.note:
-        rec["n"] = _safe(c.note)
+        rec["n"] = safe_text(c.note)
     if c.platform:
-        rec["pl"] = _safe(c.platform)
+        rec["pl"] = safe_text(c.platform)
     owners = owners_text(c)
     if owners:
-        rec["o"] = _safe(owners)
+        rec["o"] = safe_text(owners)
     if c.paths:
-        rec["ps"] = [_safe(p) for p in c.paths]
+        rec["ps"] = [safe_text(p) for p in c.paths]
     return rec
 
 
@@ -157,15 +157,15 @@ def _layer_tables(result: DiffResult, changes: list[Change]) -> list[dict[str, A
                 digest = str(ref.digest) if ref.digest else (index.digest if index and index.digest else ref.blob_name)
                 history = ref.history.created_by if ref.history is not None else None
                 rows.append({
-                    "index": i, "digest": _safe(digest),
-                    "compressed": _size(index.compressed_size if index else ref.size),
-                    "uncompressed": _size(index.uncompressed_size) if index else "?",
-                    "compression": _safe(index.compression) if index else "?",
+                    "index": i, "digest": safe_text(digest),
+                    "compressed": size_text(index.compressed_size if index else ref.size),
+                    "uncompressed": size_text(index.uncompressed_size) if index else "?",
+                    "compression": safe_text(index.compression) if index else "?",
                     "entries": len(index.entries) if index else "?",
-                    "created_by": _safe(" ".join(history.split())) if history else "",
+                    "created_by": safe_text(" ".join(history.split())) if history else "",
                     "changes": touched.get(i, 0),
                 })
-            tables.append({"side": label, "platform": _safe(platform), "reference": _safe(image.reference), "rows": rows})
+            tables.append({"side": label, "platform": safe_text(platform), "reference": safe_text(image.reference), "rows": rows})
     return tables
 
 
@@ -178,10 +178,10 @@ def _package_rows(changes: list[Change]) -> list[dict[str, Any]]:
         where = [f"{label}: layer {side.layer}" for label, side in (("A", c.a), ("B", c.b))
                  if side is not None and side.layer is not None and side.layer >= 0]
         rows.append({
-            "change": c.change, "mark": _MARK.get(c.change, "?"), "name": _safe(c.path), "accepted": bool(c.accepted),
-            "a": _safe(value_text("version", version.a)) if version else "", "b": _safe(value_text("version", version.b)) if version else "",
+            "change": c.change, "mark": _MARK.get(c.change, "?"), "name": safe_text(c.path), "accepted": bool(c.accepted),
+            "a": safe_text(value_text("version", version.a)) if version else "", "b": safe_text(value_text("version", version.b)) if version else "",
             "layers": "; ".join(where), "files": len(c.paths) if c.paths else 0,
-            "platform": _safe(c.platform) if c.platform else "",
+            "platform": safe_text(c.platform) if c.platform else "",
         })
     return rows
 
@@ -191,27 +191,21 @@ def _images(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str]]:
     keys = ("format", "platform", "manifest_digest", "config_digest", "layers")  # references: in the header line
 
     def shown(side: dict[str, Any], key: str) -> str:
-        return "" if side.get(key) is None else _safe(side[key])
+        return "" if side.get(key) is None else safe_text(side[key])
 
     return [(k.replace("_", " "), shown(a, k), shown(b, k)) for k in keys if a.get(k) is not None or b.get(k) is not None]
 
 
-def _context(result: DiffResult) -> dict[str, Any]:
-    d: Difference | None = result.difference
+def difference_context(d: Difference | None) -> dict[str, Any]:
+    """The parts of a Difference that the diff page and the gate page's diff section share
+    (templates/diff_parts.html.j2): counts per class, the package table, and the change list
+    as the JSON the page's script draws lazily."""
     causes = {cause: i for i, cause in enumerate(Cause)}
-    a, b = (d.a, d.b) if d is not None else (result.a, result.b)
-    ctx: dict[str, Any] = {
-        "verdict": result.verdict.value, "images": _images(a, b),
-        "a_ref": _safe(a.get("reference", "?")), "b_ref": _safe(b.get("reference", "?")),
-        "explanation": "the images are identical (same manifest digest)" if d is None else _safe(d.explanation),
-        "hints": [] if d is None else [_safe(h) for h in d.hints],
-        "counts": [], "total": 0, "accepted": 0, "packages": [], "layers": [], "listed": 0, "suspicious": 0,
-    }
-    changes = d.changes if d is not None else []
-    ctx["layers"] = _layer_tables(result, changes)
+    ctx: dict[str, Any] = {"counts": [], "total": 0, "accepted": 0, "packages": [], "listed": 0, "suspicious": 0}
     if d is None:
-        ctx["data"] = _script_json({"causes": [c.value for c in Cause], "strings": [], "changes": []})
+        ctx["data"] = script_json({"causes": [c.value for c in Cause], "strings": [], "changes": []})
         return ctx
+    changes = d.changes
     all_counts, accepted = d.counts(), d.counts(accepted=True)
     ctx["counts"] = [{"cause": cause, "n": n, "accepted": accepted.get(cause, 0), "index": causes[Cause(cause)]}
                      for cause, n in sorted(all_counts.items(), key=lambda kv: -Cause(kv[0]).rank)]
@@ -223,12 +217,28 @@ def _context(result: DiffResult) -> dict[str, Any]:
     listed = [c for c in listed if c.suspicious] + [c for c in listed if not c.suspicious]
     ctx["listed"], ctx["suspicious"] = len(listed), sum(1 for c in listed if c.suspicious)
     records = [_change_record(c, strings, causes) for c in listed]
-    ctx["data"] = _script_json({"causes": [c.value for c in Cause], "strings": strings.items, "changes": records})
+    ctx["data"] = script_json({"causes": [c.value for c in Cause], "strings": strings.items, "changes": records})
     return ctx
 
 
-def diff_html(result: DiffResult) -> str:
-    """The whole report as one HTML document (ASCII: anything else is a character reference).
+def _context(result: DiffResult) -> dict[str, Any]:
+    d: Difference | None = result.difference
+    a, b = (d.a, d.b) if d is not None else (result.a, result.b)
+    ctx: dict[str, Any] = {
+        "command": "diff", "verdict": result.verdict.value, "verdict_class": result.verdict.value, "images": _images(a, b),
+        "a_ref": safe_text(a.get("reference", "?")), "b_ref": safe_text(b.get("reference", "?")),
+        "explanation": "the images are identical (same manifest digest)" if d is None else safe_text(d.explanation),
+        "hints": [] if d is None else [safe_text(h) for h in d.hints],
+    }
+    ctx.update(difference_context(d))
+    ctx["layers"] = _layer_tables(result, d.changes if d is not None else [])
+    return ctx
+
+
+def render_page(template: str, ctx: dict[str, Any]) -> str:
+    """One report page from `template` (which extends page.html.j2) and its context, as one
+    HTML document (ASCII: anything else is a character reference). Every string in `ctx` that
+    came from an image must already be display-escaped (`_safe`); Jinja escapes it for HTML.
     Raises jinja2.TemplateError only on a broken template, never because of image content."""
     env = _environment()
     if env.loader is None:
@@ -236,14 +246,18 @@ def diff_html(result: DiffResult) -> str:
     # The page's own style and script, inserted verbatim: the CSP names them by these exact bytes.
     css = env.loader.get_source(env, "report.css")[0]
     script = env.loader.get_source(env, "report.js")[0]
-    ctx = _context(result)
     csp = (f"default-src 'none'; style-src {_csp_hash(css)}; script-src {_csp_hash(script)}; img-src data:; "
            "base-uri 'none'; form-action 'none'")
-    page = env.get_template("diff.html.j2").render(
-        csp=csp, css=Markup(css), script=Markup(script), **ctx)
+    values = {"hints": [], "data": None, **ctx}
+    page = env.get_template(template).render(csp=csp, css=Markup(css), script=Markup(script), **values)
     # Style, script and JSON are ASCII, and in text and attributes a character reference means the
     # character itself: the page survives any output encoding.
     return page.encode("ascii", "xmlcharrefreplace").decode("ascii")
+
+
+def diff_html(result: DiffResult) -> str:
+    """The whole diff report as one HTML document (see render_page)."""
+    return render_page("diff.html.j2", _context(result))
 
 
 def present_html(result: DiffResult, to: Target) -> None:

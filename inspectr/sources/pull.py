@@ -18,6 +18,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from ..errors import DigestMismatch, DiskFull, ExportError, MalformedImage, SizeMismatch, UsageError, WriteError
 from ..limits import Limits
@@ -46,22 +47,27 @@ class PullResult:
     problems: list[str] = field(default_factory=list)
 
 
-def _check_blob(blob: FileSlice | MemoryBlob, desc: Descriptor, what: str) -> None:
+def _check_blob(blob: FileSlice | MemoryBlob, desc: Descriptor, what: str, report: Callable[[int], None] | None = None) -> None:
     """Read the blob through (a remote one lands in the cache on the way) and hash what was read:
-    the cache dir is not trusted either."""
+    the cache dir is not trusted either. `report` is told the bytes, every few MB."""
     h = desc.digest.hasher()
-    n = 0
+    n = told = 0
     with blob.open() as fp:
         while chunk := fp.read(_CHUNK):
             n += len(chunk)
             h.update(chunk)
+            if report is not None and n - told >= 4 * _CHUNK:
+                report(n - told)
+                told = n
+    if report is not None:
+        report(n - told)
     if n != desc.size:
         raise SizeMismatch(f"{what}: descriptor says {desc.size} bytes, blob has {n}")
     if h.hexdigest() != desc.digest.encoded:
         raise DigestMismatch(f"{what}: expected {desc.digest}, got {desc.digest.algorithm}:{h.hexdigest()}")
 
 
-def _walk(store: RegistryStore, entries: list[Descriptor], limits: Limits) -> dict[str, str]:
+def _walk(store: RegistryStore, entries: list[Descriptor], limits: Limits, session: Session) -> dict[str, str]:
     """Every blob reachable from `entries`, fetched and verified: digest -> cache path."""
     out: dict[str, str] = {}
     todo: list[tuple[Descriptor, str, int]] = [(d, f"index.json[{i}]", 0) for i, d in enumerate(entries)]
@@ -75,7 +81,7 @@ def _walk(store: RegistryStore, entries: list[Descriptor], limits: Limits) -> di
         if desc.size > limits.max_blob_bytes:
             raise MalformedImage(f"{store.label}: {what}: {desc.size} bytes exceeds max_blob_bytes")
         blob = store.blob(desc.digest, what)
-        _check_blob(blob, desc, f"{store.label}: {what}")
+        _check_blob(blob, desc, f"{store.label}: {what}", session.byte_reporter(key, desc.size))
         if not isinstance(blob, FileSlice):  # the cache was writable when pull began (pull_image checks)
             raise WriteError(f"{store.cache.root}: the blob cache stopped keeping blobs while {what} was pulled "
                              f"(disk full?); pull stages blobs there: free space, or give --cache-dir DIR")
@@ -149,7 +155,7 @@ def pull_image(reference: str, dest: Path, fmt: str = "oci", platform: Platform 
             "fix it, or give --cache-dir DIR")
     index_bytes = store.doc("index.json", "index.json")
     index = Index.from_json(load_json(index_bytes, f"{store.label}: index.json", limits), f"{store.label}: index.json")
-    blobs = _walk(store, list(index.manifests), limits)
+    blobs = _walk(store, list(index.manifests), limits, session)
     result = PullResult(reference, dest, fmt, str(store.top_digest), problems=list(store.problems))
     result.names = [d.annotations.get(REF_NAME, "") for d in index.manifests]
     result.blobs = len(blobs)

@@ -1,15 +1,48 @@
 "use strict";
-// inspectr diff report. Reads the JSON in #data and draws only what is in view: the first PAGE
-// matching rows, more as the list is scrolled, details and side-by-side diffs when a row is opened,
-// directory levels when they are expanded. Every string from the image is set as textContent.
+// inspectr's HTML reports (diff, gate, audit, verify, behave). A change list (diff, gate) is read
+// from the JSON in #data and only what is in view is drawn: the first PAGE matching rows, more as
+// the list is scrolled, details and side-by-side diffs when a row is opened, directory levels when
+// they are expanded. Every string from the image is set as textContent.
 (function () {
   var PAGE = 200;
   var root = document.documentElement;
+  // The audit page: its findings are static rows; severity boxes and the search hide rows, and a
+  // rule whose rows are all hidden hides its heading too.
+  function findings() {
+    var box = document.getElementById("findings");
+    if (!box) return;
+    var rows = box.querySelectorAll("tr.finding"), rules = box.querySelectorAll("tbody.rule"), off = {}, query = "", text = null;
+    var status = document.getElementById("find-status"), renders = 0;
+    function apply() {
+      if (query && !text) text = Array.prototype.map.call(rows, function (r) { return r.textContent.toLowerCase(); });
+      var n = 0;
+      for (var i = 0; i < rows.length; i++) {
+        var hide = off[rows[i].dataset.sev] || (query && text[i].indexOf(query) < 0);
+        rows[i].hidden = !!hide;
+        if (!hide) n++;
+      }
+      for (var j = 0; j < rules.length; j++) rules[j].hidden = !rules[j].querySelector("tr.finding:not([hidden])");
+      status.textContent = n ? "showing " + n + " of " + rows.length + " findings" : "nothing matches (" + rows.length + " findings in all)";
+      root.dataset.renders = String(++renders);
+    }
+    document.getElementById("severities").addEventListener("change", function (e) {
+      off[e.target.dataset.sev] = !e.target.checked;
+      apply();
+    });
+    var timer = 0;
+    document.getElementById("find-search").addEventListener("input", function (e) {
+      clearTimeout(timer);
+      var value = e.target.value.toLowerCase();
+      timer = setTimeout(function () { query = value; apply(); }, 80);
+    });
+    apply();
+  }
   function ready() {
     requestAnimationFrame(function () {
       setTimeout(function () { performance.mark("inspectr-first-rows"); root.dataset.ready = "1"; }, 0);
     });
   }
+  findings();
   var dataEl = document.getElementById("data"), list = document.getElementById("list");
   if (!dataEl || !list) { ready(); return; }
   var D = JSON.parse(dataEl.textContent), C = D.changes, S = D.strings, CAUSES = D.causes;
