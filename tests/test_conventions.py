@@ -132,6 +132,16 @@ def test_verify_learns_the_layers_as_workers_read_them(big_image: Path) -> None:
     assert b"verifying" in term and b"3 layers" in term and b"MB" in term
 
 
+def test_gate_shows_progress_while_it_checks_both_images(big_image: Path, tmp_path: Path) -> None:
+    code, out, _, term = run_cli(["--no-cache", "gate", "--release", str(big_image), "--rebuild", str(big_image),
+                                  "-f", "json"])
+    assert code == 0 and b'"verdict"' in out
+    assert b"checking" in term and b"MB" in term
+    code, _, err, term = run_cli(["--no-cache", "gate", "--release", str(big_image), "--rebuild", str(big_image)],
+                                 stderr_pty=False)
+    assert b"checking" not in err
+
+
 def test_pull_shows_download_progress_on_a_terminal(registry: Registry, big_image: Path, tmp_path: Path) -> None:
     registry.push(f"oci:{big_image}:latest", "conventions/big:latest")
     args = ["--cache-dir", str(tmp_path / "cache"), "pull", f"docker://{registry.host}/conventions/big:latest"]

@@ -13,7 +13,7 @@ from ..gate.engine import run_gate
 from ..gate.attest import load_signing_key, verdict_envelopes
 from ..gate.policy import GatePolicy, load_gate_policy, with_command_line
 from ..present.table import present
-from .common import Context, format_option, output_file, registry_options
+from .common import Context, Progress, format_option, output_file, registry_options
 from .trust_options import KeylessInputs, keyless_options
 
 _REPORT_NAMES = {"json": "gate.json", "sarif": "gate.sarif", "junit": "gate.junit.xml", "markdown": "gate.md", "html": "report.html"}
@@ -57,7 +57,8 @@ def command(ctx: Context, /, release: str, rebuild: str, policy_path: Path | Non
     signing_key = load_signing_key(attest_key) if attest_key else None
     if signing_key is not None and report_dir is None:
         raise UsageError("--attest-key: give --report-dir too; the signed verdicts are written there")
-    report = run_gate(release, rebuild, policy, session=ctx.session())
+    with Progress(ctx, None, "checking") as progress:
+        report = run_gate(release, rebuild, policy, session=ctx.session(None, progress))
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)
         paths = {kind: paths.get(kind) or report_dir / name for kind, name in _REPORT_NAMES.items()}
