@@ -12,7 +12,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-pytest_plugins = ["registry_fixtures"]
+pytest_plugins = ["registry_fixtures", "fleet_env"]
 
 # Under CI no test may skip: a skip there hides a missing install step, a missing fixture or a broken
 # environment (root, umoci, a registry, gpgv, vendored vectors), so any skip fails the session. CI

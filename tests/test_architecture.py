@@ -73,7 +73,7 @@ def test_tarfile_is_never_used_to_read_images() -> None:
 # The ground floor: plain values and the one verifying reader. They import only each other.
 CORE = {"errors", "limits", "digest", "model", "mediatypes", "notice", "image", "store", "package", "inventory_model"}
 # Engines take opened images (or open them through the Session) and return values.
-ENGINES = {"diff", "audit", "verify", "gate", "runtime", "packages"}
+ENGINES = {"diff", "audit", "verify", "gate", "runtime", "packages", "fleet"}
 # The runtime's syscall modules: ctypes wrappers (linux.py) and the choreography (container.py).
 SYSCALL_MODULES = {"runtime/linux.py", "runtime/container.py"}
 PROCESS_SYSCALLS = {"fork", "forkpty", "execv", "execve", "execvp", "execvpe", "execl", "execle", "execlp",

@@ -31,7 +31,7 @@ __all__ = ["main", "cli"]
 _COMMANDS = {
     "inspect": "inspect_cmd", "ls": "ls_cmd", "cat": "cat_cmd", "export": "export_cmd", "diff": "diff_cmd",
     "verify": "verify_cmd", "audit": "audit_cmd", "gate": "gate_cmd", "run": "run_cmd", "behave": "behave_cmd",
-    "cache": "cache_cmd", "pull": "pull_cmd", "sbom": "sbom_cmd", "completion": "completion_cmd",
+    "cache": "cache_cmd", "pull": "pull_cmd", "sbom": "sbom_cmd", "fleet": "fleet_cmd", "completion": "completion_cmd",
 }
 
 

@@ -29,7 +29,7 @@ from ..untrusted.secrets import SecretMatch
 from .entry import Entry, EntryKind, Notice
 from .layer_index import LayerIndex, LayerSource
 
-__all__ = ["LayerCache", "default_cache_dir", "CacheEntry", "prune_unused"]
+__all__ = ["LayerCache", "default_cache_dir", "CacheEntry", "prune_unused", "encode_index", "decode_index", "VERSION"]
 
 FORMAT = "inspectr-layer-index"
 VERSION = 3  # 2: package evidence kept with the index; 3: dpkg's diversions file among it
@@ -124,6 +124,17 @@ def _decode(doc: dict[str, Any], layer: int) -> LayerIndex:
         secrets=[(path, [SecretMatch(*m) for m in matches]) for path, matches in doc["secrets"]],
         evidence=[(kind, path, offset, base64.b64decode(data)) for kind, path, offset, data in doc["evidence"]],
     )
+
+
+def encode_index(index: LayerIndex) -> dict[str, Any]:
+    """An index as the cache's JSON document (format VERSION); the fleet store keeps the same."""
+    return _encode(index)
+
+
+def decode_index(doc: dict[str, Any], layer: int) -> LayerIndex:
+    """The index `encode_index` wrote, placed at `layer`. Raises ValueError, KeyError or
+    TypeError on a corrupt document."""
+    return _decode(doc, layer)
 
 
 def read_entry(path: Path, fmt: str, version: int, key: str) -> Any:

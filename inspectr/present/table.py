@@ -39,6 +39,7 @@ _DIFF, _VERIFY, _GATE = "diff.run.DiffResult", "verify.report.VerificationReport
 _AUDIT, _INSPECT = "present.audit.AuditVerdict", "summary.ImageSummary"
 _RUN, _BEHAVE = "present.run.RunOutcome", "runtime.behave.BehaviourReport"
 _INVENTORY = "inventory_model.Inventory"
+_FLEET_SCAN, _FLEET_QUERY = "fleet.scan.ScanReport", "fleet.query.QueryResult"
 _LAYER, _DELETED, _TREE = "present.ls.LayerListing", "present.ls.DeletedListing", "present.ls.TreeListing"
 
 # (result type under inspectr., format) -> "module under inspectr.present:function(result, target)"
@@ -86,6 +87,10 @@ TABLE: Mapping[tuple[str, str], str] = MappingProxyType({
     (_INVENTORY, "json"): "inventory:present_json",
     (_INVENTORY, "cyclonedx"): "sbom:present_cyclonedx",
     (_INVENTORY, "spdx"): "sbom:present_spdx",
+    (_FLEET_SCAN, "text"): "fleet:present_scan_text",
+    (_FLEET_SCAN, "json"): "fleet:present_scan_json",
+    (_FLEET_QUERY, "text"): "fleet:present_query_text",
+    (_FLEET_QUERY, "json"): "fleet:present_query_json",
 })
 
 

@@ -494,6 +494,35 @@ class RegistryClient:
                 merged += doc["manifests"]
         return json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": merged}).encode()
 
+    def _listing(self, path: str, repo: str, field_name: str, what: str, max_items: int) -> list[str]:
+        """A paginated name list (`_catalog`, `tags/list`): `Link` pages on this registry are
+        followed until `max_items` names, so a hostile registry cannot make the list unbounded."""
+        names: list[str] = []
+        next_path: str | None = f"{path}?n=1000"
+        while next_path is not None and len(names) < max_items:
+            resp = self.request("GET", next_path, repo)
+            if resp.status != 200:
+                raise self._error(resp, what)
+            link = resp.headers.get("Link", "")
+            doc = load_json(self._small_body(resp, self.limits.max_json_bytes), what, self.limits)
+            items = doc.get(field_name) if isinstance(doc, dict) else None
+            if items is None:
+                items = []  # distribution answers {"tags": null} for a repository with no tags
+            if not isinstance(items, list) or not all(isinstance(n, str) for n in items):
+                raise RegistryError(f"{what}: {field_name!r} is not a list of names")
+            names += items
+            m = re.search(r'<(/v2/[^>\s]*)>\s*;\s*rel="?next"?', link[:2048])  # only a path on this registry
+            next_path = m.group(1) if m and items else None
+        return names[:max_items]
+
+    def catalog(self, max_items: int = 10000) -> list[str]:
+        """The repositories `GET /v2/_catalog` lists (at most `max_items`)."""
+        return self._listing("/v2/_catalog", "", "repositories", f"docker://{self.host}/v2/_catalog", max_items)
+
+    def tags(self, repo: str, max_items: int = 10000) -> list[str]:
+        """The tags of one repository (`GET /v2/REPO/tags/list`, at most `max_items`)."""
+        return self._listing(f"/v2/{repo}/tags/list", repo, "tags", f"docker://{self.host}/{repo}: tags", max_items)
+
 
 class BlobDownload(io.RawIOBase):
     """Reads a blob from the registry while teeing it into a temp file beside `dest`. At EOF
