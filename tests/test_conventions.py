@@ -142,6 +142,14 @@ def test_gate_shows_progress_while_it_checks_both_images(big_image: Path, tmp_pa
     assert b"checking" not in err
 
 
+def test_fleet_scan_progress_shows_on_a_terminal_and_not_with_quiet(tmp_path: Path) -> None:
+    scan = ["fleet", "scan", "--workers", "1", str(FIXTURES / "oci-busybox")]
+    code, out, _, term = run_cli([*scan, "--store", str(tmp_path / "a.sqlite")])
+    assert code in (0, 1) and b"oci-busybox" in out and b"scanning" in term
+    code, out, _, term = run_cli(["--quiet", *scan, "--store", str(tmp_path / "b.sqlite")])
+    assert code in (0, 1) and b"oci-busybox" in out and b"scanning" not in term
+
+
 def test_pull_shows_download_progress_on_a_terminal(registry: Registry, big_image: Path, tmp_path: Path) -> None:
     registry.push(f"oci:{big_image}:latest", "conventions/big:latest")
     args = ["--cache-dir", str(tmp_path / "cache"), "pull", f"docker://{registry.host}/conventions/big:latest"]

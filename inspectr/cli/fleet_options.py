@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -70,11 +68,13 @@ def chosen_query(values: dict[str, Any]) -> tuple[str, str]:
 
 
 class ScanProgress:
-    """Tasks done out of all, as a rich bar on stderr: only on a terminal and never under CI."""
+    """Tasks done out of all, as a rich bar on stderr: only on a terminal, never under CI or --quiet."""
 
     def __init__(self, ctx: Context) -> None:
         self._bar: Any = None
-        if sys.stderr.isatty() and not os.environ.get("CI"):
+        from .progress import progress_allowed
+
+        if progress_allowed(ctx):  # a terminal, not --quiet, not CI
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._bar = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
