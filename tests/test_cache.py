@@ -222,3 +222,37 @@ def test_verify_and_gate_never_reach_a_verdict_through_a_cached_index(tmp_path: 
     gate = CliRunner().invoke(cli, ["--cache-dir", str(cache), "gate", "--release", str(image), "--rebuild", str(image),
                                     "--json", str(tmp_path / "g.json")])
     assert gate.exit_code == 1 and json.loads((tmp_path / "g.json").read_text())["verdict"] == "untrusted"
+
+
+@pytest.mark.parametrize("version", [3, 4])
+def test_an_entry_in_the_previous_format_is_rebuilt_not_misread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                version: int) -> None:
+    # Format 4 added the count of gzip members (seek points are used only when it is small). An
+    # entry written by format 3, or one that says 4 but lacks the field, is not decoded into an
+    # index with a made-up count: the layer is indexed again and the entry rewritten.
+    from inspectr.fs import build, cache as cache_mod
+
+    assert cache_mod.VERSION == 4
+    layer = TarBuilder().add_file("a", "1").finish()
+    written = write_oci_layout(tmp_path / "img", [layer])
+    cache = LayerCache(tmp_path / "c")
+    build_tree(open_image(written.path), session=Session(cache=cache))
+    (entry,) = cache.entries()
+    ref = open_image(written.path).layers[0]
+    key = cache_mod._key(ref, False)
+    assert key is not None and entry.key == key
+    old = cache_mod.read_entry(entry.path, cache_mod.FORMAT, 4, key)
+    del old["gzip_members"]  # the previous format's document
+    cache_mod.write_entry(entry.path, cache_mod.FORMAT, version, key, old)
+    assert cache.get(ref, 0) is None
+
+    indexed: list[int] = []
+    real = build.index_layer
+    monkeypatch.setattr(build, "index_layer", lambda *a, **kw: indexed.append(1) or real(*a, **kw))
+    session = Session(cache=cache)
+    build_tree(open_image(written.path), session=session)
+    assert indexed == [1]
+    doc = cache_mod.read_entry(entry.path, cache_mod.FORMAT, 4, key)
+    assert doc is not None and doc["gzip_members"] == 1
+    hit = cache.get(ref, 0)
+    assert hit is not None and hit.gzip_members == 1

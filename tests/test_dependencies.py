@@ -40,7 +40,7 @@ def package_uses(pattern: str) -> list[str]:
 def test_every_dependency_has_one_plain_floor() -> None:
     # .ci/run derives `name==version` from each entry, so each must be exactly NAME>=VERSION.
     assert set(DEPENDENCIES) == {"click", "rich", "zstandard", "cryptography", "isal", "urllib3", "sigstore",
-                                 "cyclonedx-python-lib", "packageurl-python", "jinja2"}
+                                 "cyclonedx-python-lib", "packageurl-python", "jinja2", "indexed_gzip"}
     for req in DEPENDENCIES.values():
         assert [s.operator for s in req.specifier] == [">="], req
         assert not req.extras and req.marker is None and req.url is None, req

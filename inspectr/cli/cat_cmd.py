@@ -37,7 +37,8 @@ def command(ctx: Context, image: str, path: str, layer: int | None, platform: st
         session = ctx.session(img.limits, progress)
         inode = _in_layer(img, path, layer, session) if layer is not None else _in_tree(build_tree(img, strict=strict, session=session), path)
     with tempfile.SpooledTemporaryFile(max_size=8 << 20) as spool:
-        stream_contents(img, content_sources([inode]), lambda inode: spool.write, lambda inode: None, stop_early=True)
+        stream_contents(img, content_sources([inode]), lambda inode: spool.write, lambda inode: None, stop_early=True,
+                        session=session)
         spool.seek(0)
         out = sys.stdout.buffer
         shutil.copyfileobj(spool, out, 1 << 20)

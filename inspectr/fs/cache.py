@@ -32,7 +32,11 @@ from .layer_index import LayerIndex, LayerSource
 __all__ = ["LayerCache", "default_cache_dir", "CacheEntry", "prune_unused", "encode_index", "decode_index", "VERSION"]
 
 FORMAT = "inspectr-layer-index"
-VERSION = 3  # 2: package evidence kept with the index; 3: dpkg's diversions file among it
+# 2: package evidence kept with the index; 3: dpkg's diversions file among it; 4: the count of gzip
+# members (seek points are used only when it is known and small: fs/seekpoints.py)
+VERSION = 4
+SEEK_FORMAT = "inspectr-gzip-seek-points"
+SEEK_VERSION = 1
 _MAX_ENTRY_BYTES = 1 << 30
 
 
@@ -107,6 +111,7 @@ def _encode(index: LayerIndex) -> dict[str, Any]:
         "uncompressed_size": index.uncompressed_size, "compression": index.compression, "media_type": index.media_type,
         "secrets": [[path, [[m.kind, m.severity, m.redacted, m.line] for m in matches]] for path, matches in index.secrets],
         "evidence": [[kind, path, offset, base64.b64encode(data).decode()] for kind, path, offset, data in index.evidence],
+        "gzip_members": index.gzip_members,
     }
 
 
@@ -123,6 +128,7 @@ def _decode(doc: dict[str, Any], layer: int) -> LayerIndex:
         uncompressed_size=doc["uncompressed_size"], compression=doc["compression"], media_type=doc["media_type"],
         secrets=[(path, [SecretMatch(*m) for m in matches]) for path, matches in doc["secrets"]],
         evidence=[(kind, path, offset, base64.b64decode(data)) for kind, path, offset, data in doc["evidence"]],
+        gzip_members=int(doc["gzip_members"]),
     )
 
 
@@ -140,6 +146,17 @@ def decode_index(doc: dict[str, Any], layer: int) -> LayerIndex:
 def read_entry(path: Path, fmt: str, version: int, key: str) -> Any:
     """The payload of a cache entry, or None when it is missing, corrupt or foreign (another format,
     version or key, or a payload that does not match its sha256). Marks the entry used."""
+    payload = read_raw_entry(path, fmt, version, key)
+    if payload is None:
+        return None
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return None
+
+
+def read_raw_entry(path: Path, fmt: str, version: int, key: str) -> bytes | None:
+    """`read_entry` for an entry whose payload is bytes, not JSON (the same header and checks)."""
     try:
         with open(path, "rb") as fp:
             raw = fp.read(_MAX_ENTRY_BYTES)
@@ -151,20 +168,23 @@ def read_entry(path: Path, fmt: str, version: int, key: str) -> Any:
             return None
         if hashlib.sha256(payload).hexdigest() != header.get("payload_sha256"):
             return None
-        doc = json.loads(payload)
     except (OSError, ValueError, zstandard.ZstdError):
         return None
     try:
         os.utime(path)  # last use, for `cache prune`
     except OSError:
         pass
-    return doc
+    return payload
 
 
 def write_entry(path: Path, fmt: str, version: int, key: str, doc: Any) -> None:
     """Store `doc` as a cache entry: zstd JSON with a header (format, version, key, payload
     sha256), written atomically. A cache dir that cannot be written only costs speed."""
-    payload = json.dumps(doc, separators=(",", ":")).encode()
+    write_raw_entry(path, fmt, version, key, json.dumps(doc, separators=(",", ":")).encode())
+
+
+def write_raw_entry(path: Path, fmt: str, version: int, key: str, payload: bytes) -> None:
+    """`write_entry` for a payload of bytes."""
     header = json.dumps({"format": fmt, "version": version, "key": key,
                          "payload_sha256": hashlib.sha256(payload).hexdigest()}).encode()
     data = zstandard.ZstdCompressor(level=3).compress(header + b"\n" + payload)
@@ -216,6 +236,47 @@ class LayerCache:
             return
         write_entry(self._file(key), FORMAT, VERSION, key, _encode(index))
 
+    def _seek_file(self, key: str, kind: str = "seek") -> Path:
+        name = hashlib.sha256(f"{key}|{kind}".encode()).hexdigest()
+        return self.dir / "layers" / name[:2] / f"{name}.{kind}.json.zst"
+
+    def has_seek_points(self, source: LayerSource) -> bool:
+        """Whether seek points are stored for this blob (not whether they are intact)."""
+        key = _key(source, False)
+        return key is not None and self._seek_file(key).is_file()
+
+    def get_seek_points(self, source: LayerSource) -> bytes | None:
+        """The gzip seek points stored for this blob, or None (missing, corrupt, foreign). They
+        are a hint: readers check every file they read through them against its indexed sha256."""
+        key = _key(source, False)
+        if key is None:
+            return None
+        return read_raw_entry(self._seek_file(key), SEEK_FORMAT, SEEK_VERSION, f"{key}|seek")
+
+    def put_seek_points(self, source: LayerSource, points: bytes | None) -> None:
+        """Store (or, with None, remove) the seek points of a blob, next to its layer index."""
+        key = _key(source, False)
+        if key is None:
+            return
+        path = self._seek_file(key)
+        if points is None:
+            try:
+                path.unlink()
+            except OSError:
+                pass
+            return
+        write_raw_entry(path, SEEK_FORMAT, SEEK_VERSION, f"{key}|seek", points)
+
+    def was_read(self, source: LayerSource) -> bool:
+        """Whether a content read of this blob was noted before (`note_read`)."""
+        key = _key(source, False)
+        return key is not None and read_entry(self._seek_file(key, "read"), SEEK_FORMAT, SEEK_VERSION, f"{key}|read") == {}
+
+    def note_read(self, source: LayerSource) -> None:
+        key = _key(source, False)
+        if key is not None:
+            write_entry(self._seek_file(key, "read"), SEEK_FORMAT, SEEK_VERSION, f"{key}|read", {})
+
     def entries(self) -> list[CacheEntry]:
         out: list[CacheEntry] = []
         base = self.dir / "layers"
@@ -225,7 +286,12 @@ class LayerCache:
             try:
                 st = path.stat()
                 with open(path, "rb") as fp:
-                    head = zstandard.ZstdDecompressor().decompressobj().decompress(fp.read(4096))
+                    # The header is the first line; a seek-point entry's first zstd block is
+                    # incompressible (up to 128 KiB), so read on until the line is complete.
+                    unpack = zstandard.ZstdDecompressor().decompressobj()
+                    head = unpack.decompress(fp.read(4096))
+                    while b"\n" not in head and (more := fp.read(1 << 17)):
+                        head += unpack.decompress(more)
                 key = json.loads(head.partition(b"\n")[0]).get("key", "?")
             except (OSError, ValueError, zstandard.ZstdError):
                 key = "(unreadable)"

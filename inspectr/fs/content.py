@@ -1,4 +1,5 @@
-"""Batched content re-reads: one streaming pass per layer, for `cat` and `export`.
+"""Batched content re-reads: one streaming pass per layer, for `cat` and `export`, or, for a
+gzip layer read before, only the spans that hold the wanted files (fs/seekpoints.py).
 
 Content is checked against the sha256 recorded during the verified indexing pass, so bytes
 that changed on disk since are caught even when a pass stops early.
@@ -14,8 +15,10 @@ from ..image import Image, LayerRef
 from ..limits import Limits
 from ..untrusted.tar import Member, TarWalker
 from ..session import Session
+from .build import content_key
 from .entry import EntryKind
 from .layer_index import iter_layer_members
+from .seekpoints import SeekPlan, plan_seek, read_through_points
 from .tree import Inode, Tree
 
 __all__ = ["content_sources", "stream_contents", "SpoolJob", "spool_contents", "DigestJob", "digest_contents"]
@@ -52,11 +55,45 @@ class _Checked:
 Sink = Callable[[bytes | memoryview], object]
 
 
+def _plan(ref: LayerRef, session: Session | None) -> SeekPlan | None:
+    """How to read the layer through seek points, if at all. The facts come from the index this
+    run verified or, failing that, from stored points or the cached index: they only decide
+    where to read, the bytes are checked against the caller's digests."""
+    cache = session.cache if session is not None else None
+    if session is None or cache is None or plan_seek(ref, None, cache, probe=True) is None:
+        return None
+    if cache.has_seek_points(ref):
+        return plan_seek(ref, None, cache)
+    if not cache.was_read(ref):
+        # Recording points inflates with zlib, 1.2-1.6x the CPU of the ISA-L pass, and pays off
+        # only when the layer is read again: a layer read once (a new build's top layer in CI)
+        # is read in full as before, and its second read records them.
+        cache.note_read(ref)
+        return None
+    key = content_key(ref)
+    index = session.verified.get(key) or session.verified.get(key, True) or cache.get(ref, ref.index)
+    return plan_seek(ref, index, cache)
+
+
+def _work(ref: LayerRef, targets: int, plan: SeekPlan | None) -> int:
+    """Bytes to inflate, roughly, for the executor's scheduling: with stored points about one
+    spacing per file, else the whole blob."""
+    if plan is not None and plan.spacing is None:
+        return min(targets << 20, ref.blob.length)
+    return ref.blob.length
+
+
 def _read_layer(ref: LayerRef, limits: Limits, targets: dict[int, T], expected: Callable[[T], bytes | None],
-                open_sink: Callable[[T], Sink], close_sink: Callable[[T], None], stop_early: bool) -> None:
-    """One pass over a layer: stream each target member's bytes into its sink and check them
-    against the digest of the verified indexing pass."""
+                open_sink: Callable[[T], Sink], close_sink: Callable[[T], None], stop_early: bool,
+                plan: SeekPlan | None = None) -> None:
+    """Stream each target member's bytes into its sink, checked against the digest of the
+    verified indexing pass: through seek points when the plan allows (gzip), then, for whatever
+    they did not deliver, in one pass over the layer."""
     targets = dict(targets)
+    if plan is not None:
+        read_through_points(ref, limits, plan, targets, expected, open_sink, close_sink)
+        if not targets:
+            return
     walker: TarWalker
     member: Member
     for walker, member in iter_layer_members(ref, limits):
@@ -82,21 +119,25 @@ def stream_contents(
     open_sink: Callable[[Inode], Sink],
     close_sink: Callable[[Inode], None],
     stop_early: bool = False,
+    *,
+    session: Session | None = None,
 ) -> None:
     """For each wanted inode, in layer order then stream order: open a sink, stream the bytes
     into it, verify them, close it. With `stop_early`, a layer pass ends at its last wanted
-    member (used by `cat`; integrity rests on the per-file digest check)."""
+    member (used by `cat`; integrity rests on the per-file digest check). With a `session`
+    whose cache is on, a gzip layer read before is read through seek points (fs/seekpoints.py)."""
     for layer_no in sorted(wanted):
-        _read_layer(image.layers[layer_no], image.limits, wanted[layer_no], lambda inode: inode.sha256,
-                    open_sink, close_sink, stop_early)
+        ref = image.layers[layer_no]
+        _read_layer(ref, image.limits, wanted[layer_no], lambda inode: inode.sha256,
+                    open_sink, close_sink, stop_early, _plan(ref, session))
 
 
 # (layer, limits, {member offset: (destination file, indexed sha256)})
 SpoolJob = tuple[LayerRef, Limits, dict[int, tuple[str, bytes | None]]]
 
 
-def _spool_layer(job: SpoolJob) -> None:
-    ref, limits, targets = job
+def _spool_layer(planned: tuple[SpoolJob, SeekPlan | None]) -> None:
+    (ref, limits, targets), plan = planned
     files: dict[str, BinaryIO] = {}
 
     def open_file(target: tuple[str, bytes | None]) -> Sink:
@@ -105,7 +146,7 @@ def _spool_layer(job: SpoolJob) -> None:
 
     try:
         _read_layer(ref, limits, targets, lambda target: target[1], open_file,
-                    lambda target: files.pop(target[0]).close(), stop_early=True)
+                    lambda target: files.pop(target[0]).close(), stop_early=True, plan=plan)
     finally:
         for fp in files.values():
             fp.close()
@@ -115,7 +156,8 @@ def spool_contents(jobs: Sequence[SpoolJob], *, session: Session) -> None:
     """Write wanted files' bytes to the given paths: one pass per layer, stopping at its last
     wanted file, layers on the session's executor."""
     jobs = [job for job in jobs if job[2]]
-    session.executor.map(_spool_layer, jobs, [job[0].blob.length for job in jobs])
+    planned = [(job, _plan(job[0], session)) for job in jobs]
+    session.executor.map(_spool_layer, planned, [_work(job[0], len(job[2]), plan) for job, plan in planned])
 
 
 # (layer, limits, {member offset: (hash algorithms wanted, indexed sha256)})
@@ -133,8 +175,8 @@ class _Hashers:
             h.update(data)
 
 
-def _digest_layer(job: DigestJob) -> dict[int, dict[str, str]]:
-    ref, limits, targets = job
+def _digest_layer(planned: tuple[DigestJob, SeekPlan | None]) -> dict[int, dict[str, str]]:
+    (ref, limits, targets), plan = planned
     open_hashers: dict[int, _Hashers] = {}
     out: dict[int, dict[str, str]] = {}
 
@@ -147,7 +189,8 @@ def _digest_layer(job: DigestJob) -> dict[int, dict[str, str]]:
         out[target[0]] = {h.name: h.hexdigest() for h in hashers.hashers}
 
     keyed = {offset: (offset, algos) for offset, (algos, _) in targets.items()}
-    _read_layer(ref, limits, keyed, lambda target: targets[target[0]][1], open_sink, close_sink, stop_early=True)
+    _read_layer(ref, limits, keyed, lambda target: targets[target[0]][1], open_sink, close_sink, stop_early=True,
+                plan=plan)
     return out
 
 
@@ -155,7 +198,8 @@ def digest_contents(jobs: Sequence[DigestJob], *, session: Session) -> list[dict
     """Other digests (md5, sha1, …) of wanted files, for checks against databases that record
     them: one pass per layer, stopping at its last wanted file, layers on the session's executor.
     Each file's bytes are still checked against the verified index's sha256 on the way."""
-    return session.executor.map(_digest_layer, list(jobs), [job[0].blob.length for job in jobs])
+    planned = [(job, _plan(job[0], session)) for job in jobs]
+    return session.executor.map(_digest_layer, planned, [_work(job[0], len(job[2]), plan) for job, plan in planned])
 
 
 def tree_inodes(tree: Tree) -> list[Inode]:

@@ -72,6 +72,8 @@ class LayerIndex:
     # Package evidence kept in the same pass, so inventories never re-read a layer:
     # (kind, path, member offset, bytes). See untrusted/pkgdb.py's evidence_kind.
     evidence: list[Evidence] = field(default_factory=list)
+    # gzip members in the blob (0 when not gzip): seek points are used only for a few (seekpoints.py).
+    gzip_members: int = 0
 
 
 class _Counter:
@@ -230,6 +232,7 @@ def index_layer(source: LayerSource, layer: int, limits: Limits, scan_secrets: b
         media_type=source.media_type,
         secrets=secrets or [],
         evidence=evidence,
+        gzip_members=getattr(stream, "members", 0) if compression is Compression.GZIP else 0,
     )
 
 
