@@ -282,3 +282,33 @@ def test_a_local_path_is_refused_with_a_scheduler(cluster: DaskCluster, tmp_path
     assert done.stderr.startswith(f"inspectr: error[usage]: {local}: a local image cannot be scanned on a --scheduler")
     assert len(done.stderr.splitlines()) == 1
     assert not (tmp_path / "s.sqlite").exists()
+
+
+def test_trust_inputs_reach_the_workers_and_a_change_of_them_rescans(tmp_path: Path) -> None:
+    # verify on the workers with the client's key (its bytes travel, not its path): the signed
+    # layout verifies, the unsigned busybox fails, a wrong key fails both; a rerun under the
+    # same inputs skips complete images, under other inputs scans them again.
+    sigs = REPO / "fixtures" / "signatures"
+    signed, unsigned = str(sigs / "cosign-layout"), str(REPO / "fixtures" / "oci-busybox")
+    store = tmp_path / "trust.sqlite"
+
+    def scan(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "inspectr", "fleet", "scan", "--workers", "1", "--store", str(store),
+                               "-f", "json", *args, signed, unsigned], capture_output=True, text=True, timeout=300, cwd=REPO)
+
+    def verdicts(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
+        doc = json.loads(result.stdout)
+        return {Path(i["reference"]).name: i["verdict"] for i in doc["images"]}
+
+    first = scan("--key", str(sigs / "cosign-a.pub"))
+    assert first.returncode == 1, first.stderr
+    assert verdicts(first) == {"cosign-layout": "verified", "oci-busybox": "no-signature"}
+    unsigned_rows = subprocess.run([sys.executable, "-m", "inspectr", "fleet", "query", "--store", str(store), "--unsigned",
+                                    "-f", "json"], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert [Path(r["ref"]).name for r in json.loads(unsigned_rows.stdout)["rows"]] == ["oci-busybox"]
+    again = scan("--key", str(sigs / "cosign-a.pub"))
+    assert json.loads(again.stdout)["images"] == []  # same inputs: nothing to do
+    other = scan("--key", str(sigs / "cosign-b.pub"))
+    assert verdicts(other)["cosign-layout"] != "verified" and other.returncode == 1
+    bad = scan("--key", str(sigs / "README.md"))
+    assert bad.returncode == 2 and "not a PEM public key" in bad.stderr and bad.stderr.count("\n") == 1

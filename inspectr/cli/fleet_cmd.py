@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
+from ..fleet.graph import FleetTrust
 from ..present.table import present
 from .common import Context, format_option, parse_limits, registry_options
-from .fleet_options import QUESTION_OPTIONS, ScanProgress, chosen_query, store_option
+from .fleet_options import QUESTION_OPTIONS, ScanProgress, chosen_query, fleet_trust_options, store_option
 
 
 @click.group("fleet")
@@ -31,12 +32,12 @@ def command() -> None:
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Pick this platform from multi-platform indexes.")
 @click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE", help="Raise (or lower) one resource limit.")
 @store_option
+@fleet_trust_options
 @registry_options
 @format_option("text", "json")
 @click.pass_obj
-def scan_command(ctx: Context, targets: tuple[str, ...], files: tuple[Path, ...], scheduler: str | None,
-                 workers: int | None, rescan: bool, platform: str | None, limits: tuple[str, ...], store: Path,
-                 fmt: str) -> None:
+def scan_command(ctx: Context, targets: tuple[str, ...], files: tuple[Path, ...], scheduler: str | None, workers: int | None,
+                 rescan: bool, platform: str | None, limits: tuple[str, ...], store: Path, fmt: str, trust: FleetTrust) -> None:
     """Scan images: docker:// references, docker://HOST/GLOB[:TAGGLOB] (a registry's catalog),
     --from-file, or local layouts and archives (embedded cluster only). Exit 0 when every image
     scanned clean, 1 when one failed, failed verification or has a high or critical finding
@@ -51,7 +52,7 @@ def scan_command(ctx: Context, targets: tuple[str, ...], files: tuple[Path, ...]
         if executor.dashboard_link:
             sys.stderr.write(f"inspectr: Dask dashboard: {executor.dashboard_link}\n")
         with ScanProgress(ctx) as progress:
-            report = scan_fleet(found, db, session=replace(session, executor=executor), options=ScanOptions(rescan),
+            report = scan_fleet(found, db, session=replace(session, executor=executor), options=ScanOptions(rescan, trust),
                                 progress=progress.update)
     present(report, fmt, sys.stdout, console=ctx.console, verbose=ctx.verbose)
     click.get_current_context().exit(1 if report.failing else 0)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
 
 from ..errors import UsageError
 from .common import Context
+from .trust_options import keyless_options
 
-__all__ = ["store_option", "QUESTION_OPTIONS", "chosen_query", "ScanProgress"]
+if TYPE_CHECKING:
+    from ..fleet.graph import FleetTrust
+    from ..verify.keyless import IdentityPolicy
+
+__all__ = ["store_option", "QUESTION_OPTIONS", "chosen_query", "ScanProgress", "fleet_trust_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -93,3 +99,42 @@ class ScanProgress:
     def update(self, done: int, total: int) -> None:
         if self._bar:
             self._bar.update(self._task, completed=done, total=total)
+
+
+def fleet_trust_options(func: F) -> F:
+    """--key, --keyring, --require-signature and the keyless identity flags, as `verify` has
+    them; the command gets one `trust` value holding the files' contents, read here."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        policy, root = kwargs.pop("keyless")
+        kwargs["trust"] = _fleet_trust(kwargs.pop("keys"), kwargs.pop("keyrings"), policy, root,
+                                       kwargs.pop("require_signature"))
+        return func(*args, **kwargs)
+
+    out: Any = keyless_options(wrapper)
+    out = click.option("--require-signature", is_flag=True, help="An image with no valid signature fails verification.")(out)
+    out = click.option("--keyring", "keyrings", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+                       help="OpenPGP public keys for simple signing. Repeatable.")(out)
+    out = click.option("--key", "keys", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+                       help="cosign public key (PEM). Repeatable.")(out)
+    return out  # type: ignore[no-any-return]
+
+
+def _fleet_trust(keys: tuple[Path, ...], keyrings: tuple[Path, ...], policy: "IdentityPolicy", root: Path | None,
+                 require: bool) -> "FleetTrust":
+    from ..fleet.graph import FleetTrust
+    from ..userfiles import KEY_MAX_BYTES, read_user_file
+    from ..verify.keyless import load_trust_root
+    from ..verify.keys import load_keyring, parse_public_key
+
+    pems = []
+    for path in keys:
+        data = read_user_file(path, "--key file", KEY_MAX_BYTES)
+        parse_public_key(data, path.name, f"--key {path}")  # a bad key is an error here, not on every worker
+        pems.append((path.name, data))
+    root_bytes = None
+    if root is not None:
+        load_trust_root(root)
+        root_bytes = read_user_file(root, "trusted root", KEY_MAX_BYTES)
+    return FleetTrust(tuple(pems), tuple(load_keyring(p) for p in keyrings), policy, root_bytes, require)

@@ -11,7 +11,9 @@ scan, and the store records why it failed.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,8 @@ from ..packages.inventory import read_inventory
 from ..registry import RegistryOptions, RegistrySettings
 from ..session import LocalPool, Session
 from ..verify.engine import Trust, verify_image
+from ..verify.keyless import IdentityPolicy
+from ..verify.keys import Keyring, parse_public_key
 
 __all__ = ["WorkerConfig", "LayerJob", "ImageJob", "LayerResult", "ImageResult", "layer_key", "image_key",
            "index_layer_task", "scan_image_task", "encode_layer"]
@@ -36,6 +40,43 @@ __all__ = ["WorkerConfig", "LayerJob", "ImageJob", "LayerResult", "ImageResult",
 # Where a layer's index came from in an image task: this run's layer task (verified there), or
 # the store of an earlier run (its blob is verified again where the image is opened).
 _STORED_LOCATION = "fleet-store:"
+
+
+@dataclass(frozen=True, slots=True)
+class FleetTrust:
+    """What `verify` may trust, as bytes: the client reads the key files and the trusted root,
+    and the workers get their contents, never a path of the client's machine."""
+
+    keys: tuple[tuple[str, bytes], ...] = ()  # (label, PEM public key)
+    keyrings: tuple[Keyring, ...] = ()
+    identity_policy: IdentityPolicy = IdentityPolicy()
+    trusted_root: bytes | None = None  # None: public-good Sigstore's, as the workers' sigstore ships it
+    require_signature: bool = False
+
+    def fingerprint(self) -> str:
+        """'' with no trust input; else a digest of every input, so an image scanned under other
+        trust inputs is scanned again instead of keeping a verdict they did not give."""
+        if self == FleetTrust():
+            return ""
+        h = hashlib.sha256()
+        for label, pem in self.keys:
+            h.update(b"key\0" + label.encode() + b"\0" + hashlib.sha256(pem).digest())
+        for ring in self.keyrings:
+            h.update(b"keyring\0" + ring.label.encode() + b"\0" + hashlib.sha256(ring.binary).digest())
+        h.update(repr(dataclasses.astuple(self.identity_policy)).encode())
+        h.update(hashlib.sha256(self.trusted_root or b"").digest() + bytes([self.require_signature]))
+        return h.hexdigest()
+
+    def build(self, workdir: str) -> Trust:
+        """The engine's Trust, on the worker. A trusted root is written into `workdir` (a
+        private temporary dir of the task), since the verifier reads it from a file."""
+        root = None
+        if self.trusted_root is not None:
+            root = Path(workdir) / "trusted_root.json"
+            root.write_bytes(self.trusted_root)
+        return Trust(keys=tuple(parse_public_key(pem, label) for label, pem in self.keys), keyrings=self.keyrings,
+                     identity_policy=self.identity_policy, trusted_root=root,
+                     require_signature=self.require_signature)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +88,7 @@ class WorkerConfig:
     options: RegistryOptions = field(default_factory=RegistryOptions)
     cache_dir: str | None = None
     no_cache: bool = False
+    trust: FleetTrust = FleetTrust()
 
     def session(self) -> Session:
         # One process per Dask worker already: layer work runs in it, never in a nested pool.
@@ -113,6 +155,7 @@ class ImageResult:
     # Layers the image task indexed itself (a layer index the seed did not cover): 0 when every
     # index came from its layer's task or the store, as it should.
     reindexed: int = 0
+    trust: str = ""  # FleetTrust.fingerprint() of the inputs the verdict was reached under
 
 
 def layer_key(digest: str, media_type: str | None) -> str:
@@ -187,7 +230,8 @@ def scan_image_task(job: ImageJob, config: WorkerConfig, *layers: LayerResult) -
     """Everything the one-image commands report about one image, from its layers' indexes:
     audit findings, the verify verdict, the union tree's files and the package inventory."""
     started = time.monotonic()
-    result = ImageResult(job.reference, job.platform or "", job.manifest_digest, worker=_worker_address(), pid=os.getpid())
+    result = ImageResult(job.reference, job.platform or "", job.manifest_digest, worker=_worker_address(), pid=os.getpid(),
+                         trust=config.trust.fingerprint())
     failed = next((r for r in layers if r.error is not None), None)
     try:
         if failed is not None:
@@ -204,7 +248,8 @@ def scan_image_task(job: ImageJob, config: WorkerConfig, *layers: LayerResult) -
         _seed(session, image, layers)
         seeded = len(session.verified)
         report = audit_image(image, AuditRules(), session=session)
-        verification = verify_image(container, Trust(), session=session)
+        with tempfile.TemporaryDirectory(prefix="inspectr-fleet-trust-") as workdir:
+            verification = verify_image(container, config.trust.build(workdir), session=session)
         indexes = index_layers(image, session=session, scan_secrets=True)  # the seeded indexes
         tree = apply_layers(indexes, image.limits)
         inventory = read_inventory(image, indexes, tree)

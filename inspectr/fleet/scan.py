@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from ..errors import InspectrError, UsageError
 from ..session import Session
-from .graph import (ImageJob, ImageResult, LayerJob, LayerResult, WorkerConfig, image_key, index_layer_task, layer_key,
+from .graph import (FleetTrust, ImageJob, ImageResult, LayerJob, LayerResult, WorkerConfig, image_key, index_layer_task, layer_key,
                     scan_image_task)
 from .store import FleetStore
 from .targets import Target
@@ -101,6 +101,7 @@ def open_cluster(scheduler: str | None = None, workers: int | None = None) -> It
 @dataclass(frozen=True)
 class ScanOptions:
     rescan: bool = False  # scan images the store already holds complete
+    trust: FleetTrust = FleetTrust()  # what verify may trust (keys, keyrings, signer identity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +214,7 @@ def _distinct(plan: _Plan) -> list[tuple[str, str | None]]:
     return list(dict.fromkeys((d, m) for d, m, _, _ in plan.layers))
 
 
-def worker_config(session: Session, remote: bool) -> WorkerConfig:
+def worker_config(session: Session, remote: bool, trust: FleetTrust = FleetTrust()) -> WorkerConfig:
     """The settings a worker builds its Session from: never a path of this machine when the
     cluster is remote."""
     options = session.registry.options
@@ -221,7 +222,7 @@ def worker_config(session: Session, remote: bool) -> WorkerConfig:
         raise UsageError("--cert-dir and --authfile name files on this machine, which --scheduler workers cannot "
                          "read; give --creds, or configure the workers' own auth files and certificates")
     cache_dir = None if remote or session.registry.cache_dir is None else str(session.registry.cache_dir)
-    return WorkerConfig(session.limits, options, cache_dir, session.registry.no_cache)
+    return WorkerConfig(session.limits, options, cache_dir, session.registry.no_cache, trust)
 
 
 def scan_fleet(targets: Sequence[Target], store: FleetStore, *, session: Session, options: ScanOptions = ScanOptions(),
@@ -233,8 +234,8 @@ def scan_fleet(targets: Sequence[Target], store: FleetStore, *, session: Session
         raise UsageError("internal error: a fleet scan needs a session whose executor is a DaskExecutor")
     started = time.monotonic()
     report = ScanReport(str(store.path), dashboard=executor.dashboard_link)
-    config = worker_config(session, executor.remote)
-    complete = set() if options.rescan else store.complete_images()
+    config = worker_config(session, executor.remote, options.trust)
+    complete = set() if options.rescan else store.complete_images(options.trust.fingerprint())
     plans: list[_Plan] = []
     for target in targets:
         try:

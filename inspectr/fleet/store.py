@@ -33,7 +33,7 @@ CREATE TABLE images (
   id INTEGER PRIMARY KEY,
   ref TEXT NOT NULL, platform TEXT NOT NULL DEFAULT '', manifest_digest TEXT NOT NULL,
   config_digest TEXT, scanned_at TEXT NOT NULL, status TEXT NOT NULL, error_class TEXT, error TEXT,
-  file_count INTEGER, worker TEXT, seconds REAL,
+  file_count INTEGER, worker TEXT, seconds REAL, trust TEXT NOT NULL DEFAULT '',
   UNIQUE (ref, platform));
 CREATE TABLE layers (
   digest TEXT NOT NULL, media_type TEXT NOT NULL DEFAULT '', size INTEGER NOT NULL, diff_id TEXT,
@@ -200,9 +200,11 @@ class FleetStore:
 
     # -- images ----------------------------------------------------------------------------
 
-    def complete_images(self) -> set[tuple[str, str, str]]:
-        """(ref, platform asked for, manifest digest) of every image scanned completely."""
-        rows = self.conn.execute("SELECT ref, platform, manifest_digest FROM images WHERE status = 'complete'")
+    def complete_images(self, trust: str = "") -> set[tuple[str, str, str]]:
+        """(ref, platform asked for, manifest digest) of every image scanned completely, under
+        the trust inputs whose fingerprint is `trust` (other inputs may give another verdict)."""
+        rows = self.conn.execute("SELECT ref, platform, manifest_digest FROM images WHERE status = 'complete' AND trust = ?",
+                                 (trust,))
         return {(r, p, m) for r, p, m in rows}
 
     def put_image(self, result: ImageResult, platform_key: str = "") -> None:
@@ -216,10 +218,10 @@ class FleetStore:
                 tx.execute("DELETE FROM images WHERE id = ?", (old[0],))
             cur = tx.execute(
                 "INSERT INTO images (ref, platform, manifest_digest, config_digest, scanned_at, status, error_class, error,"
-                " file_count, worker, seconds) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " file_count, worker, seconds, trust) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (result.reference, platform_key, result.manifest_digest, result.config_digest or None, _now(), result.status,
                  result.error_class, _text(result.error), len(result.files) if result.status == "complete" else None,
-                 result.worker, result.seconds))
+                 result.worker, result.seconds, result.trust))
             image_id = cur.lastrowid
             tx.executemany("INSERT INTO image_layers VALUES (?,?,?,?,?)",
                            [(image_id, i, d, m or "", s) for i, (d, m, s) in enumerate(result.layers)])

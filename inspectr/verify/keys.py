@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from ..errors import UsageError
 from ..userfiles import KEY_MAX_BYTES, read_user_file
 
-__all__ = ["PublicKey", "load_public_key", "Keyring", "load_keyring", "GpgResult", "gpgv_verify", "gpgv_available"]
+__all__ = ["PublicKey", "load_public_key", "parse_public_key", "Keyring", "load_keyring", "GpgResult", "gpgv_verify", "gpgv_available"]
 
 
 @dataclass(frozen=True)
@@ -66,17 +66,22 @@ class PublicKey:
 
 def load_public_key(path: Path) -> PublicKey:
     """Raises UsageError (exit 2) on a file that is not a supported PEM public key."""
-    data = read_user_file(path, "--key file", KEY_MAX_BYTES)
+    return parse_public_key(read_user_file(path, "--key file", KEY_MAX_BYTES), path.name, f"--key {path}")
+
+
+def parse_public_key(data: bytes, label: str, where: str | None = None) -> PublicKey:
+    """A PEM public key from bytes (a fleet worker gets the key's bytes, never a client path)."""
+    where = where or f"--key {label}"
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, UnsupportedAlgorithm, TypeError) as err:
-        raise UsageError(f"--key {path}: not a PEM public key (PKIX): {err}") from None
+        raise UsageError(f"{where}: not a PEM public key (PKIX): {err}") from None
     if not isinstance(key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey)):
-        raise UsageError(f"--key {path}: unsupported key type {type(key).__name__}")
+        raise UsageError(f"{where}: unsupported key type {type(key).__name__}")
     if isinstance(key, ec.EllipticCurvePublicKey) and not isinstance(key.curve, (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)):
-        raise UsageError(f"--key {path}: unsupported curve {key.curve.name}")
+        raise UsageError(f"{where}: unsupported curve {key.curve.name}")
     spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return PublicKey(path.name, key, hashlib.sha256(spki).hexdigest())
+    return PublicKey(label, key, hashlib.sha256(spki).hexdigest())
 
 
 @dataclass(frozen=True)
