@@ -308,6 +308,8 @@ def test_trust_inputs_reach_the_workers_and_a_change_of_them_rescans(tmp_path: P
     assert [Path(r["ref"]).name for r in json.loads(unsigned_rows.stdout)["rows"]] == ["oci-busybox"]
     again = scan("--key", str(sigs / "cosign-a.pub"))
     assert json.loads(again.stdout)["images"] == []  # same inputs: nothing to do
+    # ...but the rerun still answers for the fleet: the skipped busybox fails as stored
+    assert again.returncode == 1 and [Path(r).name for r in json.loads(again.stdout)["failing"]] == ["oci-busybox"]
     other = scan("--key", str(sigs / "cosign-b.pub"))
     assert verdicts(other)["cosign-layout"] != "verified" and other.returncode == 1
     bad = scan("--key", str(sigs / "README.md"))

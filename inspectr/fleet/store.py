@@ -14,7 +14,7 @@ import sqlite3
 import stat
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from ..errors import UsageError
 from ..fs.cache import VERSION as INDEX_VERSION
@@ -206,6 +206,16 @@ class FleetStore:
         rows = self.conn.execute("SELECT ref, platform, manifest_digest FROM images WHERE status = 'complete' AND trust = ?",
                                  (trust,))
         return {(r, p, m) for r, p, m in rows}
+
+    def failing_images(self, refs: Iterable[str]) -> set[str]:
+        """Of these stored references, those a scan counts as failing: not complete, not
+        verified, or holding a high or critical finding no rule allows (ScanReport.failing)."""
+        wanted = set(refs)
+        rows = self.conn.execute(
+            "SELECT i.ref FROM images i LEFT JOIN verifications v ON v.image_id = i.id"
+            " WHERE i.status != 'complete' OR v.ok IS NULL OR v.ok = 0 OR EXISTS (SELECT 1 FROM findings f"
+            " WHERE f.image_id = i.id AND f.severity IN ('high', 'critical') AND (f.allowed_by IS NULL OR f.allowed_by = ''))")
+        return {ref for (ref,) in rows if ref in wanted}
 
     def put_image(self, result: ImageResult, platform_key: str = "") -> None:
         """One finished image task: its rows replace what an earlier scan of the same reference
