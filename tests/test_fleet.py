@@ -314,3 +314,24 @@ def test_trust_inputs_reach_the_workers_and_a_change_of_them_rescans(tmp_path: P
     assert verdicts(other)["cosign-layout"] != "verified" and other.returncode == 1
     bad = scan("--key", str(sigs / "README.md"))
     assert bad.returncode == 2 and "not a PEM public key" in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_the_embedded_clusters_dashboard_link_is_printed_and_served(tmp_path: Path) -> None:
+    # With bokeh installed (the test extra) Dask serves its dashboard; fleet scan names it on
+    # stderr, on a free port, before the scan starts, and the page answers while it runs.
+    import re
+    import urllib.request
+
+    images = [str(REPO / "fixtures" / "oci-busybox")] + [f"oci:{REPO / 'fixtures/packages/layout'}:{tag}"
+                                                          for tag in ("base", "app-v1", "app-v2")]
+    proc = subprocess.Popen([sys.executable, "-m", "inspectr", "fleet", "scan", "--workers", "1", "--store",
+                             str(tmp_path / "d.sqlite"), *images],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    assert proc.stderr is not None
+    first = proc.stderr.readline()
+    found = re.fullmatch(r"inspectr: Dask dashboard: (http://127\.0\.0\.1:\d+/status)\n", first)
+    assert found, first
+    with urllib.request.urlopen(found.group(1), timeout=10) as resp:  # the scan of 4 images is still running
+        assert resp.status == 200 and b"Dask" in resp.read()
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 1 and "oci-busybox" in out and "Traceback" not in err
