@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence, TypeVar
 
 from .limits import Limits
@@ -74,12 +75,13 @@ class LocalPool:
         except BaseException:
             # Ctrl-C, SIGTERM or a failed item: the workers stop now instead of finishing their
             # layers (or sleeping on an orphaned queue); each cleans up its temporary files.
+            # SIGPIPE stays ignored: the pool's thread may still write to a stopped worker's pipe
+            # while the error unwinds (seen in CI: death by SIGPIPE after the pool was stopped).
             _stop_workers(pool)
             raise
-        finally:
-            if saved_pipe is not None:
-                signal.signal(signal.SIGPIPE, saved_pipe)
         pool.shutdown(wait=True)
+        if saved_pipe is not None:
+            signal.signal(signal.SIGPIPE, saved_pipe)
         return results
 
 
@@ -103,12 +105,20 @@ def _worker_signals() -> None:
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the worker
 
 
-def _exit_on_term(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
+def _exit_on_term(signum: int, frame: FrameType | None) -> None:
+    """In the middle of an item: unwind, so its finally blocks remove temporary files, then exit
+    (_in_worker). Anywhere else (idle, or handing a result back, where the pool would catch the
+    SystemExit and wait for more work): exit now."""
+    while frame is not None:
+        if frame.f_code is _in_worker.__code__:
+            raise SystemExit(128 + signum)
+        frame = frame.f_back
+    os._exit(128 + signum)
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets it
     pool.shutdown(wait=False, cancel_futures=True)
     for p in processes:
         p.terminate()
@@ -118,6 +128,17 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
         if p.is_alive():
             p.kill()
             p.join(1.0)
+    # Let the pool's manager thread finish closing its wakeup pipe now. Left to interpreter exit,
+    # concurrent.futures' atexit hook races that close (Python 3.11): a write to the closing pipe
+    # printed "OSError: [Errno 9] Bad file descriptor" after the one-line error, or, with SIGPIPE
+    # at its default, killed inspectr by SIGPIPE (both seen under SIGTERM and failed layers).
+    if manager is not None:
+        manager.join(2.0)
+        # The wakeup may be closed under the hook's feet all the same (its check and its write
+        # are not atomic in 3.11): a stopped pool's thread needs no wakeup, so the hook skips it.
+        from concurrent.futures import process as futures_process
+
+        futures_process._threads_wakeups.pop(manager, None)
 
 
 class Progress(Protocol):
