@@ -151,7 +151,7 @@ def read_through_points(ref: LayerRef, limits: Limits, plan: SeekPlan, targets: 
         plan.cache.put_seek_points(ref, None)  # damaged: a later read records them again
         return
     try:
-        seeker = GzipSeeker(blob.path, blob.offset, blob.length, plan.spacing or MIN_SPACING, points, ref.label)
+        seeker = GzipSeeker(blob.open(), plan.spacing or MIN_SPACING, points, ref.label)
     except InspectrError:
         plan.cache.put_seek_points(ref, None)
         return

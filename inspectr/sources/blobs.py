@@ -19,7 +19,8 @@ __all__ = ["FileSlice", "SliceReader", "MemoryBlob", "ArchiveIndex", "open_dir_f
 
 
 class SliceReader(io.RawIOBase):
-    """Reads exactly [offset, offset+length) of a file; the OS file is private to this reader."""
+    """Reads exactly [offset, offset+length) of a file; the OS file is private to this reader.
+    Seekable within the slice (positions count from its start), for indexed_gzip's file mode."""
 
     def __init__(self, path: str, offset: int, length: int) -> None:
         super().__init__()
@@ -28,11 +29,23 @@ class SliceReader(io.RawIOBase):
         except OSError as err:
             self._fd = -1
             raise _read_error(path, err) from None
+        self._start = offset
         self._pos = offset
         self._end = offset + length
 
     def readable(self) -> bool:
         return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos - self._start
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        base = {0: self._start, 1: self._pos, 2: self._end}[whence]
+        self._pos = max(self._start, min(self._end, base + pos))
+        return self._pos - self._start
 
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:

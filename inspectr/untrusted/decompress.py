@@ -7,8 +7,7 @@ No external binaries are ever run (CVE-2014-9357). Each reader returns at most `
 from __future__ import annotations
 
 import io
-import os
-from typing import Any, Callable, Protocol
+from typing import BinaryIO, Callable, Protocol
 
 import zstandard
 
@@ -285,45 +284,6 @@ def open_decompressed(
             return _ZstdReader(raw, what, max_window_bytes)
 
 
-class _SliceFile(io.RawIOBase):
-    """A seekable view of [offset, offset+length) of a file, for indexed_gzip's fileobj mode
-    (a blob inside a docker-archive or oci-archive tar)."""
-
-    def __init__(self, path: str, offset: int, length: int) -> None:
-        super().__init__()
-        self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-        self._base, self._length, self._pos = offset, length, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._pos, 2: self._length}[whence]
-        self._pos = max(0, min(self._length, base + pos))
-        return self._pos
-
-    def readinto(self, b: Any) -> int:
-        n = min(len(b), self._length - self._pos)
-        if n <= 0:
-            return 0
-        data = os.pread(self._fd, n, self._base + self._pos)
-        b[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-        super().close()
-
-
 class GzipSeeker:
     """Random access into a gzip blob through zran access points (indexed_gzip: a 32 KiB window
     every `spacing` uncompressed bytes, plus one per member). Points are imported from
@@ -335,11 +295,12 @@ class GzipSeeker:
     caller picks `spacing` from the layer's verified uncompressed size.
     """
 
-    def __init__(self, path: str, offset: int, length: int, spacing: int, points: bytes | None, what: str) -> None:
+    def __init__(self, raw: BinaryIO, spacing: int, points: bytes | None, what: str) -> None:
+        """`raw`: the compressed blob, seekable (sources' SliceReader); closed with the seeker."""
         import indexed_gzip
 
         self._what = what
-        self._raw = _SliceFile(path, offset, length)
+        self._raw = raw
         try:
             self._f = indexed_gzip.IndexedGzipFile(fileobj=self._raw, spacing=spacing, readbuf_size=1 << 18,
                                                    buffer_size=1 << 18, skip_crc_check=True)
