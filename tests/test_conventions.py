@@ -146,6 +146,9 @@ def test_fleet_scan_progress_shows_on_a_terminal_and_not_with_quiet(tmp_path: Pa
     scan = ["fleet", "scan", "--workers", "1", str(FIXTURES / "oci-busybox")]
     code, out, _, term = run_cli([*scan, "--store", str(tmp_path / "a.sqlite")])
     assert code in (0, 1) and b"oci-busybox" in out and b"scanning" in term
+    assert re.search(rb"Dask dashboard: http://127\.0\.0\.1:\d+/status", term)  # bokeh: the test extra
+    piped = run_cli([*scan, "--store", str(tmp_path / "c.sqlite")], stderr_pty=False)
+    assert piped[2] == b""  # in a pipe neither the bar nor the link: stderr is for errors
     code, out, _, term = run_cli(["--quiet", *scan, "--store", str(tmp_path / "b.sqlite")])
     assert code in (0, 1) and b"oci-busybox" in out and b"scanning" not in term
 

@@ -316,22 +316,35 @@ def test_trust_inputs_reach_the_workers_and_a_change_of_them_rescans(tmp_path: P
     assert bad.returncode == 2 and "not a PEM public key" in bad.stderr and bad.stderr.count("\n") == 1
 
 
-def test_the_embedded_clusters_dashboard_link_is_printed_and_served(tmp_path: Path) -> None:
+def test_a_schedulers_dashboard_link_is_printed_and_served(fleet_registry: FleetRegistry, tmp_path: Path) -> None:
     # With bokeh installed (the test extra) Dask serves its dashboard; fleet scan names it on
-    # stderr, on a free port, before the scan starts, and the page answers while it runs.
+    # stderr before the scan starts, and the page answers. (The embedded cluster's link shows
+    # only on a terminal, with the progress: tests/test_conventions.py.)
     import re
     import urllib.request
 
-    images = [str(REPO / "fixtures" / "oci-busybox")] + [f"oci:{REPO / 'fixtures/packages/layout'}:{tag}"
-                                                          for tag in ("base", "app-v1", "app-v2")]
-    proc = subprocess.Popen([sys.executable, "-m", "inspectr", "fleet", "scan", "--workers", "1", "--store",
-                             str(tmp_path / "d.sqlite"), *images],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    assert proc.stderr is not None
-    first = proc.stderr.readline()
-    found = re.fullmatch(r"inspectr: Dask dashboard: (http://127\.0\.0\.1:\d+/status)\n", first)
-    assert found, first
-    with urllib.request.urlopen(found.group(1), timeout=10) as resp:  # the scan of 4 images is still running
-        assert resp.status == 200 and b"Dask" in resp.read()
-    out, err = proc.communicate(timeout=180)
-    assert proc.returncode == 1 and "oci-busybox" in out and "Traceback" not in err
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    with dask_cluster(1, dashboard=True) as running:
+        assert running.dashboard is not None
+        proc = subprocess.run([sys.executable, "-m", "inspectr", "fleet", "scan", "--scheduler", running.address,
+                               "--tls-verify=false", "--store", str(tmp_path / "d.sqlite"), *fleet_registry.refs[:2]],
+                              capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+        first = proc.stderr.splitlines()[0] if proc.stderr else ""
+        found = re.fullmatch(r"inspectr: Dask dashboard: (http://127\.0\.0\.1:\d+/status)", first)
+        assert found and found.group(1) == running.dashboard, proc.stderr
+        with urllib.request.urlopen(found.group(1), timeout=10) as resp:
+            assert resp.status == 200 and b"Dask" in resp.read()
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr
+
+
+def test_bad_input_found_while_planning_is_one_line_and_leaves_no_store(tmp_path: Path) -> None:
+    # An unreadable local image is bad input (exit 2): the store this run created, still empty,
+    # is removed, and stderr holds the error alone (no dashboard link in a pipe).
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(b"not an image\n")
+    store = tmp_path / "s.sqlite"
+    done = subprocess.run([sys.executable, "-m", "inspectr", "fleet", "scan", "--workers", "1", "--store", str(store),
+                           str(bad)], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [f"inspectr: error[image-not-found]: {bad}: not a tar archive, OCI layout or dir: image"]
+    assert list(tmp_path.glob("s.sqlite*")) == []

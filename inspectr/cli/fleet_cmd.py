@@ -11,15 +11,15 @@ import click
 from ..fleet.graph import FleetTrust
 from ..present.table import present
 from .common import Context, format_option, parse_limits, registry_options
+from .progress import progress_allowed
 from .fleet_options import QUESTION_OPTIONS, ScanProgress, chosen_query, fleet_trust_options, store_option
 
 
 @click.group("fleet")
 def command() -> None:
-    """Scan many images on a Dask cluster into a SQLite store, each layer digest indexed once,
-    and ask the store questions. `fleet scan` verifies, indexes, inventories and audits every
-    image with the one-image engines; `fleet query` finds images by path, file digest, package
-    version, finding, signature or shared layer. See docs/commands/fleet.md."""
+    """Scan many images on a Dask cluster into a SQLite store, each layer digest indexed once:
+    `fleet scan` verifies, indexes, inventories and audits them with the one-image engines;
+    `fleet query` finds images by path, digest, package, finding, signature or shared layer."""
 
 
 @command.command("scan")
@@ -49,7 +49,7 @@ def scan_command(ctx: Context, targets: tuple[str, ...], files: tuple[Path, ...]
     session = ctx.session(parse_limits(1, limits))
     found = expand_targets(targets, files, session=session, remote=scheduler is not None, platform=platform)
     with FleetStore(store) as db, open_cluster(scheduler, workers) as executor:
-        if executor.dashboard_link:
+        if executor.dashboard_link and (scheduler or progress_allowed(ctx)):  # a pipe gets errors only
             sys.stderr.write(f"inspectr: Dask dashboard: {executor.dashboard_link}\n")
         with ScanProgress(ctx) as progress:
             report = scan_fleet(found, db, session=replace(session, executor=executor), options=ScanOptions(rescan, trust),

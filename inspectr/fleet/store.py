@@ -123,6 +123,7 @@ class FleetStore:
             if not fresh and not stat.S_ISREG(path.stat().st_mode):
                 raise StoreError(f"{path}: the fleet store is not a regular file")
             self.conn = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+            self._fresh = fresh
         except (OSError, sqlite3.Error) as err:
             raise StoreError(f"{path}: cannot open the fleet store: {err}") from None
         try:
@@ -146,8 +147,13 @@ class FleetStore:
     def __enter__(self) -> "FleetStore":
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        empty = self._fresh and exc_type is not None and not self.conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM images) OR EXISTS (SELECT 1 FROM layers)").fetchone()[0]
         self.close()
+        if empty:  # a scan that failed before any result leaves no store it created behind
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
     def close(self) -> None:
         self.conn.close()
