@@ -122,7 +122,8 @@ class ScanReport:
     images: list[ImageResult] = field(default_factory=list)
     planned: list[dict[str, Any]] = field(default_factory=list)  # images that failed before any task
     skipped: list[str] = field(default_factory=list)  # complete in the store already
-    skipped_failing: list[str] = field(default_factory=list)  # of those, failing as the store holds them
+    # scanned or skipped images that fail as the store holds them (FleetStore.failing_images)
+    stored_failing: list[str] = field(default_factory=list)
     indexed: list[LayerRecord] = field(default_factory=list)
     layers_total: int = 0  # distinct layers of the scanned images
     layers_stored: int = 0  # of those, read back from the store instead of indexed
@@ -134,12 +135,7 @@ class ScanReport:
     def failing(self) -> list[str]:
         """References of images that errored, failed verification or hold a finding of high
         severity or worse that no rule allows."""
-        out = [p["reference"] for p in self.planned] + self.skipped_failing
-        for image in self.images:
-            if image.status != "complete" or not image.verification.get("ok", False) or any(
-                    f["severity"] in ("high", "critical") and not f["allowed_by"] for f in image.findings):
-                out.append(image.reference)
-        return out
+        return [p["reference"] for p in self.planned] + self.stored_failing
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,8 +247,6 @@ def scan_fleet(targets: Sequence[Target], store: FleetStore, *, session: Session
             report.skipped.append(target.reference)
             continue
         plans.append(plan)
-    # A rerun that skips complete images still answers for them: its exit status is the fleet's.
-    report.skipped_failing = sorted(store.failing_images(report.skipped))
     stored = store.stored_layers()
     client = executor.client
     layer_futures: dict[tuple[str, str | None], Any] = {}
@@ -318,5 +312,8 @@ def scan_fleet(targets: Sequence[Target], store: FleetStore, *, session: Session
         client.cancel(list(layer_futures.values()) + [f for _, f in image_futures.values()])
         raise
     report.images.sort(key=lambda r: r.reference)
+    # One judgement, the store's, for scanned images and for those skipped as complete: a rerun
+    # still answers for every image it names, and its exit status is the fleet's.
+    report.stored_failing = sorted(store.failing_images([r.reference for r in report.images] + report.skipped))
     report.seconds = time.monotonic() - started
     return report

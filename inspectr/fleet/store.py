@@ -215,7 +215,8 @@ class FleetStore:
 
     def failing_images(self, refs: Iterable[str]) -> set[str]:
         """Of these stored references, those a scan counts as failing: not complete, not
-        verified, or holding a high or critical finding no rule allows (ScanReport.failing)."""
+        verified, or holding a high or critical finding no rule allows. The one definition
+        (ScanReport.failing adds only images that failed before any task)."""
         wanted = set(refs)
         rows = self.conn.execute(
             "SELECT i.ref FROM images i LEFT JOIN verifications v ON v.image_id = i.id"
