@@ -5,6 +5,7 @@ order (numbers by value) for the language ecosystems."""
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 __all__ = ["compare_versions"]
 
@@ -55,19 +56,23 @@ def _split_epoch(v: str) -> tuple[int, str]:
     return int(epoch[:18]), rest
 
 
-def _dpkg(a: str, b: str) -> int:
-    def split(v: str) -> tuple[int, str, str]:
-        epoch, rest = _split_epoch(v)
-        upstream, dash, revision = rest.rpartition("-")
-        if not dash:
-            upstream, revision = rest, ""
-        return epoch, upstream, revision
-
-    ea, ua, ra = split(a)
-    eb, ub, rb = split(b)
+def _by_epoch(a: str, b: str, split: Callable[[str], tuple[str, str]], part: Callable[[str, str], int]) -> int:
+    """The order dpkg and rpm share: epoch first (numeric), then the version, then the
+    revision or release, each by `part`. `split` cuts what follows the epoch in two."""
+    (ea, rest_a), (eb, rest_b) = _split_epoch(a), _split_epoch(b)
     if ea != eb:
         return -1 if ea < eb else 1
-    return _dpkg_part(ua, ub) or _dpkg_part(ra, rb)
+    (va, ra), (vb, rb) = split(rest_a), split(rest_b)
+    return part(va, vb) or part(ra, rb)
+
+
+def _dpkg_split(rest: str) -> tuple[str, str]:
+    upstream, dash, revision = rest.rpartition("-")  # the revision follows the last hyphen
+    return (upstream, revision) if dash else (rest, "")
+
+
+def _dpkg(a: str, b: str) -> int:
+    return _by_epoch(a, b, _dpkg_split, _dpkg_part)
 
 
 _RPM_SEGMENT = re.compile(r"(~|\^|[0-9]+|[A-Za-z]+)")
@@ -94,17 +99,13 @@ def _rpm_part(a: str, b: str) -> int:
     return -sign if nxt == "~" else sign
 
 
-def _rpm(a: str, b: str) -> int:
-    def split(v: str) -> tuple[int, str, str]:
-        epoch, rest = _split_epoch(v)
-        version, _, release = rest.partition("-")
-        return epoch, version, release
+def _rpm_split(rest: str) -> tuple[str, str]:
+    version, _, release = rest.partition("-")  # the release follows the first hyphen
+    return version, release
 
-    ea, va, ra = split(a)
-    eb, vb, rb = split(b)
-    if ea != eb:
-        return -1 if ea < eb else 1
-    return _rpm_part(va, vb) or _rpm_part(ra, rb)
+
+def _rpm(a: str, b: str) -> int:
+    return _by_epoch(a, b, _rpm_split, _rpm_part)
 
 
 _POST = ("post", "p", "patch", "rev", "r", "pl")
