@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 __all__ = [
     "InspectrError",
     "UsageError",
@@ -252,6 +254,12 @@ class DiskFull(WriteError):
     """No space left on the device (or quota) where an output or the cache is written."""
 
     error_class = "disk-full"
+
+
+def write_error_class(err: OSError) -> type[WriteError]:
+    """DiskFull for no space (ENOSPC, or EDQUOT for a quota), else WriteError: the one rule
+    every output and the blob cache use."""
+    return DiskFull if err.errno in (errno.ENOSPC, errno.EDQUOT) else WriteError
 
 
 def _all_classes() -> dict[str, type[InspectrError]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import sys
 from dataclasses import dataclass, field, replace
@@ -17,7 +16,7 @@ import click
 
 from ..fs.cache import LayerCache
 from ..image import Image
-from ..errors import DiskFull, UsageError, WriteError
+from ..errors import DiskFull, UsageError, WriteError, write_error_class
 from ..limits import Limits, parse_limit
 from ..registry import RegistrySettings
 from ..session import Progress as SessionProgress, Session
@@ -184,7 +183,7 @@ def print_warnings(ctx: Context, warnings: list[Any]) -> None:
 
 def write_failure(err: OSError, where: str) -> WriteError:
     """An OSError while writing `where`, as the error class users can act on."""
-    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+    if write_error_class(err) is DiskFull:
         return DiskFull(f"{where}: no space left on device", hint="free space there, or write elsewhere")
     return WriteError(f"{where}: cannot write: {err.strerror or err}")
 

@@ -38,7 +38,7 @@ class BlobCache:
             root = Path(tmp)
         self.root = root
 
-    def writable(self) -> str | None:
+    def writable(self) -> OSError | None:
         """None when blobs can be stored here, else why not (a read-only or full cache)."""
         try:
             (self.root / "blobs").mkdir(parents=True, exist_ok=True)
@@ -46,7 +46,7 @@ class BlobCache:
             os.close(fd)
             os.unlink(tmp)
         except OSError as err:
-            return err.strerror or type(err).__name__
+            return err
         return None
 
     def path(self, digest: Digest) -> Path:

@@ -9,7 +9,6 @@ nothing behind.
 
 from __future__ import annotations
 
-import errno
 import io
 import json
 import os
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..errors import DigestMismatch, DiskFull, ExportError, MalformedImage, SizeMismatch, UsageError, WriteError
+from ..errors import DigestMismatch, ExportError, MalformedImage, SizeMismatch, UsageError, WriteError, write_error_class
 from ..limits import Limits
 from ..mediatypes import INDEX_TYPES, MANIFEST_TYPES
 from ..model import Descriptor, Index, Manifest, Platform
@@ -147,12 +146,11 @@ def pull_image(reference: str, dest: Path, fmt: str = "oci", platform: Platform 
         raise ExportError(f"{parent}: no such directory")
     limits = session.limits
     store = open_registry_store(reference, limits, session.registry, attachments=attachments, platform=platform)
-    why = store.cache.writable()
-    if why is not None:  # pull stages every blob in the cache before the one rename into DEST
-        full = why in (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
-        raise (DiskFull if full else WriteError)(
-            f"{store.cache.root}: the blob cache cannot be written ({why}); pull stages blobs there: "
-            "fix it, or give --cache-dir DIR")
+    failure = store.cache.writable()
+    if failure is not None:  # pull stages every blob in the cache before the one rename into DEST
+        raise write_error_class(failure)(
+            f"{store.cache.root}: the blob cache cannot be written ({failure.strerror or type(failure).__name__}); "
+            "pull stages blobs there: fix it, or give --cache-dir DIR")
     index_bytes = store.doc("index.json", "index.json")
     index = Index.from_json(load_json(index_bytes, f"{store.label}: index.json", limits), f"{store.label}: index.json")
     blobs = _walk(store, list(index.manifests), limits, session)
