@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..fleet.graph import FleetTrust
+from ..fleet.trust import FleetTrust
 from ..present.table import present
 from .common import Context, format_option, parse_limits, registry_options
 from .progress import progress_allowed

@@ -13,7 +13,7 @@ from .common import Context
 from .trust_options import keyless_options
 
 if TYPE_CHECKING:
-    from ..fleet.graph import FleetTrust
+    from ..fleet.trust import FleetTrust
     from ..verify.keyless import IdentityPolicy
 
 __all__ = ["store_option", "QUESTION_OPTIONS", "chosen_query", "ScanProgress", "fleet_trust_options"]
@@ -123,7 +123,7 @@ def fleet_trust_options(func: F) -> F:
 
 def _fleet_trust(keys: tuple[Path, ...], keyrings: tuple[Path, ...], policy: "IdentityPolicy", root: Path | None,
                  require: bool) -> "FleetTrust":
-    from ..fleet.graph import FleetTrust
+    from ..fleet.trust import FleetTrust
     from ..userfiles import KEY_MAX_BYTES, read_user_file
     from ..verify.keyless import load_trust_root
     from ..verify.keys import load_keyring, parse_public_key

@@ -11,7 +11,6 @@ scan, and the store records why it failed.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import tempfile
 import time
@@ -30,9 +29,8 @@ from ..limits import Limits
 from ..packages.inventory import read_inventory
 from ..registry import RegistryOptions, RegistrySettings
 from ..session import LocalPool, Session
-from ..verify.engine import Trust, verify_image
-from ..verify.keyless import IdentityPolicy
-from ..verify.keys import Keyring, parse_public_key
+from ..verify.engine import verify_image
+from .trust import FleetTrust
 
 __all__ = ["WorkerConfig", "LayerJob", "ImageJob", "LayerResult", "ImageResult", "layer_key", "image_key",
            "index_layer_task", "scan_image_task", "encode_layer"]
@@ -40,43 +38,6 @@ __all__ = ["WorkerConfig", "LayerJob", "ImageJob", "LayerResult", "ImageResult",
 # Where a layer's index came from in an image task: this run's layer task (verified there), or
 # the store of an earlier run (its blob is verified again where the image is opened).
 _STORED_LOCATION = "fleet-store:"
-
-
-@dataclass(frozen=True, slots=True)
-class FleetTrust:
-    """What `verify` may trust, as bytes: the client reads the key files and the trusted root,
-    and the workers get their contents, never a path of the client's machine."""
-
-    keys: tuple[tuple[str, bytes], ...] = ()  # (label, PEM public key)
-    keyrings: tuple[Keyring, ...] = ()
-    identity_policy: IdentityPolicy = IdentityPolicy()
-    trusted_root: bytes | None = None  # None: public-good Sigstore's, as the workers' sigstore ships it
-    require_signature: bool = False
-
-    def fingerprint(self) -> str:
-        """'' with no trust input; else a digest of every input, so an image scanned under other
-        trust inputs is scanned again instead of keeping a verdict they did not give."""
-        if self == FleetTrust():
-            return ""
-        h = hashlib.sha256()
-        for label, pem in self.keys:
-            h.update(b"key\0" + label.encode() + b"\0" + hashlib.sha256(pem).digest())
-        for ring in self.keyrings:
-            h.update(b"keyring\0" + ring.label.encode() + b"\0" + hashlib.sha256(ring.binary).digest())
-        h.update(repr(dataclasses.astuple(self.identity_policy)).encode())
-        h.update(hashlib.sha256(self.trusted_root or b"").digest() + bytes([self.require_signature]))
-        return h.hexdigest()
-
-    def build(self, workdir: str) -> Trust:
-        """The engine's Trust, on the worker. A trusted root is written into `workdir` (a
-        private temporary dir of the task), since the verifier reads it from a file."""
-        root = None
-        if self.trusted_root is not None:
-            root = Path(workdir) / "trusted_root.json"
-            root.write_bytes(self.trusted_root)
-        return Trust(keys=tuple(parse_public_key(pem, label) for label, pem in self.keys), keyrings=self.keyrings,
-                     identity_policy=self.identity_policy, trusted_root=root,
-                     require_signature=self.require_signature)
 
 
 @dataclass(frozen=True, slots=True)

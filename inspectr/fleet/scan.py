@@ -20,10 +20,11 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from ..errors import InspectrError, UsageError
 from ..session import Session
-from .graph import (FleetTrust, ImageJob, ImageResult, LayerJob, LayerResult, WorkerConfig, image_key, index_layer_task, layer_key,
+from .graph import (ImageJob, ImageResult, LayerJob, LayerResult, WorkerConfig, image_key, index_layer_task, layer_key,
                     scan_image_task)
 from .store import FleetStore
 from .targets import Target
+from .trust import FleetTrust
 
 __all__ = ["DaskExecutor", "open_cluster", "ScanOptions", "ScanReport", "LayerRecord", "ClusterError", "scan_fleet"]
 

@@ -14,13 +14,15 @@ import sqlite3
 import stat
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..errors import UsageError
 from ..fs.cache import VERSION as INDEX_VERSION
 from ..fs.cache import decode_index
 from ..fs.layer_index import LayerIndex
-from .graph import ImageResult, LayerResult
+
+if TYPE_CHECKING:  # annotations only: `fleet query` reads the store without loading the engines
+    from .graph import ImageResult, LayerResult
 
 __all__ = ["SCHEMA_VERSION", "StoreError", "FleetStore", "default_store_path"]
 

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
-from ..fleet.query import QueryResult
-from ..fleet.scan import ScanReport
 from .json import dump_document
 from .safe import display_text
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: presenting a query result loads no scan engine
+    from ..fleet.query import QueryResult
+    from ..fleet.scan import ScanReport
     from .table import Target
 
 __all__ = ["scan_to_json", "present_scan_text", "present_scan_json", "present_query_text", "present_query_json"]
