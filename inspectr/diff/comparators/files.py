@@ -10,19 +10,34 @@ from typing import Callable
 
 from ...fs.entry import EntryKind
 from ...fs.gcpause import gc_paused
-from ...fs.tree import Node, Tree
+from ...fs.tree import Inode, Node, Tree
 from ..classify import is_noise_path
 from ..difference import Cause, Change, FieldChange, Side
 
 __all__ = ["compare_trees"]
 
 
-def _groups(tree: Tree) -> dict[int, list[str]]:
+def _groups(nodes: dict[str, Node]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
-    for node in tree.walk():
+    for node in nodes.values():
         if node.inode.nlink > 1 and node.inode.kind is not EntryKind.DIR:
             out.setdefault(node.inode.id, []).append(node.path)
     return out
+
+
+def _same(ia: Inode, ib: Inode) -> bool:
+    """True when `_fields` would find nothing: every raw field equal, and neither side
+    hardlinked (groups are compared by `_fields`). Raw equality implies equal derived values."""
+    return (ia.sha256 == ib.sha256 and ia.mtime_ns == ib.mtime_ns and ia.size == ib.size and ia.mode == ib.mode
+            and ia.kind is ib.kind and ia.uid == ib.uid and ia.gid == ib.gid and ia.linkname == ib.linkname
+            and ia.nlink == 1 and ib.nlink == 1 and ia.devmajor == ib.devmajor and ia.devminor == ib.devminor
+            and ia.xattrs == ib.xattrs) or (ia.kind is EntryKind.DIR and ib.kind is EntryKind.DIR and _same_dir(ia, ib))
+
+
+def _same_dir(ia: Inode, ib: Inode) -> bool:
+    # A directory's nlink counts its names only (one), and its size is never compared.
+    return (ia.mtime_ns == ib.mtime_ns and ia.mode == ib.mode and ia.uid == ib.uid and ia.gid == ib.gid
+            and ia.xattrs == ib.xattrs and (ia.devmajor, ia.devminor) == (ib.devmajor, ib.devminor))
 
 
 def _xattr_text(value: bytes) -> str:
@@ -85,9 +100,8 @@ def _presence(node: Node, side: str) -> list[FieldChange]:
 def compare_trees(ta: Tree, tb: Tree, created_by_a: Callable[[int], str | None],
                   created_by_b: Callable[[int], str | None]) -> list[Change]:
     """Every path that differs between the merged trees, sorted by path."""
-    nodes_a = {n.path: n for n in ta.walk()}
-    nodes_b = {n.path: n for n in tb.walk()}
-    groups_a, groups_b = _groups(ta), _groups(tb)
+    nodes_a, nodes_b = ta.by_path(), tb.by_path()
+    groups_a, groups_b = _groups(nodes_a), _groups(nodes_b)
 
     def side_a(n: Node) -> Side:
         return Side(n.layer, created_by_a(n.layer) if n.layer >= 0 else None)
@@ -97,17 +111,16 @@ def compare_trees(ta: Tree, tb: Tree, created_by_a: Callable[[int], str | None],
 
     changes: list[Change] = []
     removed: list[Node] = []
-    added: list[Node] = []
-    for path in sorted(set(nodes_a) | set(nodes_b)):
-        na, nb = nodes_a.get(path), nodes_b.get(path)
-        if na is None:
-            added.append(nb)  # type: ignore[arg-type]
-        elif nb is None:
+    for path, na in nodes_a.items():
+        nb = nodes_b.get(path)
+        if nb is None:
             removed.append(na)
-        else:
+        elif not _same(na.inode, nb.inode):
             fields = _fields(na, nb, groups_a.get(na.inode.id, []), groups_b.get(nb.inode.id, []))
             if fields:
                 changes.append(Change("file", path, "modified", _cause(path, fields), fields, side_a(na), side_b(nb)))
+    added = sorted((nb for path, nb in nodes_b.items() if path not in nodes_a), key=lambda n: n.path)
+    removed.sort(key=lambda n: n.path)
     # Renames: a removed and an added regular file with the same non-empty content. Pairs must
     # be unique from both sides (so diff(b, a) mirrors diff(a, b)): one of each per content, or
     # one of each per content and basename.
@@ -132,13 +145,13 @@ def compare_trees(ta: Tree, tb: Tree, created_by_a: Callable[[int], str | None],
                 pairs[a_named[0].path] = r_named[0]
     renamed_from = {n.path for n in pairs.values()}
     for nb in added:
-        na = pairs.get(nb.path)
-        if na is not None:
-            fields = [f for f in _fields(na, nb, groups_a.get(na.inode.id, []), groups_b.get(nb.inode.id, []))
+        src = pairs.get(nb.path)
+        if src is not None:
+            fields = [f for f in _fields(src, nb, groups_a.get(src.inode.id, []), groups_b.get(nb.inode.id, []))
                       if f.name not in ("hardlinks",)]
-            fields.insert(0, FieldChange("path", na.path, nb.path, Cause.CONTENT))
-            changes.append(Change("file", nb.path, "renamed", _cause(nb.path, fields), fields, side_a(na), side_b(nb),
-                                  renamed_from=na.path))
+            fields.insert(0, FieldChange("path", src.path, nb.path, Cause.CONTENT))
+            changes.append(Change("file", nb.path, "renamed", _cause(nb.path, fields), fields, side_a(src), side_b(nb),
+                                  renamed_from=src.path))
         else:
             changes.append(Change("file", nb.path, "added", Cause.NOISE if is_noise_path(nb.path) else Cause.CONTENT,
                                   _presence(nb, "b"), None, side_b(nb)))
