@@ -36,9 +36,31 @@ _PARALLEL_MIN_BYTES = 16 << 20
 
 class Executor(Protocol):
     """Runs CPU-bound layer work: `fn` over `items`, results in the given order. `sizes` (bytes
-    per item) lets it schedule the largest first. Items and results must be picklable."""
+    per item) lets it schedule the largest first. Items and results must be picklable.
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T], sizes: Sequence[int]) -> list[R]: ...
+    `meanwhile`, if given, runs in the calling process while the items run elsewhere (in order
+    after them when they run in-process). An Exception it raises is raised only after every item
+    finished, so an item's own error (a blob that fails its digest) comes first."""
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T], sizes: Sequence[int], *,
+            meanwhile: Callable[[], object] | None = None) -> list[R]: ...
+
+
+def run_meanwhile(meanwhile: Callable[[], object] | None) -> Exception | None:
+    """Call `meanwhile` and return its Exception instead of raising it (see Executor)."""
+    if meanwhile is None:
+        return None
+    try:
+        meanwhile()
+    except Exception as err:  # noqa: BLE001 - raised by the executor once the items are done
+        return err
+    return None
+
+
+def _finish(results: list[R], error: Exception | None) -> list[R]:
+    if error is not None:
+        raise error
+    return results
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,14 +70,16 @@ class LocalPool:
 
     workers: int | None = None
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T], sizes: Sequence[int]) -> list[R]:
+    def map(self, fn: Callable[[T], R], items: Sequence[T], sizes: Sequence[int], *,
+            meanwhile: Callable[[], object] | None = None) -> list[R]:
         workers = self.workers
         if workers is None:
             workers = min(len(items), os.cpu_count() or 1)
             if sum(sizes) < _PARALLEL_MIN_BYTES:
                 workers = 1
         if workers <= 1 or len(items) <= 1:
-            return [fn(item) for item in items]
+            done = [fn(item) for item in items]
+            return _finish(done, run_meanwhile(meanwhile))
         # Imported here: a run over a small or cached image never starts a pool, and these two
         # packages are a few ms of every CLI start-up (issue 14).
         import multiprocessing
@@ -71,6 +95,9 @@ class LocalPool:
         try:
             # Largest first keeps both cores busy.
             futures = {i: pool.submit(_in_worker, fn, items[i]) for i in sorted(range(len(items)), key=lambda i: -sizes[i])}
+            # The workers were forked by the first submit, so `meanwhile` cannot leave them a
+            # lock it holds; it runs while they work.
+            error = run_meanwhile(meanwhile)
             results = [futures[i].result() for i in range(len(items))]
         except BaseException:
             # Ctrl-C, SIGTERM or a failed item: the workers stop now instead of finishing their
@@ -82,7 +109,7 @@ class LocalPool:
         pool.shutdown(wait=True)
         if saved_pipe is not None:
             signal.signal(signal.SIGPIPE, saved_pipe)
-        return results
+        return _finish(results, error)
 
 
 def _in_worker(fn: Callable[[T], R], item: T) -> R:

@@ -8,14 +8,15 @@ import os
 import tempfile
 from typing import Any, Callable
 
-from ..errors import DiffIdMismatch, SizeLimitExceeded
+from ..errors import DiffIdMismatch, InspectrError, SizeLimitExceeded
 from ..fs.build import content_key, run_layer_jobs
 from ..session import Session
 from ..fs.content import SpoolJob, content_sources, spool_contents
 from ..fs.entry import EntryKind
 from ..fs.gcpause import gc_paused
 from ..fs.layer_index import LayerIndex, check_limits
-from ..fs.tree import Inode, Tree, apply_layers
+from ..fs.cache import LayerCache
+from ..fs.tree import Inode, Tree
 from ..image import Image, LayerRef
 from .classify import HINTS, refine_content_cause
 from .comparators.files import compare_trees
@@ -47,34 +48,39 @@ class ImagePair:
 def index_pair(a: Image, b: Image, *, session: Session | None = None) -> ImagePair:
     """Index the layers of both images in one pool. A blob that both images hold (same digest)
     is indexed once; every other copy is still read, but only to verify its digest and size,
-    which is several times cheaper than inflating and walking it again."""
-    first: dict[str, int] = {}
+    which is several times cheaper than inflating and walking it again.
+
+    While the pool works, this process decodes the cached indexes and applies every layer it
+    already has to the two trees. That work is speculative: nothing of it is returned unless
+    every blob then verifies and every diff_id matches."""
+    first: set[str] = set()
     work: list[tuple[LayerRef, bool]] = []
     seen_files: set[tuple[str, int]] = set()
-    by_key: dict[str, LayerIndex] = {}
+    known: dict[str, LayerIndex] = {}  # indexed earlier in this run (gate's integrity step)
+    on_disk: dict[str, LayerRef] = {}  # cached: decoded while the pool verifies the blob
     session = session or Session(limits=a.limits)
     cache, verified = session.cache, session.verified
     for ref in list(a.layers) + list(b.layers):
         key = content_key(ref)
         location = (ref.blob.key, ref.blob.length)
         if key not in first:
-            hit = verified.get(key)  # indexed earlier in this run (gate's integrity step)
-            if hit is None and cache is not None:
-                hit = cache.get(ref, ref.index)
-                if hit is not None:
-                    check_limits(hit, a.limits if ref in a.layers else b.limits, ref.label)
+            first.add(key)
+            hit = verified.get(key)
             if hit is not None:
-                by_key[key] = hit
-                first[key] = -1
+                known[key] = hit
+            elif cache is not None and cache.has(ref):
+                on_disk[key] = ref
             else:
-                first[key] = len(work)
                 work.append((ref, False))
                 seen_files.add(location)
                 continue
         if location not in seen_files and not verified.has_location(ref.blob.key):
             work.append((ref, True))  # another copy, or a cached index: verify the blob only
         seen_files.add(location)
-    results = run_layer_jobs(work, a.limits, session=session)
+    early = _EarlyTrees(a, b, known, on_disk, cache)
+    results = run_layer_jobs(work, a.limits, session=session, meanwhile=early.run if on_disk else None)
+    by_key = dict(known)
+    by_key.update((key, index) for key, index in early.decoded.items() if index is not None)
     for (ref, verify_only), result in zip(work, results):
         if not verify_only:
             assert isinstance(result, LayerIndex)
@@ -83,6 +89,12 @@ def index_pair(a: Image, b: Image, *, session: Session | None = None) -> ImagePa
             session.layer_done(result)
         else:
             verified.add_location(ref.blob.key)
+    missed = [ref for key, ref in on_disk.items() if early.decoded.get(key) is None]  # corrupt or foreign entries
+    for ref, result in zip(missed, run_layer_jobs([(ref, False) for ref in missed], a.limits, session=session)):
+        assert isinstance(result, LayerIndex)
+        by_key[content_key(ref)] = result
+        verified.put(content_key(ref), result, ref.blob.key)
+        session.layer_done(result)
 
     def for_image(image: Image) -> list[LayerIndex]:
         out = []
@@ -91,7 +103,7 @@ def index_pair(a: Image, b: Image, *, session: Session | None = None) -> ImagePa
             if ref.diff_id is not None and index.diff_id != str(ref.diff_id):
                 raise DiffIdMismatch(
                     f"{ref.label}: diff_id mismatch: config says {ref.diff_id}, uncompressed layer is {index.diff_id}")
-            out.append(index if index.layer == ref.index else dataclasses.replace(index, layer=ref.index))
+            out.append(_numbered(index, ref))
         return out
 
     ia, ib = for_image(a), for_image(b)
@@ -99,7 +111,53 @@ def index_pair(a: Image, b: Image, *, session: Session | None = None) -> ImagePa
         total = sum(index.uncompressed_size for index in indexes)
         if total > limits_image.limits.max_total_bytes:
             raise SizeLimitExceeded(f"{limits_image.reference}: {total} uncompressed bytes exceeds max_total_bytes")
-    return ImagePair(a, b, ia, ib, apply_layers(ia, a.limits), apply_layers(ib, b.limits))
+    return ImagePair(a, b, ia, ib, early.finish(0, ia), early.finish(1, ib))
+
+
+def _numbered(index: LayerIndex, ref: LayerRef) -> LayerIndex:
+    """The index as layer `ref.index` of its image (a shared blob may sit at another position)."""
+    return index if index.layer == ref.index else dataclasses.replace(index, layer=ref.index)
+
+
+class _EarlyTrees:
+    """The part of `index_pair` that runs while the pool works: decode the cached indexes and
+    apply, per image, the longest run of bottom layers whose indexes are at hand."""
+
+    def __init__(self, a: Image, b: Image, known: dict[str, LayerIndex], on_disk: dict[str, LayerRef],
+                 cache: LayerCache | None) -> None:
+        self.images, self.known, self.on_disk, self.cache = (a, b), known, on_disk, cache
+        self.decoded: dict[str, LayerIndex | None] = {}
+        self.trees = [Tree(a.limits), Tree(b.limits)]
+        self.error: InspectrError | None = None
+
+    def run(self) -> None:
+        a, b = self.images
+        for key, ref in self.on_disk.items():
+            assert self.cache is not None
+            hit = self.cache.get(ref, ref.index)
+            if hit is not None:
+                check_limits(hit, a.limits if ref in a.layers else b.limits, ref.label)
+            self.decoded[key] = hit
+        for image, tree in zip(self.images, self.trees):
+            for ref in image.layers:
+                key = content_key(ref)
+                index = self.known.get(key) or self.decoded.get(key)
+                if index is None or (ref.diff_id is not None and index.diff_id != str(ref.diff_id)):
+                    break  # the rest waits for the pool (or raises DiffIdMismatch there)
+                try:
+                    tree.apply(_numbered(index, ref))
+                except InspectrError as err:
+                    self.error = err  # raised by finish, once every blob is verified
+                    return
+
+    def finish(self, side: int, indexes: list[LayerIndex]) -> Tree:
+        """The image's tree: the early part continued with the layers the pool indexed."""
+        if self.error is not None:
+            raise self.error
+        tree = self.trees[side]
+        for index in indexes[len(tree.layers):]:
+            tree.apply(index)
+        return tree
 
 
 def _created_by(image: Image) -> Callable[[int], str | None]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from ..errors import InspectrError, UsageError
-from ..session import Session
+from ..session import Session, run_meanwhile
 from .graph import (ImageJob, ImageResult, LayerJob, LayerResult, WorkerConfig, image_key, index_layer_task, layer_key,
                     scan_image_task)
 from .store import FleetStore
@@ -43,9 +43,14 @@ class DaskExecutor:
         self.remote = remote  # a --scheduler cluster: no client-local path may reach a task
         self._dashboard = dashboard
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T], sizes: Sequence[int]) -> list[R]:
+    def map(self, fn: Callable[[T], R], items: Sequence[T], sizes: Sequence[int], *,
+            meanwhile: Callable[[], object] | None = None) -> list[R]:
         futures = self.client.map(fn, list(items), pure=False)
-        return list(self.client.gather(futures))
+        error = run_meanwhile(meanwhile)
+        results = list(self.client.gather(futures))
+        if error is not None:
+            raise error
+        return results
 
     @property
     def dashboard_link(self) -> str | None:

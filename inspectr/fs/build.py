@@ -48,11 +48,12 @@ def _index_or_error(args: tuple[LayerRef, Limits, LayerCache | None, bool, _Repo
 
 
 def run_layer_jobs(jobs: Sequence[tuple[LayerRef, bool]], limits: Limits, *, session: Session,
-                   scan_secrets: bool = False) -> list[LayerIndex | int]:
+                   scan_secrets: bool = False, meanwhile: Callable[[], object] | None = None) -> list[LayerIndex | int]:
     """Index (or, when the flag says so, only verify the digest of) each layer on the session's
-    executor; results in the given order."""
+    executor; results in the given order. `meanwhile` runs here while they do (Executor.map)."""
     return session.executor.map(_index_one, [(ref, limits, scan_secrets, verify, session.cache, _reporter(ref, session))
-                                             for ref, verify in jobs], [ref.blob.length for ref, _ in jobs])
+                                             for ref, verify in jobs], [ref.blob.length for ref, _ in jobs],
+                                meanwhile=meanwhile)
 
 
 def _reporter(ref: LayerRef, session: Session) -> _Report:

@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable
 import zstandard
 
 from ..errors import UsageError
+from ..mediatypes import Compression
 from ..untrusted.secrets import SecretMatch
 from .entry import Entry, EntryKind, Notice
 from .layer_index import LayerIndex, LayerSource
@@ -37,6 +38,9 @@ FORMAT = "inspectr-layer-index"
 VERSION = 4
 SEEK_FORMAT = "inspectr-gzip-seek-points"
 SEEK_VERSION = 1
+# Seek files per compression: (file kind, format name). gzip's are as before; zstd frame
+# boundaries (fs/seekpoints.py) have their own, so neither kind is ever read as the other.
+_SEEK_KINDS = {Compression.GZIP: ("seek", SEEK_FORMAT), Compression.ZSTD: ("seek-zstd", "inspectr-zstd-frame-boundaries")}
 _MAX_ENTRY_BYTES = 1 << 30
 
 
@@ -230,6 +234,11 @@ class LayerCache:
             return None  # corrupt or foreign: rebuilt by the caller
         return index
 
+    def has(self, source: LayerSource, scan_secrets: bool = False) -> bool:
+        """Whether an entry exists (it may still turn out corrupt or foreign: `get` decides)."""
+        key = _key(source, scan_secrets)
+        return key is not None and self._file(key).is_file()
+
     def put(self, source: LayerSource, index: LayerIndex, scan_secrets: bool = False) -> None:
         key = _key(source, scan_secrets)
         if key is None:
@@ -240,32 +249,39 @@ class LayerCache:
         name = hashlib.sha256(f"{key}|{kind}".encode()).hexdigest()
         return self.dir / "layers" / name[:2] / f"{name}.{kind}.json.zst"
 
-    def has_seek_points(self, source: LayerSource) -> bool:
-        """Whether seek points are stored for this blob (not whether they are intact)."""
+    def has_seek_points(self, source: LayerSource, compression: Compression | None = None) -> bool:
+        """Whether seek points of that compression (any, when None) are stored for this blob (not
+        whether they are intact)."""
         key = _key(source, False)
-        return key is not None and self._seek_file(key).is_file()
+        kinds = _SEEK_KINDS.values() if compression is None else [_SEEK_KINDS[compression]]
+        return key is not None and any(self._seek_file(key, kind).is_file() for kind, _ in kinds)
 
-    def get_seek_points(self, source: LayerSource) -> bytes | None:
-        """The gzip seek points stored for this blob, or None (missing, corrupt, foreign). They
-        are a hint: readers check every file they read through them against its indexed sha256."""
+    def get_seek_points(self, source: LayerSource, compression: Compression = Compression.GZIP) -> bytes | None:
+        """The seek points stored for this blob (gzip access points, or zstd frame boundaries), or
+        None (missing, corrupt, foreign: each compression has its own file and format name, so one
+        is never read as the other). They are a hint: readers check every file they read through
+        them against its indexed sha256."""
         key = _key(source, False)
         if key is None:
             return None
-        return read_raw_entry(self._seek_file(key), SEEK_FORMAT, SEEK_VERSION, f"{key}|seek")
+        kind, fmt = _SEEK_KINDS[compression]
+        return read_raw_entry(self._seek_file(key, kind), fmt, SEEK_VERSION, f"{key}|{kind}")
 
-    def put_seek_points(self, source: LayerSource, points: bytes | None) -> None:
+    def put_seek_points(self, source: LayerSource, points: bytes | None,
+                        compression: Compression = Compression.GZIP) -> None:
         """Store (or, with None, remove) the seek points of a blob, next to its layer index."""
         key = _key(source, False)
         if key is None:
             return
-        path = self._seek_file(key)
+        kind, fmt = _SEEK_KINDS[compression]
+        path = self._seek_file(key, kind)
         if points is None:
             try:
                 path.unlink()
             except OSError:
                 pass
             return
-        write_raw_entry(path, SEEK_FORMAT, SEEK_VERSION, f"{key}|seek", points)
+        write_raw_entry(path, fmt, SEEK_VERSION, f"{key}|{kind}", points)
 
     def was_read(self, source: LayerSource) -> bool:
         """Whether a content read of this blob was noted before (`note_read`)."""

@@ -1,0 +1,117 @@
+"""index_pair builds the trees of cached layers while the pool verifies the blobs (issue 16).
+That early work must never change a result or let an unverified blob through."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from builders import TarBuilder, write_oci_layout
+from inspectr import open_image
+from inspectr.diff.engine import compare_images, index_pair
+from inspectr.diff.options import DiffOptions
+from inspectr.errors import InspectrError
+from inspectr.fs.cache import LayerCache
+from inspectr.limits import Limits
+from inspectr.present.diff_json import difference_to_json
+from inspectr.session import LocalPool, Session
+
+
+def _blob(image: str, layer: int) -> Path:
+    """The blob of this layer (through the image's own manifest)."""
+    return Path(image) / "blobs" / "sha256" / str(open_image(image).layers[layer].digest).split(":")[1]
+
+
+def _tamper(blob: Path) -> None:
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 1
+    blob.write_bytes(bytes(data))
+
+
+def _images(tmp: Path) -> tuple[str, str]:
+    """A and B share two bottom layers; B's top layer differs (a rebuild of the top only)."""
+    base = TarBuilder().add_dir("etc").add_file("etc/os", "debian\n").add_file("bin/sh", b"\x7fELF" + b"x" * 300).finish()
+    mid = TarBuilder().add_file("etc/conf", "a=1\n").add_symlink("etc/link", "conf").add_whiteout("bin/sh").finish()
+    top_a = TarBuilder().add_file("app/main.py", "print(1)\n").add_file("app/data", "x" * 5000).finish()
+    top_b = TarBuilder().add_file("app/main.py", "print(2)\n").add_file("app/extra", "new\n").finish()
+    a = write_oci_layout(tmp / "a", [base, mid, top_a])
+    b = write_oci_layout(tmp / "b", [base, mid, top_b])
+    return str(a.path), str(b.path)
+
+
+def _result(a: str, b: str, session: Session) -> tuple[list[object], list[object], object]:
+    pair = index_pair(open_image(a), open_image(b), session=session)
+    listing = [[n.to_json() for n in tree.walk()] for tree in (pair.tree_a, pair.tree_b)]
+    diff = difference_to_json(compare_images(pair, DiffOptions(), session=session))
+    return listing[0], listing[1], json.loads(json.dumps(diff))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_trees_and_diff_are_the_same_cold_warm_half_cached_and_with_a_corrupt_entry(tmp_path: Path, workers: int) -> None:
+    a, b = _images(tmp_path)
+    expected = _result(a, b, Session(executor=LocalPool(workers)))
+    cache = LayerCache(tmp_path / "cache")
+    assert _result(a, open_image(a).reference, Session(cache=cache, executor=LocalPool(workers)))[0] == expected[0]
+    # Only A cached: B's shared layers are hits, its top layer is indexed by the pool.
+    assert _result(a, b, Session(cache=cache, executor=LocalPool(workers))) == expected
+    assert _result(a, b, Session(cache=cache, executor=LocalPool(workers))) == expected  # both cached
+    for entry in cache.entries():  # present on disk but unreadable: indexed again after the pool
+        entry.path.write_bytes(b"\x28\xb5\x2f\xfd garbage")
+    assert _result(a, b, Session(cache=cache, executor=LocalPool(workers))) == expected
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_tampered_blob_fails_even_though_its_cached_tree_was_built(tmp_path: Path, workers: int) -> None:
+    a, b = _images(tmp_path)
+    cache = LayerCache(tmp_path / "cache")
+    _result(a, b, Session(cache=cache, executor=LocalPool(workers)))
+    _tamper(_blob(a, 0))  # shared with B, and cached: its tree is built before the check ends
+    with pytest.raises(InspectrError) as info:
+        _result(a, b, Session(cache=cache, executor=LocalPool(workers)))
+    assert info.value.error_class == "digest-mismatch"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_limit_the_early_trees_hit_is_raised_but_a_failed_digest_comes_first(tmp_path: Path, workers: int) -> None:
+    a, b = _images(tmp_path)
+    cache = LayerCache(tmp_path / "cache")
+    _result(a, b, Session(cache=cache, executor=LocalPool(workers)))
+    tight = Limits(max_entries_total=4)
+    with pytest.raises(InspectrError) as info:
+        index_pair(open_image(a, limits=tight), open_image(b, limits=tight), session=Session(cache=cache, executor=LocalPool(workers)))
+    assert info.value.error_class == "entry-limit-exceeded"
+    _tamper(_blob(b, 2))
+    with pytest.raises(InspectrError) as info:
+        index_pair(open_image(a, limits=tight), open_image(b, limits=tight), session=Session(cache=cache, executor=LocalPool(workers)))
+    assert info.value.error_class == "digest-mismatch"
+
+
+def _slow(item: float) -> float:
+    time.sleep(item)
+    return item
+
+
+def _failing(item: float) -> float:
+    time.sleep(item)
+    raise ValueError(f"item {item}")
+
+
+def test_meanwhile_runs_while_the_workers_do_and_its_error_waits_for_theirs() -> None:
+    pool = LocalPool(workers=2)
+    seen: list[float] = []
+    start = time.monotonic()
+    assert pool.map(_slow, [0.6, 0.6], [1, 1], meanwhile=lambda: seen.append(time.monotonic() - start)) == [0.6, 0.6]
+    assert len(seen) == 1 and seen[0] < 0.5  # not after the items
+
+    def boom() -> None:
+        raise KeyError("meanwhile")
+
+    with pytest.raises(KeyError):
+        pool.map(_slow, [0.1, 0.1], [1, 1], meanwhile=boom)
+    with pytest.raises(ValueError, match="item"):  # the item's own error comes first
+        pool.map(_failing, [0.1, 0.1], [1, 1], meanwhile=boom)
+    with pytest.raises(KeyError):  # in-process too
+        LocalPool(workers=1).map(_slow, [0.0], [1], meanwhile=boom)
