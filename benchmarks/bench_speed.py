@@ -21,11 +21,20 @@ Rows (each a fresh child under GNU time, page cache warm, preparation not timed;
   cat, steady        the same with the layer's seek points recorded (third read on)
 
 CPU utilisation is CPU seconds (user + sys of the tree) over wall seconds: 2.0 is both cores busy.
+
+Over time: while a run goes, a thread here reads /proc/<pid>/stat of GNU time and every process
+below it (the tool, its forked pool workers, the floor's processes) every 50 ms and sums
+utime + stime + cutime + cstime (the last two hold the children already waited for, so an
+exited worker's time moves, not vanishes). The run's last point is the kernel's total from
+wait4(). Each row then shows cores busy per 0.2 s (`·` idle, `▄` one core, `█` two) and the share
+of wall time with 2 cores busy (>= 1.5), 1 core (>= 0.5) or idle, for its best run; the sampled
+total is printed next to GNU time's as the cross-check. `--no-timeline` turns the sampler off.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import multiprocessing
 import os
@@ -33,13 +42,155 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 import bench_ls as bl  # noqa: E402  (benchmarks/bench_ls.py)
+
+
+SAMPLE_S = 0.05  # sampling period of the CPU timeline
+BUCKET_S = 0.2  # one timeline character
+SPARK = "·▁▂▃▄▅▆▇█"  # 0, 0.25, ... 2.0 cores
+
+
+def _proc_stat(pid: int) -> tuple[int, int] | None:
+    """(ppid, utime + stime + cutime + cstime in clock ticks) of a process, None once it is reaped."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fp:
+            data = fp.read()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and ")": fields 3 on start after its last ")".
+    rest = data[data.rindex(b")") + 2:].split()
+    return int(rest[1]), sum(int(x) for x in rest[11:15])  # fields 4 (ppid) and 14-17
+
+
+class TreeSampler:
+    """CPU seconds used so far by a process and all its descendants, read from /proc.
+
+    Kernels built without CONFIG_PROC_CHILDREN (this one) lack /proc/<pid>/task/*/children, so
+    each sweep lists /proc. A pid once seen outside the tree is not read again: a process joins
+    the tree only by being forked inside it, under a new pid. Members are read parents first: a child reaped between the two reads is
+    then missed for one sample (its time not yet in the parent's cutime), never counted twice.
+    """
+
+    def __init__(self, root: int, t0: float) -> None:
+        self.root, self.t0 = root, t0
+        self.depth: dict[int, int] = {root: 0}
+        self.foreign: set[int] = set()
+        self.samples: list[tuple[float, float]] = [(0.0, 0.0)]
+        self.own_cpu_s = 0.0
+
+    def _discover(self) -> None:
+        parents: dict[int, int] = {}
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                pid = int(name)
+                if pid not in self.depth and pid not in self.foreign and (st := _proc_stat(pid)) is not None:
+                    parents[pid] = st[0]
+        grew = True
+        while grew:  # a new worker may have a new parent: repeat until nothing joins
+            grew = False
+            for pid, ppid in list(parents.items()):
+                if ppid in self.depth:
+                    self.depth[pid] = self.depth[ppid] + 1
+                    del parents[pid]
+                    grew = True
+        self.foreign.update(parents)
+
+    def sweep(self) -> float | None:
+        """Total CPU seconds of the tree now, None when the root is gone."""
+        self._discover()
+        total = 0
+        for pid in sorted(self.depth, key=self.depth.__getitem__):
+            st = _proc_stat(pid)
+            if st is None:
+                if pid == self.root:
+                    return None
+                continue
+            total += st[1]
+        return total / bl._HZ
+
+    def run(self, stop: threading.Event) -> None:
+        cpu0 = time.thread_time()
+        while True:
+            before = time.perf_counter()
+            cpu = self.sweep()
+            if cpu is not None:  # stamped at the sweep's middle; never below an earlier sample
+                at = (before + time.perf_counter()) / 2 - self.t0
+                self.samples.append((at, max(cpu, self.samples[-1][1])))
+            if stop.wait(SAMPLE_S):
+                break
+        self.own_cpu_s = time.thread_time() - cpu0
+
+
+def run_timed(cmd: list[str], ok: tuple[int, ...], env: dict[str, str], timeline: bool = True) -> dict[str, Any]:
+    """bench_ls.run_measured (GNU time, background cores) plus the tree's CPU timeline."""
+    with tempfile.NamedTemporaryFile("r", prefix="bench-time-") as rus, tempfile.TemporaryFile() as err:
+        busy0 = bl.busy_cpu_s()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([bl.GNU_TIME, "-f", "%M %U %S", "-o", rus.name, *cmd], stdout=subprocess.DEVNULL,
+                                stderr=err, env=env)
+        sampler = TreeSampler(proc.pid, t0)
+        stop = threading.Event()
+        thread = threading.Thread(target=sampler.run, args=(stop,), daemon=True)
+        if timeline:
+            thread.start()
+        _, status, usage = os.wait4(proc.pid, 0)  # reaped here, so the rusage is the whole tree's
+        wall = time.perf_counter() - t0
+        busy = bl.busy_cpu_s() - busy0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stop.set()
+        if timeline:
+            thread.join()
+        err.seek(0)
+        stderr = err.read().decode(errors="replace").strip()
+        if proc.returncode not in ok:
+            raise SystemExit(f"command failed (exit {proc.returncode}, expected {ok}): {' '.join(cmd)}\n{stderr[-2000:]}")
+        maxrss, user, system = rus.read().split()[-3:]
+    out: dict[str, Any] = {"wall_s": wall, "maxrss_kb": int(maxrss), "user_s": float(user),
+                           "sys_s": float(system), "exit": proc.returncode}
+    # Everything else on the machine meanwhile, in cores (the sampler thread not included).
+    out["background_cores"] = max(0.0, (busy - out["user_s"] - out["sys_s"] - sampler.own_cpu_s) / wall)
+    if timeline:
+        # A sweep that began before the reap may be stamped a hair after it: the end point wins.
+        out["timeline"] = {"samples": [[round(t, 4), round(c, 2)] for t, c in sampler.samples if t < wall],
+                           "end": [round(wall, 4), round(usage.ru_utime + usage.ru_stime, 4)],
+                           "sampler_cpu_s": round(sampler.own_cpu_s, 4), "period_s": SAMPLE_S}
+    return out
+
+
+def summarise_timeline(tl: dict[str, Any]) -> dict[str, Any]:
+    """Cores busy per BUCKET_S (linear between samples), as text, and the shares of wall time
+    with 2 cores, 1 core and none busy."""
+    points: list[tuple[float, float]] = [(t, c) for t, c in tl["samples"]] + [(tl["end"][0], tl["end"][1])]
+    times = [t for t, _ in points]
+
+    def cpu_at(t: float) -> float:
+        i = bisect.bisect_right(times, t)
+        if i >= len(points):
+            return points[-1][1]
+        (ta, ca), (tb, cb) = points[i - 1], points[i]
+        return ca + (cb - ca) * (t - ta) / (tb - ta) if tb > ta else cb
+
+    wall: float = tl["end"][0]
+    edges = [k * BUCKET_S for k in range(int(wall / BUCKET_S) + 1)]
+    if wall - edges[-1] > 1e-3:
+        edges.append(wall)
+    cores = [(cpu_at(b) - cpu_at(a)) / (b - a) for a, b in zip(edges, edges[1:])]
+    widths = [b - a for a, b in zip(edges, edges[1:])]
+    share = {"two": 0.0, "one": 0.0, "idle": 0.0}
+    for c, w in zip(cores, widths):
+        share["two" if c >= 1.5 else "one" if c >= 0.5 else "idle"] += w / wall
+    sampled_t, sampled_cpu = tl["samples"][-1]
+    return {"cores": [round(c, 2) for c in cores], "spark": "".join(SPARK[min(8, max(0, round(c * 4)))] for c in cores),
+            "share": share, "sampled_cpu_s": sampled_cpu, "last_sample_s": sampled_t}
 
 
 def _blobs(image: Path) -> list[tuple[str, str]]:
@@ -120,7 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cat-layer", type=int, default=None, help="default: its largest layer")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--work", type=Path, default=HERE / "work" / "speed")
-    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--json", type=Path, default=None, help="results, with every run's raw CPU samples")
+    ap.add_argument("--rows", default=None, help="only these rows, by number from 0 (e.g. 0,1); default all")
+    ap.add_argument("--no-timeline", action="store_true", help="do not sample CPU over time (to measure its cost)")
     args = ap.parse_args(argv)
     a, b = args.a.resolve(), args.b.resolve()
     cat_image = (args.cat_image or a).resolve()
@@ -188,25 +341,39 @@ def main(argv: list[str] | None = None) -> int:
     ]
     bl._IDLE_BUDGET[0] = 120.0  # seconds of waiting for a quiet machine, over the whole run
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    chosen = list(range(len(rows))) if args.rows is None else [int(x) for x in args.rows.split(",") if x.isdigit()]
+    if not chosen or any(i >= len(rows) for i in chosen):
+        ap.error(f"--rows: numbers from 0 to {len(rows) - 1}, separated by commas")
+    timeline = not args.no_timeline
     results = []
-    for name, cmd, ok, prep in rows:
+    for i in chosen:
+        name, cmd, ok, prep = rows[i]
         runs = []
         for _ in range(args.runs):
             if prep is not None:
                 prep()
             bl.wait_for_quiet(10.0, 0.25)
-            r = bl.run_measured(cmd, ok=ok, env=env)
+            r = run_timed(cmd, ok, env, timeline)
             runs.append(r)
-            print(f"{name}: {r['wall_s']:.2f} s, CPU {r['user_s'] + r['sys_s']:.2f} s, {r['maxrss_kb'] // 1024} MiB, "
-                  f"background {r['background_cores']:.2f}", file=sys.stderr)
+            gnu = r["user_s"] + r["sys_s"]
+            line = f"{name}: {r['wall_s']:.2f} s, CPU {gnu:.2f} s, {r['maxrss_kb'] // 1024} MiB, " \
+                   f"background {r['background_cores']:.2f}"
+            if timeline:
+                sm = summarise_timeline(r["timeline"])
+                line += f", sampled CPU {sm['sampled_cpu_s']:.2f} s by {sm['last_sample_s']:.2f} s, " \
+                        f"sampler {r['timeline']['sampler_cpu_s'] * 1000:.0f} ms, {sm['spark']}"
+            print(line, file=sys.stderr)
         best = min(runs, key=lambda r: r["wall_s"])
-        results.append({"name": name, "cmd": " ".join(cmd), "best_wall_s": best["wall_s"],
-                        "median_wall_s": statistics.median(r["wall_s"] for r in runs),
-                        "cpu_s": best["user_s"] + best["sys_s"], "peak_rss_kb": max(r["maxrss_kb"] for r in runs),
-                        "background_cores": best["background_cores"]})
+        row = {"index": i, "name": name, "cmd": " ".join(cmd), "best_wall_s": best["wall_s"],
+               "median_wall_s": statistics.median(r["wall_s"] for r in runs),
+               "cpu_s": best["user_s"] + best["sys_s"], "peak_rss_kb": max(r["maxrss_kb"] for r in runs),
+               "background_cores": best["background_cores"]}
+        if timeline:
+            row |= {"timeline": summarise_timeline(best["timeline"]), "sampler_cpu_s": best["timeline"]["sampler_cpu_s"],
+                    "samples": [r["timeline"] | {"wall_s": r["wall_s"], "gnu_time_cpu_s": r["user_s"] + r["sys_s"]}
+                                for r in runs]}
+        results.append(row)
     wipe()
-    by = {r["name"]: r for r in results}
-    w = [r["best_wall_s"] for r in results]
     lines = [f"Run {started}, {args.runs} runs per row (best wall shown); A = `{a.name}`, B' = `{b.name}` (new layers: "
              f"{new_layers}); cat: layer {cat_layer} of `{cat_image.name}`, `{cat_path}`.", "",
              "| row | best wall s | median wall s | CPU s | CPU utilisation (cores) | peak RSS MiB | background cores |",
@@ -214,18 +381,33 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         lines.append(f"| {r['name']} | {r['best_wall_s']:.2f} | {r['median_wall_s']:.2f} | {r['cpu_s']:.2f} | "
                      f"{r['cpu_s'] / r['best_wall_s']:.2f} | {r['peak_rss_kb'] / 1024:.0f} | {r['background_cores']:.2f} |")
-    lines += ["", "| ratio | value | target |", "|---|---:|---|",
-              f"| cold diff / cold floor | {w[1] / w[0]:.2f}x | ≤ 1.3x |",
-              f"| warm diff (A cached, B' top new) / warm floor | {w[3] / w[2]:.2f}x | ≤ 1.3x |",
-              f"| warm diff, steady / warm floor | {w[4] / w[2]:.2f}x | ≤ 1.3x |",
-              f"| re-run / warm floor | {w[5] / w[2]:.2f}x | - |",
-              f"| cat, steady / inflate of its layer | {w[8] / w[6]:.2f}x | ≤ 0.1x |",
-              f"| cat, first read / inflate of its layer | {w[7] / w[6]:.2f}x | - |"]
+    if timeline:
+        lines += ["", f"CPU over time, best run of each row: cores busy per {BUCKET_S:g} s (`·` idle, `▄` one core, "
+                  "`█` two), the share of wall time with 2 cores busy (>= 1.5), 1 core (>= 0.5) or idle, and the "
+                  f"CPU sampled from /proc every {SAMPLE_S * 1000:.0f} ms against GNU time's total.", "",
+                  "| row | cores over time | 2 cores | 1 core | idle | sampled CPU s | GNU time CPU s | sampler CPU ms |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for r in results:
+            t = r["timeline"]
+            lines.append(f"| {r['name']} | `{t['spark']}` | {t['share']['two']:.0%} | {t['share']['one']:.0%} | "
+                         f"{t['share']['idle']:.0%} | {t['sampled_cpu_s']:.2f} | {r['cpu_s']:.2f} | "
+                         f"{r['sampler_cpu_s'] * 1000:.0f} |")
+    w = {r["index"]: r["best_wall_s"] for r in results}
+    ratios = [("cold diff / cold floor", 1, 0, "≤ 1.3x"),
+              ("warm diff (A cached, B' top new) / warm floor", 3, 2, "≤ 1.3x"),
+              ("warm diff, steady / warm floor", 4, 2, "≤ 1.3x"),
+              ("re-run / warm floor", 5, 2, "-"),
+              ("cat, steady / inflate of its layer", 8, 6, "≤ 0.1x"),
+              ("cat, first read / inflate of its layer", 7, 6, "-")]
+    lines += ["", "| ratio | value | target |", "|---|---:|---|"]
+    lines += [f"| {label} | {w[num] / w[den]:.2f}x | {target} |" for label, num, den, target in ratios
+              if num in w and den in w]
     lines += ["", "Commands:", ""] + [f"- **{r['name']}**: `{r['cmd']}`" for r in results]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.json:
-        args.json.write_text(json.dumps({"started": started, "rows": results, "by_name": list(by)}, indent=1) + "\n")
+        args.json.write_text(json.dumps({"started": started, "rows": results, "by_name": [r["name"] for r in results]},
+                                        indent=1) + "\n")
     return 0
 
 
