@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Mapping, TextIO
 
+from ..fs.gcpause import gc_paused
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -116,6 +118,7 @@ def presenter(result: object, fmt: str) -> Callable[[Any, Target], None]:
     raise NoPresenter(f"no presenter for {name} in format {fmt!r} (it has: {', '.join(formats(name)) or 'none'})")
 
 
+@gc_paused  # reports are acyclic; a full collection here would walk the engine's trees, still alive
 def present(result: object, fmt: str, out: TextIO, *, console: Callable[[], "Console"] | None = None,
             err: TextIO | None = None, verbose: bool = False, full: bool = False, max_lines: int | None = None) -> None:
     """Write `result` to `out` in `fmt`. `console` makes the rich console for text tables (the CLI
