@@ -39,11 +39,14 @@ class Executor(Protocol):
     per item) lets it schedule the largest first. Items and results must be picklable.
 
     `meanwhile`, if given, runs in the calling process while the items run elsewhere (in order
-    after them when they run in-process). An Exception it raises is raised only after every item
-    finished, so an item's own error (a blob that fails its digest) comes first."""
+    after them when they run in-process); then `on_result` is called there with (position,
+    result) of each item as it finishes, in whatever order they finish. An Exception either
+    raises is raised only after every item finished, so an item's own error (a blob that fails
+    its digest) comes first; after such an Exception neither is called again."""
 
     def map(self, fn: Callable[[T], R], items: Sequence[T], sizes: Sequence[int], *,
-            meanwhile: Callable[[], object] | None = None) -> list[R]: ...
+            meanwhile: Callable[[], object] | None = None,
+            on_result: Callable[[int, R], object] | None = None) -> list[R]: ...
 
 
 def run_meanwhile(meanwhile: Callable[[], object] | None) -> Exception | None:
@@ -55,6 +58,13 @@ def run_meanwhile(meanwhile: Callable[[], object] | None) -> Exception | None:
     except Exception as err:  # noqa: BLE001 - raised by the executor once the items are done
         return err
     return None
+
+
+def report_result(on_result: Callable[[int, R], object] | None, error: Exception | None, i: int, result: R) -> Exception | None:
+    """Hand one finished item to `on_result`, unless an earlier call failed (see Executor)."""
+    if on_result is None or error is not None:
+        return error
+    return run_meanwhile(lambda: on_result(i, result))
 
 
 def _finish(results: list[R], error: Exception | None) -> list[R]:
@@ -71,7 +81,8 @@ class LocalPool:
     workers: int | None = None
 
     def map(self, fn: Callable[[T], R], items: Sequence[T], sizes: Sequence[int], *,
-            meanwhile: Callable[[], object] | None = None) -> list[R]:
+            meanwhile: Callable[[], object] | None = None,
+            on_result: Callable[[int, R], object] | None = None) -> list[R]:
         workers = self.workers
         if workers is None:
             workers = min(len(items), os.cpu_count() or 1)
@@ -79,11 +90,14 @@ class LocalPool:
                 workers = 1
         if workers <= 1 or len(items) <= 1:
             done = [fn(item) for item in items]
-            return _finish(done, run_meanwhile(meanwhile))
+            error = run_meanwhile(meanwhile)
+            for i, result in enumerate(done):
+                error = report_result(on_result, error, i, result)
+            return _finish(done, error)
         # Imported here: a run over a small or cached image never starts a pool, and these two
         # packages are a few ms of every CLI start-up (issue 14).
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
         ctx = multiprocessing.get_context("fork")
         # The CLI restores SIGPIPE's default (quiet `| head`); while workers live, a write to
@@ -98,6 +112,10 @@ class LocalPool:
             # The workers were forked by the first submit, so `meanwhile` cannot leave them a
             # lock it holds; it runs while they work.
             error = run_meanwhile(meanwhile)
+            if on_result is not None:
+                position = {future: i for i, future in futures.items()}
+                for future in as_completed(position):
+                    error = report_result(on_result, error, position[future], future.result())
             results = [futures[i].result() for i in range(len(items))]
         except BaseException:
             # Ctrl-C, SIGTERM or a failed item: the workers stop now instead of finishing their

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from builders import TarBuilder, write_oci_layout
-from inspectr import open_image
+from inspectr import build_tree, open_image
 from inspectr.diff.engine import compare_images, index_pair
 from inspectr.diff.options import DiffOptions
 from inspectr.errors import InspectrError
@@ -53,6 +53,8 @@ def _result(a: str, b: str, session: Session) -> tuple[list[object], list[object
 def test_trees_and_diff_are_the_same_cold_warm_half_cached_and_with_a_corrupt_entry(tmp_path: Path, workers: int) -> None:
     a, b = _images(tmp_path)
     expected = _result(a, b, Session(executor=LocalPool(workers)))
+    # The trees as build_tree makes them (its own path: index_layers, then apply_layers).
+    assert expected[:2] == tuple([n.to_json() for n in build_tree(open_image(image)).walk()] for image in (a, b))
     cache = LayerCache(tmp_path / "cache")
     assert _result(a, open_image(a).reference, Session(cache=cache, executor=LocalPool(workers)))[0] == expected[0]
     # Only A cached: B's shared layers are hits, its top layer is indexed by the pool.
@@ -105,6 +107,10 @@ def test_meanwhile_runs_while_the_workers_do_and_its_error_waits_for_theirs() ->
     start = time.monotonic()
     assert pool.map(_slow, [0.6, 0.6], [1, 1], meanwhile=lambda: seen.append(time.monotonic() - start)) == [0.6, 0.6]
     assert len(seen) == 1 and seen[0] < 0.5  # not after the items
+    finished: list[tuple[int, float, float]] = []
+    assert pool.map(_slow, [0.8, 0.1], [1, 1], on_result=lambda i, r: finished.append((i, r, time.monotonic() - start)))
+    assert [(i, r) for i, r, _ in finished] == [(1, 0.1), (0, 0.8)]  # as they finish, not in order
+    assert finished[0][2] < finished[1][2] - 0.3
 
     def boom() -> None:
         raise KeyError("meanwhile")
@@ -115,3 +121,12 @@ def test_meanwhile_runs_while_the_workers_do_and_its_error_waits_for_theirs() ->
         pool.map(_failing, [0.1, 0.1], [1, 1], meanwhile=boom)
     with pytest.raises(KeyError):  # in-process too
         LocalPool(workers=1).map(_slow, [0.0], [1], meanwhile=boom)
+    calls: list[int] = []
+
+    def failing_hook(i: int, result: float) -> None:
+        calls.append(i)
+        raise KeyError("on_result")
+
+    with pytest.raises(KeyError):  # raised once all items are done, and the hook not called again
+        pool.map(_slow, [0.1, 0.3, 0.5], [3, 2, 1], on_result=failing_hook)
+    assert calls == [0]

@@ -50,9 +50,9 @@ def index_pair(a: Image, b: Image, *, session: Session | None = None) -> ImagePa
     is indexed once; every other copy is still read, but only to verify its digest and size,
     which is several times cheaper than inflating and walking it again.
 
-    While the pool works, this process decodes the cached indexes and applies every layer it
-    already has to the two trees. That work is speculative: nothing of it is returned unless
-    every blob then verifies and every diff_id matches."""
+    While the pool works, this process decodes the cached indexes and applies to the two trees
+    each layer whose index is at hand, cached or just returned by the pool. That work is
+    speculative: nothing of it is returned unless every blob verifies and every diff_id matches."""
     first: set[str] = set()
     work: list[tuple[LayerRef, bool]] = []
     seen_files: set[tuple[str, int]] = set()
@@ -78,7 +78,12 @@ def index_pair(a: Image, b: Image, *, session: Session | None = None) -> ImagePa
             work.append((ref, True))  # another copy, or a cached index: verify the blob only
         seen_files.add(location)
     early = _EarlyTrees(a, b, known, on_disk, cache)
-    results = run_layer_jobs(work, a.limits, session=session, meanwhile=early.run if on_disk else None)
+
+    def take(i: int, result: LayerIndex | int) -> None:
+        if isinstance(result, LayerIndex):
+            early.take(content_key(work[i][0]), result)
+
+    results = run_layer_jobs(work, a.limits, session=session, meanwhile=early.decode, on_result=take)
     by_key = dict(known)
     by_key.update((key, index) for key, index in early.decoded.items() if index is not None)
     for (ref, verify_only), result in zip(work, results):
@@ -120,38 +125,47 @@ def _numbered(index: LayerIndex, ref: LayerRef) -> LayerIndex:
 
 
 class _EarlyTrees:
-    """The part of `index_pair` that runs while the pool works: decode the cached indexes and
-    apply, per image, the longest run of bottom layers whose indexes are at hand."""
+    """The part of `index_pair` that runs while the pool works: decode the cached indexes, then
+    apply, per image, each bottom layer as soon as its index is at hand (cached, or just
+    returned by the pool), so the trees grow while the other layers are still being read."""
 
     def __init__(self, a: Image, b: Image, known: dict[str, LayerIndex], on_disk: dict[str, LayerRef],
                  cache: LayerCache | None) -> None:
-        self.images, self.known, self.on_disk, self.cache = (a, b), known, on_disk, cache
+        self.images, self.on_disk, self.cache = (a, b), on_disk, cache
+        self.at_hand: dict[str, LayerIndex] = dict(known)
         self.decoded: dict[str, LayerIndex | None] = {}
         self.trees = [Tree(a.limits), Tree(b.limits)]
         self.error: InspectrError | None = None
 
-    def run(self) -> None:
+    def decode(self) -> None:
         a, b = self.images
         for key, ref in self.on_disk.items():
             assert self.cache is not None
             hit = self.cache.get(ref, ref.index)
             if hit is not None:
                 check_limits(hit, a.limits if ref in a.layers else b.limits, ref.label)
+                self.at_hand[key] = hit
             self.decoded[key] = hit
+        self._grow()
+
+    def take(self, key: str, index: LayerIndex) -> None:
+        self.at_hand[key] = index
+        self._grow()
+
+    def _grow(self) -> None:
         for image, tree in zip(self.images, self.trees):
-            for ref in image.layers:
-                key = content_key(ref)
-                index = self.known.get(key) or self.decoded.get(key)
+            while self.error is None and len(tree.layers) < len(image.layers):
+                ref = image.layers[len(tree.layers)]
+                index = self.at_hand.get(content_key(ref))
                 if index is None or (ref.diff_id is not None and index.diff_id != str(ref.diff_id)):
-                    break  # the rest waits for the pool (or raises DiffIdMismatch there)
+                    break  # the rest waits (or raises DiffIdMismatch in index_pair)
                 try:
                     tree.apply(_numbered(index, ref))
                 except InspectrError as err:
                     self.error = err  # raised by finish, once every blob is verified
-                    return
 
     def finish(self, side: int, indexes: list[LayerIndex]) -> Tree:
-        """The image's tree: the early part continued with the layers the pool indexed."""
+        """The image's tree: the early part continued with the layers still missing."""
         if self.error is not None:
             raise self.error
         tree = self.trees[side]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from ..errors import InspectrError, UsageError
-from ..session import Session, run_meanwhile
+from ..session import Session, report_result, run_meanwhile
 from .graph import (ImageJob, ImageResult, LayerJob, LayerResult, WorkerConfig, image_key, index_layer_task, layer_key,
                     scan_image_task)
 from .store import FleetStore
@@ -44,10 +44,13 @@ class DaskExecutor:
         self._dashboard = dashboard
 
     def map(self, fn: Callable[[T], R], items: Sequence[T], sizes: Sequence[int], *,
-            meanwhile: Callable[[], object] | None = None) -> list[R]:
+            meanwhile: Callable[[], object] | None = None,
+            on_result: Callable[[int, R], object] | None = None) -> list[R]:
         futures = self.client.map(fn, list(items), pure=False)
         error = run_meanwhile(meanwhile)
         results = list(self.client.gather(futures))
+        for i, result in enumerate(results):
+            error = report_result(on_result, error, i, result)
         if error is not None:
             raise error
         return results

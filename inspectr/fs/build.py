@@ -48,12 +48,14 @@ def _index_or_error(args: tuple[LayerRef, Limits, LayerCache | None, bool, _Repo
 
 
 def run_layer_jobs(jobs: Sequence[tuple[LayerRef, bool]], limits: Limits, *, session: Session,
-                   scan_secrets: bool = False, meanwhile: Callable[[], object] | None = None) -> list[LayerIndex | int]:
+                   scan_secrets: bool = False, meanwhile: Callable[[], object] | None = None,
+                   on_result: Callable[[int, LayerIndex | int], object] | None = None) -> list[LayerIndex | int]:
     """Index (or, when the flag says so, only verify the digest of) each layer on the session's
-    executor; results in the given order. `meanwhile` runs here while they do (Executor.map)."""
+    executor; results in the given order. `meanwhile` and `on_result` run here while they do
+    (Executor.map)."""
     return session.executor.map(_index_one, [(ref, limits, scan_secrets, verify, session.cache, _reporter(ref, session))
                                              for ref, verify in jobs], [ref.blob.length for ref, _ in jobs],
-                                meanwhile=meanwhile)
+                                meanwhile=meanwhile, on_result=on_result)
 
 
 def _reporter(ref: LayerRef, session: Session) -> _Report:
