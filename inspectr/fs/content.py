@@ -1,5 +1,6 @@
 """Batched content re-reads: one streaming pass per layer, for `cat` and `export`, or, for a
-gzip layer read before, only the spans that hold the wanted files (fs/seekpoints.py).
+gzip layer, or a zstd layer of several frames, read before, only the spans that hold the wanted
+files (fs/seekpoints.py).
 
 Content is checked against the sha256 recorded during the verified indexing pass, so bytes
 that changed on disk since are caught even when a pass stops early.
@@ -87,8 +88,8 @@ def _read_layer(ref: LayerRef, limits: Limits, targets: dict[int, T], expected: 
                 open_sink: Callable[[T], Sink], close_sink: Callable[[T], None], stop_early: bool,
                 plan: SeekPlan | None = None) -> None:
     """Stream each target member's bytes into its sink, checked against the digest of the
-    verified indexing pass: through seek points when the plan allows (gzip), then, for whatever
-    they did not deliver, in one pass over the layer."""
+    verified indexing pass: through seek points when the plan allows (gzip, multi-frame zstd),
+    then, for whatever they did not deliver, in one pass over the layer."""
     targets = dict(targets)
     if plan is not None:
         read_through_points(ref, limits, plan, targets, expected, open_sink, close_sink)

@@ -17,7 +17,16 @@ boundaries. rapidgzip could drive the pass, at 1.18x its CPU, but holds decoded 
 (1.4 GB on a 2 MB gzip bomb at its 4 MiB chunks); indexed_gzip cannot hand over the bytes it
 inflates without inflating them twice. docs/benchmarks.md has the figures (bench_seek.py).
 
-zstd layers are read in full (no seek points yet).
+zstd layers whose stream has several frames (zstd:chunked, as podman, buildah and skopeo write
+it, or any multi-frame zstd) get the same treatment with frame boundaries instead of zran points:
+a frame decodes on its own, so a boundary is just (compressed offset, uncompressed offset) of a
+frame's start, recorded on the second content read as the frames go by (one every `spacing`
+bytes, at most MAX_POINTS, plus the furthest frame reached), stored in their own cache file, and
+decoded with zstandard from the frame before a file's tar header (untrusted/decompress.py
+ZstdSeeker, which also steps over skippable frames). A single-frame zstd layer (what
+`zstd`, Python's zstandard and skopeo's plain `zstd` format write) keeps the full read: it has no
+place to start but its first byte. Whether a blob has a second frame is read from its frame and
+block headers alone (`zstd_has_several_frames`), when the read is planned.
 """
 
 from __future__ import annotations
@@ -26,14 +35,14 @@ import hashlib
 import shutil
 import tempfile
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import Callable, Protocol, TypeVar
 
 from ..errors import InspectrError
 from ..image import LayerRef
 from ..limits import Limits
 from ..mediatypes import Compression, layer_compression
 from ..sources.blobs import FileSlice
-from ..untrusted.decompress import GzipSeeker
+from ..untrusted.decompress import GzipSeeker, ZstdSeeker, zstd_has_several_frames
 from ..untrusted.tar import StreamBlocks, TarWalker
 from .cache import LayerCache
 from .layer_index import LayerIndex
@@ -52,18 +61,21 @@ MAX_MEMBERS = 64
 
 @dataclass(frozen=True, slots=True)
 class SeekPlan:
-    """How one layer may be read through seek points: where they are stored, and the spacing of
-    new ones (None: use stored points only, never record new ones)."""
+    """How one layer may be read through seek points: where they are stored, the spacing of
+    new ones (None: use stored points only, never record new ones), and which kind they are
+    (gzip access points or zstd frame boundaries)."""
 
     cache: LayerCache
     spacing: int | None
+    compression: Compression = Compression.GZIP
 
 
 def plan_seek(ref: LayerRef, index: LayerIndex | None, cache: LayerCache | None, probe: bool = False) -> SeekPlan | None:
-    """A plan when the layer is gzip, stored in a local file and made of few members (facts
-    from its index: a hint only, every byte read is checked against the caller's digests); None
-    means: read it in full, as before. Without an index, stored points may still be used. With
-    `probe`, only whether the blob could be read so (a local file with a digest to key on)."""
+    """A plan when the layer is gzip of few members, or zstd of several frames, stored in a local
+    file (facts from its index and its frame headers: a hint only, every byte read is checked
+    against the caller's digests); None means: read it in full, as before. Without an index,
+    stored points may still be used. With `probe`, only whether the blob could be read so (a
+    local file with a digest to key on)."""
     if cache is None or not isinstance(ref.blob, FileSlice) or ref.digest is None or not ref.digest.verifiable:
         return None
     if probe:
@@ -71,13 +83,24 @@ def plan_seek(ref: LayerRef, index: LayerIndex | None, cache: LayerCache | None,
             declared = layer_compression(ref.media_type)
         except KeyError:
             return None
-        return SeekPlan(cache, None) if declared in (None, Compression.GZIP) else None
+        return SeekPlan(cache, None) if declared in (None, Compression.GZIP, Compression.ZSTD) else None
     if index is None:
-        return SeekPlan(cache, None) if cache.has_seek_points(ref) else None
-    if index.compression != "gzip" or not 0 < index.gzip_members <= MAX_MEMBERS:
+        for compression in (Compression.GZIP, Compression.ZSTD):
+            if cache.has_seek_points(ref, compression):
+                return SeekPlan(cache, None, compression)
         return None
     # Points are recorded every `spacing` uncompressed bytes: at most MAX_POINTS for the layer.
-    return SeekPlan(cache, max(MIN_SPACING, -(-index.uncompressed_size // MAX_POINTS)))
+    spacing = max(MIN_SPACING, -(-index.uncompressed_size // MAX_POINTS))
+    if index.compression == Compression.ZSTD.value:
+        try:
+            with ref.blob.open() as raw:
+                several = zstd_has_several_frames(raw, ref.label)
+        except InspectrError:
+            return None  # the full read reports what is wrong with the blob
+        return SeekPlan(cache, spacing, Compression.ZSTD) if several else None
+    if index.compression != "gzip" or not 0 < index.gzip_members <= MAX_MEMBERS:
+        return None
+    return SeekPlan(cache, spacing)
 
 
 # What a read through points costs besides its seeks (importing indexed_gzip, loading and
@@ -98,7 +121,21 @@ class _Mismatch(Exception):
     pass
 
 
-def _read_member(seeker: GzipSeeker, offset: int, limits: Limits, what: str, sink: object) -> None:
+class _Seeker(Protocol):
+    def seek(self, offset: int) -> None: ...
+    def read(self, n: int = ...) -> bytes: ...
+    def grew(self) -> bool: ...
+    def export(self) -> bytes: ...
+    def close(self) -> None: ...
+
+
+def _open_seeker(plan: SeekPlan, blob: FileSlice, points: bytes | None, what: str) -> _Seeker:
+    if plan.compression is Compression.ZSTD:
+        return ZstdSeeker(blob.open(), plan.spacing or MIN_SPACING, points, what, MAX_POINTS)
+    return GzipSeeker(blob.open(), plan.spacing or MIN_SPACING, points, what)
+
+
+def _read_member(seeker: _Seeker, offset: int, limits: Limits, what: str, sink: object) -> None:
     """Parse the tar header(s) at `offset` of the uncompressed stream and pass that member's
     content to `sink` (through the same walker as the indexing pass: PAX, GNU names, sparse)."""
     seeker.seek(offset)
@@ -116,7 +153,7 @@ class _Small:
 
     __slots__ = ("_src",)
 
-    def __init__(self, src: GzipSeeker) -> None:
+    def __init__(self, src: _Seeker) -> None:
         self._src = src
 
     def read(self, n: int = -1) -> bytes:
@@ -146,14 +183,15 @@ def read_through_points(ref: LayerRef, limits: Limits, plan: SeekPlan, targets: 
     assert isinstance(blob, FileSlice)
     if not worth_seeking(len(targets), max(targets, default=0), plan.spacing):
         return
-    points = plan.cache.get_seek_points(ref)
+    kind = plan.compression
+    points = plan.cache.get_seek_points(ref, kind)
     if points is None and plan.spacing is None:
-        plan.cache.put_seek_points(ref, None)  # damaged: a later read records them again
+        plan.cache.put_seek_points(ref, None, kind)  # damaged: a later read records them again
         return
     try:
-        seeker = GzipSeeker(blob.open(), plan.spacing or MIN_SPACING, points, ref.label)
+        seeker = _open_seeker(plan, blob, points, ref.label)
     except InspectrError:
-        plan.cache.put_seek_points(ref, None)
+        plan.cache.put_seek_points(ref, None, kind)
         return
     try:
         for offset in sorted(targets):
@@ -178,13 +216,13 @@ def read_through_points(ref: LayerRef, limits: Limits, plan: SeekPlan, targets: 
             del targets[offset]
         # Imported points keep their spacing when extended (chosen from the layer's size when
         # they were first recorded), so extending them stays within MAX_POINTS.
-        if seeker.points() > seeker.imported:
+        if seeker.grew():
             try:
-                plan.cache.put_seek_points(ref, seeker.export())
+                plan.cache.put_seek_points(ref, seeker.export(), kind)
             except InspectrError:
                 pass  # the reads succeeded; only the points are not kept
     except _Mismatch:
-        plan.cache.put_seek_points(ref, None)  # stale or corrupt: rebuilt by a later read
+        plan.cache.put_seek_points(ref, None, kind)  # stale or corrupt: rebuilt by a later read
     finally:
         seeker.close()
 

@@ -25,7 +25,8 @@ except ImportError:  # pragma: no cover - exercised only where isal is missing
     _ZLIB_ERRORS = (_zlib.error, ValueError)  # type: ignore[assignment]
     GZIP_BACKEND = "zlib"
 
-__all__ = ["Compression", "Readable", "sniff", "open_decompressed", "PeekReader", "GZIP_BACKEND", "GzipSeeker"]
+__all__ = ["Compression", "Readable", "sniff", "open_decompressed", "PeekReader", "GZIP_BACKEND", "GzipSeeker",
+           "ZstdSeeker", "zstd_has_several_frames", "MAX_ZSTD_ELEMENTS"]
 
 # indexed_gzip raises ZranError, NotCoveredError, CrcError (an OSError), OSError or ValueError for
 # a bad index file. It is imported only when seek points are used: its import costs 0.03-0.16 s.
@@ -333,6 +334,10 @@ class GzipSeeker:
         except _SEEK_ERRORS as err:
             raise DecompressError(f"{self._what}: corrupt gzip stream: {err}") from err
 
+    def grew(self) -> bool:
+        """Whether reads added points to those imported (so `export()` is worth storing)."""
+        return self.points() > self.imported
+
     def export(self) -> bytes:
         out = io.BytesIO()
         try:
@@ -346,4 +351,263 @@ class GzipSeeker:
             self._f.close()
         except _SEEK_ERRORS:
             pass
+        self._raw.close()
+
+
+# Stored zstd frame boundaries: this tag, then (compressed offset, uncompressed offset) pairs.
+_FRAMES_TAG = b"inspectr-zstd-frames-1\n"
+# Frame and block headers walked per seek, besides one per 256 bytes decoded: zstd:chunked has
+# two frames per file (a tar header run, the content), so a layer of 100-byte files has one per
+# ~300 bytes, while a stream of millions of empty blocks or frames would cost seconds of Python
+# and decode nothing. Past it the read falls back to the full pass.
+MAX_ZSTD_ELEMENTS = 1 << 18
+
+
+def _zstd_header_rest(fhd: int) -> int:
+    """Bytes of a frame header after its descriptor byte (RFC 8878 3.1.1.1): window descriptor
+    (absent for a single segment), dictionary ID and frame content size."""
+    fcs_flag, single, did_flag = fhd >> 6, (fhd >> 5) & 1, fhd & 3
+    return (0 if single else 1) + (0, 1, 2, 4)[did_flag] + (1 if single else 0, 2, 4, 8)[fcs_flag]
+
+
+def _zstd_block(header: bytes, what: str) -> tuple[bool, int]:
+    """(last block, bytes that follow the 3-byte block header) (RFC 8878 3.1.1.2)."""
+    value = int.from_bytes(header, "little")
+    btype, size = (value >> 1) & 3, value >> 3
+    if btype == 3:
+        raise DecompressError(f"{what}: corrupt zstd stream: reserved block type")
+    return bool(value & 1), 1 if btype == 1 else size
+
+
+def _read_exact(raw: Readable, n: int, what: str) -> bytes:
+    data = raw.read(n)
+    while 0 < len(data) < n:
+        more = raw.read(n - len(data))
+        if not more:
+            break
+        data += more
+    if 0 < len(data) < n:
+        raise DecompressError(f"{what}: truncated zstd stream (unexpected end of data)")
+    return data
+
+
+def zstd_has_several_frames(raw: BinaryIO, what: str, max_elements: int = MAX_ZSTD_ELEMENTS) -> bool:
+    """Whether a zstd blob holds a second data frame after its first (skippable frames do not
+    count), from frame and block headers alone: nothing is decompressed, block contents are
+    seeked over, and after `max_elements` headers the answer is False (read it in full).
+    Raises DecompressError on a malformed header; `raw` is left open."""
+    pos = data_frames = 0
+    for _ in range(max_elements):
+        raw.seek(pos)
+        magic = _read_exact(raw, 4, what)
+        if not magic:
+            return False
+        if _is_zstd_skippable(magic):
+            pos += 8 + int.from_bytes(_read_exact(raw, 4, what), "little")
+            continue
+        if magic != ZSTD_MAGIC:
+            raise DecompressError(f"{what}: corrupt zstd stream: bad frame magic at byte {pos}")
+        data_frames += 1
+        if data_frames > 1:
+            return True
+        fhd = _read_exact(raw, 1, what)
+        if not fhd:
+            raise DecompressError(f"{what}: truncated zstd stream (unexpected end of data)")
+        pos += 5 + _zstd_header_rest(fhd[0])
+        while True:
+            raw.seek(pos)
+            header = _read_exact(raw, 3, what)
+            if not header:
+                raise DecompressError(f"{what}: truncated zstd stream (unexpected end of data)")
+            last, size = _zstd_block(header, what)
+            pos += 3 + size
+            max_elements -= 1
+            if max_elements <= 0:
+                return False
+            if last:
+                break
+        pos += 4 if fhd[0] & 4 else 0
+    return False
+
+
+class _OneFrame:
+    """zstandard's source for one data frame: the frame's bytes, walked by their headers, then
+    end of input, so that the decompressor stops at the frame's end and the next frame's
+    compressed offset is known exactly. Counts the headers against a shared budget."""
+
+    def __init__(self, raw: Readable, magic: bytes, what: str, spend: Callable[[], None]) -> None:
+        self._raw = raw
+        self._what = what
+        self._spend = spend
+        self._pending = magic
+        self._need = 0
+        self._state = "fhd"
+        self._checksum = False
+        self.size = len(magic)
+
+    @property
+    def done(self) -> bool:
+        return self._state == "end" and not self._need and not self._pending
+
+    def read(self, n: int) -> bytes:
+        parts = [self._pending]
+        have = len(self._pending)
+        while have < n and not (self._state == "end" and not self._need):
+            if self._need:
+                data = self._raw.read(min(self._need, max(n - have, 1 << 12)))
+                if not data:
+                    raise DecompressError(f"{self._what}: truncated zstd stream (unexpected end of data)")
+                self._need -= len(data)
+            else:
+                data = self._header()
+            parts.append(data)
+            have += len(data)
+            self.size += len(data)
+        joined = b"".join(parts)
+        out, self._pending = joined[:n], joined[n:]
+        return out
+
+    def _header(self) -> bytes:
+        self._spend()
+        if self._state == "fhd":
+            data = _read_exact(self._raw, 1, self._what)
+            if not data:
+                raise DecompressError(f"{self._what}: truncated zstd stream (unexpected end of data)")
+            self._checksum = bool(data[0] & 4)
+            self._need = _zstd_header_rest(data[0])
+            self._state = "block"
+            return data
+        if self._state == "block":
+            data = _read_exact(self._raw, 3, self._what)
+            if not data:
+                raise DecompressError(f"{self._what}: truncated zstd stream (unexpected end of data)")
+            last, self._need = _zstd_block(data, self._what)
+            if last:
+                self._state = "checksum" if self._checksum else "end"
+            return data
+        self._need, self._state = 4, "end"  # the content checksum
+        return b""
+
+
+class ZstdSeeker:
+    """Random access into a zstd blob of several frames, through frame boundaries: pairs of
+    (compressed offset, uncompressed offset) where a data frame starts, since a frame decodes
+    on its own. Boundaries are imported from `points` (what `export()` gave earlier) and recorded
+    as reads pass frames not seen before: one every `spacing` uncompressed bytes, at most
+    `max_points`, plus the furthest frame reached. Skippable frames are stepped over.
+
+    Nothing read here is trusted: callers check every byte against a digest from a verified
+    pass, so a wrong boundary yields a mismatch, never accepted bytes. Each `read(n)` returns at
+    most n bytes, and a frame is decoded as a stream with the window capped at
+    `max_window_bytes`, so a frame that claims a huge size or window is refused, not allocated.
+    """
+
+    def __init__(self, raw: BinaryIO, spacing: int, points: bytes | None, what: str, max_points: int,
+                 max_window_bytes: int = 1 << 27) -> None:
+        """`raw`: the compressed blob, seekable (sources' SliceReader); closed with the seeker."""
+        self._raw = raw
+        self._what = what
+        self._spacing = spacing
+        self._max_points = max_points
+        self._dctx = zstandard.ZstdDecompressor(max_window_size=max_window_bytes)
+        self._points: list[tuple[int, int]] = [(0, 0)]
+        if points is not None:
+            try:
+                self._points = self._parse(points)
+            except DecompressError:
+                raw.close()
+                raise
+        self._frontier = self._points[-1]
+        self.imported = len(self._points)
+        self._c, self._u = 0, 0  # where the next frame starts, and the uncompressed offset reached
+        self._frame: _OneFrame | None = None
+        self._reader: zstandard.ZstdDecompressionReader | None = None
+        self._elements = 0  # headers walked since the last seek, from uncompressed offset _seek_u
+        self._seek_u = 0
+        self._raw.seek(0)
+
+    def _parse(self, points: bytes) -> list[tuple[int, int]]:
+        body = points[len(_FRAMES_TAG):]
+        if not points.startswith(_FRAMES_TAG) or len(body) % 16 or not 0 < len(body) // 16 <= self._max_points + 1:
+            raise DecompressError(f"{self._what}: unusable zstd frame boundaries")
+        pairs = [(int.from_bytes(body[i:i + 8], "little"), int.from_bytes(body[i + 8:i + 16], "little"))
+                 for i in range(0, len(body), 16)]
+        if pairs[0] != (0, 0) or any(c2 <= c1 or u2 < u1 for (c1, u1), (c2, u2) in zip(pairs, pairs[1:])):
+            raise DecompressError(f"{self._what}: unusable zstd frame boundaries")
+        return pairs
+
+    def points(self) -> int:
+        return len(self._points) + (self._frontier != self._points[-1])
+
+    def grew(self) -> bool:
+        """Whether reads went past the boundaries imported (so `export()` is worth storing)."""
+        return self._frontier > self._points[-1] or len(self._points) > self.imported
+
+    def export(self) -> bytes:
+        pairs = self._points + ([self._frontier] if self._frontier != self._points[-1] else [])
+        return _FRAMES_TAG + b"".join(c.to_bytes(8, "little") + u.to_bytes(8, "little") for c, u in pairs)
+
+    def seek(self, offset: int) -> None:
+        known = max((p for p in (*self._points, self._frontier) if p[1] <= offset), key=lambda p: (p[1], p[0]))
+        if not known[1] <= self._u <= offset:  # reading on from here is not shorter: restart at a boundary
+            self._c, self._u = known
+            self._frame = self._reader = None
+            self._raw.seek(self._c)
+        self._elements, self._seek_u = 0, self._u
+        while self._u < offset:
+            if not self.read(min(offset - self._u, 1 << 20)):
+                raise DecompressError(f"{self._what}: cannot seek to uncompressed offset {offset}: past the end")
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = 1 << 20
+        if n == 0:
+            return b""
+        while True:
+            if self._reader is None and not self._next_frame():
+                return b""
+            assert self._reader is not None and self._frame is not None
+            try:
+                out = self._reader.read(n)
+            except zstandard.ZstdError as err:
+                raise DecompressError(f"{self._what}: corrupt zstd stream: {err}") from err
+            if out:
+                self._u += len(out)
+                return out
+            if not self._frame.done:
+                raise DecompressError(f"{self._what}: corrupt zstd stream: a frame ends before its last block")
+            self._c += self._frame.size
+            self._frame = self._reader = None
+
+    def _next_frame(self) -> bool:
+        while True:
+            magic = _read_exact(self._raw, 4, self._what)
+            if not magic:
+                return False
+            self._spend()
+            if _is_zstd_skippable(magic):
+                self._c += 8 + int.from_bytes(_read_exact(self._raw, 4, self._what), "little")
+                self._raw.seek(self._c)
+                continue
+            if magic != ZSTD_MAGIC:
+                raise DecompressError(f"{self._what}: corrupt zstd stream: bad frame magic at byte {self._c}")
+            break
+        here = (self._c, self._u)
+        if here[0] > self._frontier[0]:
+            self._frontier = here
+            if here[1] - self._points[-1][1] >= self._spacing and len(self._points) < self._max_points:
+                self._points.append(here)
+        self._frame = _OneFrame(self._raw, magic, self._what, self._spend)
+        # One frame per reader: its source ends where the frame ends (the stubs want IO[bytes]).
+        self._reader = self._dctx.stream_reader(self._frame, read_size=CHUNK,  # type: ignore[arg-type]
+                                                read_across_frames=False)
+        return True
+
+    def _spend(self) -> None:
+        self._elements += 1
+        if self._elements > MAX_ZSTD_ELEMENTS + ((self._u - self._seek_u) >> 8):
+            raise DecompressError(f"{self._what}: too many zstd frames or blocks to seek through")
+
+    def close(self) -> None:
+        self._reader = None
         self._raw.close()
