@@ -21,6 +21,7 @@ from ..image import Image, LayerRef
 from .classify import HINTS, refine_content_cause
 from .comparators.files import compare_trees
 from .comparators.layers import compare_hidden_content, compare_layers
+from ..inventory_model import Inventory
 from ..packages.inventory import read_inventory
 from .comparators.packages import attribute_files, compare_packages
 from .comparators.metadata import compare_configs, compare_format, compare_history, compare_manifests
@@ -201,12 +202,15 @@ def _unified(path: str, a: bytes, b: bytes, max_lines: int) -> tuple[str, str | 
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines), note
 
 
-def _refine_contents(pair: ImagePair, changes: list[Change], options: DiffOptions, session: Session) -> None:
+def _refine_contents(pair: ImagePair, changes: list[Change], options: DiffOptions, session: Session,
+                     meanwhile: Callable[[], object]) -> None:
     """Re-read changed files (one pass per layer and image) to class the change and, for text,
-    to attach a unified diff. Contents are spooled to a private temp dir, never held whole."""
+    to attach a unified diff. Contents are spooled to a private temp dir, never held whole.
+    `meanwhile` is called once, while the files are read when there are any."""
     todo = [c for c in changes if c.subject == "file" and c.change in ("modified", "renamed")
             and any(f.name == "sha256" for f in c.fields)]
     if not todo or not options.content:
+        meanwhile()
         return
     ta, tb = pair.tree_a, pair.tree_b
     wanted_a: dict[int, Inode] = {}
@@ -224,7 +228,7 @@ def _refine_contents(pair: ImagePair, changes: list[Change], options: DiffOption
             for layer_no, by_offset in content_sources(wanted.values()).items():
                 jobs.append((image.layers[layer_no], image.limits,
                              {off: (os.path.join(tmp, f"{side}{inode.id}"), inode.sha256) for off, inode in by_offset.items()}))
-        spool_contents(jobs, session=session)
+        spool_contents(jobs, session=session, meanwhile=meanwhile)
 
         def read(side: str, inode: Inode) -> bytes | None:
             try:
@@ -310,12 +314,16 @@ def compare_images(pair: ImagePair, options: DiffOptions, *, session: Session | 
     changes += compare_history(a, b)
     file_changes = compare_trees(pair.tree_a, pair.tree_b, _created_by(a), _created_by(b))
     changed_paths = {c.path for c in file_changes} | {c.renamed_from for c in file_changes if c.renamed_from}
-    hidden = compare_hidden_content(a, b, pair.indexes_a, pair.indexes_b, pair.tree_a, pair.tree_b, changed_paths)
-    changes += compare_layers(a, b, pair.indexes_a, pair.indexes_b, changed_paths | {c.path for c in hidden})
-    changes += hidden
-    _refine_contents(pair, file_changes, options, session)
-    inv_a = read_inventory(a, pair.indexes_a, pair.tree_a)
-    inv_b = read_inventory(b, pair.indexes_b, pair.tree_b)
+    inventories: list[Inventory] = []
+
+    def while_reading() -> None:  # what needs no file contents, done while the pool reads them
+        hidden = compare_hidden_content(a, b, pair.indexes_a, pair.indexes_b, pair.tree_a, pair.tree_b, changed_paths)
+        changes.extend(compare_layers(a, b, pair.indexes_a, pair.indexes_b, changed_paths | {c.path for c in hidden}))
+        changes.extend(hidden)
+        inventories.extend((read_inventory(a, pair.indexes_a, pair.tree_a), read_inventory(b, pair.indexes_b, pair.tree_b)))
+
+    _refine_contents(pair, file_changes, options, session, while_reading)
+    inv_a, inv_b = inventories
     if inv_a.packages or inv_b.packages:
         changes += compare_packages(inv_a, inv_b)
         attribute_files(file_changes, inv_a, inv_b, pair.tree_a, pair.tree_b)

@@ -153,12 +153,14 @@ def _spool_layer(planned: tuple[SpoolJob, SeekPlan | None]) -> None:
             fp.close()
 
 
-def spool_contents(jobs: Sequence[SpoolJob], *, session: Session) -> None:
+def spool_contents(jobs: Sequence[SpoolJob], *, session: Session, meanwhile: Callable[[], object] | None = None) -> None:
     """Write wanted files' bytes to the given paths: one pass per layer, stopping at its last
-    wanted file, layers on the session's executor."""
+    wanted file, layers on the session's executor. `meanwhile` runs here while they do (and
+    runs even when there is nothing to read)."""
     jobs = [job for job in jobs if job[2]]
     planned = [(job, _plan(job[0], session)) for job in jobs]
-    session.executor.map(_spool_layer, planned, [_work(job[0], len(job[2]), plan) for job, plan in planned])
+    session.executor.map(_spool_layer, planned, [_work(job[0], len(job[2]), plan) for job, plan in planned],
+                         meanwhile=meanwhile)
 
 
 # (layer, limits, {member offset: (hash algorithms wanted, indexed sha256)})
