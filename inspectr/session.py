@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING, Callable, Protocol, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, TypeVar
 
 from .limits import Limits
 
@@ -84,10 +84,15 @@ class LocalPool:
             meanwhile: Callable[[], object] | None = None,
             on_result: Callable[[int, R], object] | None = None) -> list[R]:
         workers = self.workers
+        overlap = False  # one big item still goes to a worker when there is work to do beside it
         if workers is None:
             workers = min(len(items), os.cpu_count() or 1)
             if sum(sizes) < _PARALLEL_MIN_BYTES:
                 workers = 1
+            else:
+                overlap = meanwhile is not None and len(items) == 1
+        if overlap:
+            return _beside(fn, items[0], meanwhile, on_result)
         if workers <= 1 or len(items) <= 1:
             done = [fn(item) for item in items]
             error = run_meanwhile(meanwhile)
@@ -128,6 +133,29 @@ class LocalPool:
         if saved_pipe is not None:
             signal.signal(signal.SIGPIPE, saved_pipe)
         return _finish(results, error)
+
+
+def _beside(fn: Callable[[T], R], item: T, meanwhile: Callable[[], object] | None,
+            on_result: Callable[[int, R], object] | None) -> list[R]:
+    """One big item on a thread while `meanwhile` runs here: the item is a blob's read and hash
+    (or inflate), which release the GIL, and a worker process costs more to start than it
+    overlaps. A daemon thread: Ctrl-C or SIGTERM does not wait for it."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["result"] = fn(item)
+        except BaseException as err:  # noqa: BLE001 - handed to the calling thread
+            box["error"] = err
+
+    thread = threading.Thread(target=run, name="inspectr-item", daemon=True)
+    thread.start()
+    error = run_meanwhile(meanwhile)
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    result: R = box["result"]
+    return _finish([result], report_result(on_result, error, 0, result))
 
 
 def _in_worker(fn: Callable[[T], R], item: T) -> R:

@@ -4,6 +4,7 @@ That early work must never change a result or let an unverified blob through."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -130,3 +131,37 @@ def test_meanwhile_runs_while_the_workers_do_and_its_error_waits_for_theirs() ->
     with pytest.raises(KeyError):  # raised once all items are done, and the hook not called again
         pool.map(_slow, [0.1, 0.3, 0.5], [3, 2, 1], on_result=failing_hook)
     assert calls == [0]
+
+
+def test_one_big_item_runs_beside_meanwhile_and_its_error_comes_first() -> None:
+    pool = LocalPool()  # automatic: one item of 32 MiB with work beside it goes to a thread
+    start = time.monotonic()
+    seen: list[float] = []
+    assert pool.map(_slow, [0.6], [32 << 20], meanwhile=lambda: seen.append(time.monotonic() - start)) == [0.6]
+    assert seen and seen[0] < 0.4
+
+    def boom() -> None:
+        raise KeyError("meanwhile")
+
+    with pytest.raises(ValueError, match="item"):
+        pool.map(_failing, [0.1], [32 << 20], meanwhile=boom)
+    with pytest.raises(KeyError):
+        pool.map(_slow, [0.1], [32 << 20], meanwhile=boom)
+
+
+def test_cat_of_a_cached_layer_prints_nothing_when_its_blob_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """cat reads the file while the blob's digest is checked (issue 16): the bytes must not
+    reach stdout unless the check passes."""
+    from clirun import run_main
+
+    big = TarBuilder().add_file("big", os.urandom(24 << 20)).add_file("etc/last", "the file\n").finish()
+    written = write_oci_layout(tmp_path / "img", [big])
+    cache = str(tmp_path / "cache")
+    for _ in range(3):  # index, then the read that records points, then steady
+        code, out, err = run_main(capsys, "--cache-dir", cache, "cat", str(written.path), "etc/last")
+        assert (code, out) == (0, "the file\n"), err
+    _tamper(_blob(str(written.path), 0))
+    code, out, err = run_main(capsys, "--cache-dir", cache, "cat", str(written.path), "etc/last")
+    assert (code, out) == (2, "") and "error[digest-mismatch]" in err, (code, out, err)
+    code, out, err = run_main(capsys, "--cache-dir", cache, "cat", "--layer", "0", str(written.path), "etc/nope")
+    assert code == 2 and out == "" and "error[digest-mismatch]" in err, err  # the blob first, then the path

@@ -14,7 +14,7 @@ from .gcpause import gc_paused
 from .layer_index import LayerIndex, check_limits, index_layer, verify_blob
 from .tree import Tree, apply_layers
 
-__all__ = ["content_key", "index_refs", "index_layers", "build_tree", "run_layer_jobs", "index_checked"]
+__all__ = ["content_key", "index_refs", "index_layers", "build_tree", "run_layer_jobs", "index_checked", "check_total"]
 
 
 def content_key(ref: LayerRef) -> str:
@@ -113,10 +113,15 @@ def index_checked(layers: Sequence[LayerRef], limits: Limits, *, session: Sessio
 
 
 @gc_paused
-def index_refs(layers: Sequence[LayerRef], limits: Limits, *, session: Session, scan_secrets: bool = False) -> list[LayerIndex]:
+def index_refs(layers: Sequence[LayerRef], limits: Limits, *, session: Session, scan_secrets: bool = False,
+               meanwhile: Callable[[list[LayerIndex]], object] | None = None) -> list[LayerIndex]:
     """One verified LayerIndex per layer ref, in the given order. An index verified earlier in
     this run is reused as is; a cached one only after the blob's digest and size were checked
-    again in this run."""
+    again in this run.
+
+    `meanwhile` is called once with the indexes: while the blobs are checked when every index
+    is at hand before (cached or verified earlier), else once they are all indexed. Work done
+    in it is speculative until this returns; its Exception is raised after the checks."""
     known: dict[int, LayerIndex] = {}
     cached: set[int] = set()  # an index known, whose blob at this location must still be verified
     for i, ref in enumerate(layers):
@@ -132,7 +137,10 @@ def index_refs(layers: Sequence[LayerRef], limits: Limits, *, session: Session, 
         if hit is not None:
             known[i] = hit if hit.layer == ref.index else _at(hit, ref.index)
     work = [(i, ref) for i, ref in enumerate(layers) if i not in known or i in cached]
-    results = run_layer_jobs([(ref, i in cached) for i, ref in work], limits, session=session, scan_secrets=scan_secrets)
+    hook = meanwhile
+    early = hook is not None and len(known) == len(layers)
+    results = run_layer_jobs([(ref, i in cached) for i, ref in work], limits, session=session, scan_secrets=scan_secrets,
+                             meanwhile=(lambda: hook([known[i] for i in range(len(layers))])) if hook and early else None)
     for (i, ref), result in zip(work, results):
         if i not in cached:
             assert isinstance(result, LayerIndex)
@@ -141,6 +149,8 @@ def index_refs(layers: Sequence[LayerRef], limits: Limits, *, session: Session, 
     out = [known[i] for i in range(len(layers))]
     for index in out:
         session.layer_done(index)
+    if meanwhile is not None and not early:
+        meanwhile(out)
     return out
 
 
@@ -154,12 +164,17 @@ def index_layers(image: Image, *, session: Session | None = None, scan_secrets: 
     """One verified LayerIndex per layer of the image, in layer order."""
     session = session or Session(limits=image.limits)
     results = index_refs(image.layers, image.limits, session=session, scan_secrets=scan_secrets)
-    total = sum(index.uncompressed_size for index in results)
+    check_total(image, results)
+    return results
+
+
+def check_total(image: Image, indexes: Sequence[LayerIndex]) -> None:
+    """SizeLimitExceeded when the image's layers hold more than max_total_bytes uncompressed."""
+    total = sum(index.uncompressed_size for index in indexes)
     if total > image.limits.max_total_bytes:
         raise SizeLimitExceeded(
             f"{image.reference}: {total} uncompressed bytes exceeds max_total_bytes={image.limits.max_total_bytes}"
         )
-    return results
 
 
 def build_tree(image: Image, *, session: Session | None = None, strict: bool = False) -> Tree:

@@ -9,20 +9,22 @@ that changed on disk since are caught even when a pass stops early.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from typing import BinaryIO, Callable, Iterable, Sequence, TypeVar
 
-from ..errors import DigestMismatch
+from ..errors import DigestMismatch, NotAFile, PathNotFound, UsageError
 from ..image import Image, LayerRef
 from ..limits import Limits
 from ..untrusted.tar import Member, TarWalker
 from ..session import Session
-from .build import content_key
+from .build import check_total, content_key, index_refs
 from .entry import EntryKind
 from .layer_index import iter_layer_members
 from .seekpoints import SeekPlan, plan_seek, read_through_points
-from .tree import Inode, Tree
+from .layer_index import LayerIndex
+from .tree import Inode, Tree, apply_layers
 
-__all__ = ["content_sources", "stream_contents", "SpoolJob", "spool_contents", "DigestJob", "digest_contents"]
+__all__ = ["content_sources", "stream_contents", "SpoolJob", "spool_contents", "DigestJob", "digest_contents", "read_file"]
 
 T = TypeVar("T")
 
@@ -213,3 +215,52 @@ def tree_inodes(tree: Tree) -> list[Inode]:
             seen.add(node.inode.id)
             out.append(node.inode)
     return out
+
+
+def read_file(image: Image, path: str, *, layer: int | None = None, session: Session, strict: bool = False) -> BinaryIO:
+    """The bytes of the regular file at `path` (symlinks followed in-root), or with `layer`, of
+    that layer's own member named `path`, checked against the indexed sha256: a spooled
+    temporary file at offset 0, for the caller to copy and close. With every index cached, the
+    file is read while the blobs' digests are checked, and handed out only once they are."""
+    if layer is not None and not 0 <= layer < len(image.layers):
+        raise UsageError(f"--layer {layer}: the image has {len(image.layers)} layers (0 to {len(image.layers) - 1})")
+    spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)
+
+    def read(indexes: list[LayerIndex]) -> None:
+        if layer is None:
+            check_total(image, indexes)
+        inode = _in_tree(apply_layers(indexes, image.limits, strict), path) if layer is None else _in_layer(indexes[0], path)
+        stream_contents(image, content_sources([inode]), lambda _: spool.write, lambda _: None, stop_early=True,
+                        session=session)
+
+    try:
+        index_refs(image.layers if layer is None else [image.layers[layer]], image.limits, session=session, meanwhile=read)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool  # type: ignore[return-value]  # a SpooledTemporaryFile reads like a BinaryIO
+
+
+def _in_tree(tree: Tree, path: str) -> Inode:
+    node = tree.resolve(path)
+    if node is None:
+        raise PathNotFound(f"{path}: no such file in the image")
+    if node.kind is not EntryKind.FILE:
+        raise NotAFile(f"{path}: is a {node.kind.value}, not a regular file")
+    return node.inode
+
+
+def _in_layer(index: LayerIndex, path: str) -> Inode:
+    """The member named `path` in the layer's tar (a hardlink there leads to its target in that layer)."""
+    entries = {e.path: e for e in index.entries}
+    entry = entries.get(path.strip("/").removeprefix("./"))
+    for _ in range(8):  # a hardlink names another member of the same layer
+        if entry is None or entry.kind is not EntryKind.HARDLINK or not entry.linkname:
+            break
+        entry = entries.get(entry.linkname.strip("/"))
+    if entry is None:
+        raise PathNotFound(f"{path}: not in layer {index.layer}")
+    if entry.kind is not EntryKind.FILE:
+        raise NotAFile(f"{path}: is a {entry.kind.value} in layer {index.layer}, not a regular file")
+    return Inode(entry, index.layer)
