@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -165,3 +166,68 @@ def test_cat_of_a_cached_layer_prints_nothing_when_its_blob_fails(tmp_path: Path
     assert (code, out) == (2, "") and "error[digest-mismatch]" in err, (code, out, err)
     code, out, err = run_main(capsys, "--cache-dir", cache, "cat", "--layer", "0", str(written.path), "etc/nope")
     assert code == 2 and out == "" and "error[digest-mismatch]" in err, err  # the blob first, then the path
+
+
+def _rebuilt_top(tmp: Path) -> tuple[str, str]:
+    """A rebuild whose top layer changes a text file, an executable, a 2 MiB file and a
+    hardlinked one: every kind of file the second pass would have read."""
+    base = TarBuilder().add_file("etc/os", "debian\n").finish()
+    big = os.urandom(2 << 20)
+
+    def top(n: int) -> bytes:
+        return (TarBuilder().add_file("app/main.py", f"print({n})\n").add_file("app/run", f"#!/bin/sh\necho {n}\n", mode=0o755)
+                .add_file("app/blob", big[:-8] + str(n).encode() * 8).add_file("app/lib.so", f"lib {n}\n")
+                .add_hardlink("app/lib.so.1", "app/lib.so").finish())
+
+    return str(write_oci_layout(tmp / "a", [base, top(1)]).path), str(write_oci_layout(tmp / "b", [base, top(2)]).path)
+
+
+def test_files_kept_by_the_indexing_pass_spare_the_second_pass_and_change_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspectr.fs.content as content
+
+    passes: list[str] = []
+    real = content.iter_layer_members
+
+    def counting(ref, limits):  # type: ignore[no-untyped-def]
+        passes.append(ref.label)
+        return real(ref, limits)
+
+    monkeypatch.setattr(content, "iter_layer_members", counting)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    a, b = _rebuilt_top(tmp_path)
+
+    def diff(keep: bool, spoil: bool = False) -> object:
+        session = Session(executor=LocalPool(1))
+        pair = index_pair(open_image(a), open_image(b), session=session, keep=keep)
+        try:
+            if spoil:
+                assert pair.kept is not None
+                for keep_file in pair.kept.keeps.values():
+                    data = Path(keep_file.path).read_bytes()
+                    Path(keep_file.path).write_bytes(bytes(x ^ 0xFF for x in data))
+            return json.loads(json.dumps(difference_to_json(compare_images(pair, DiffOptions(), session=session))))
+        finally:
+            pair.close()
+
+    without = diff(keep=False)
+    assert len(passes) == 2  # both top layers read again
+    assert any(c.get("content_diff") for c in without["changes"])  # type: ignore[index]
+    passes.clear()
+    assert diff(keep=True) == without
+    assert passes == []  # every changed file came from the kept copies
+    assert diff(keep=True, spoil=True) == without  # kept bytes that fail their sha256 are read again
+    assert len(passes) == 2
+    assert list((tmp_path / "tmp").iterdir()) == []  # nothing left behind
+
+
+def test_kept_files_are_removed_when_indexing_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    a, b = _rebuilt_top(tmp_path)
+    _tamper(_blob(b, 1))
+    for workers in (1, 2):
+        with pytest.raises(InspectrError):
+            index_pair(open_image(a), open_image(b), session=Session(executor=LocalPool(workers)))
+        assert list((tmp_path / "tmp").iterdir()) == []

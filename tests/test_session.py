@@ -23,9 +23,9 @@ def inflations(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     seen: Counter[str] = Counter()
     real = build.index_layer
 
-    def counting(source, layer, limits, scan_secrets=False, report=None):  # type: ignore[no-untyped-def]
+    def counting(source, layer, limits, scan_secrets=False, report=None, keep=None):  # type: ignore[no-untyped-def]
         seen[str(source.digest or source.blob.key)] += 1
-        return real(source, layer, limits, scan_secrets, report)
+        return real(source, layer, limits, scan_secrets, report, keep)
 
     monkeypatch.setattr(build, "index_layer", counting)
     return seen

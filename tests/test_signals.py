@@ -44,9 +44,12 @@ def big_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_sigterm_during_a_cold_diff_stops_the_workers_and_leaves_no_temporary_file(
         tmp_path: Path, big_pair: tuple[Path, Path]) -> None:
     cache = tmp_path / "cache"
+    temp = tmp_path / "tmp"  # where the indexing passes keep files aside
+    temp.mkdir()
     code = "import sys; from inspectr.cli import main; sys.argv[0] = 'inspectr'; main()"
     proc = subprocess.Popen([sys.executable, "-c", code, "--cache-dir", str(cache), "diff", str(big_pair[0]),
-                             str(big_pair[1])], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             str(big_pair[1])], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, TMPDIR=str(temp)))
     deadline = time.monotonic() + 30
     while not _children(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -66,6 +69,7 @@ def test_sigterm_during_a_cold_diff_stops_the_workers_and_leaves_no_temporary_fi
         assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z", pid
     leftovers = [p for p in cache.rglob("*") if p.name.startswith(".tmp-")] if cache.exists() else []
     assert leftovers == []
+    assert list(temp.iterdir()) == []
 
 
 @pytest.fixture(scope="module")

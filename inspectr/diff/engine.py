@@ -11,10 +11,10 @@ from typing import Any, Callable
 from ..errors import DiffIdMismatch, InspectrError, SizeLimitExceeded
 from ..fs.build import content_key, run_layer_jobs
 from ..session import Session
-from ..fs.content import SpoolJob, content_sources, spool_contents
+from ..fs.content import KeptFiles, SpoolJob, content_sources, spool_contents
 from ..fs.entry import EntryKind
 from ..fs.gcpause import gc_paused
-from ..fs.layer_index import LayerIndex, check_limits
+from ..fs.layer_index import Keep, LayerIndex, check_limits
 from ..fs.cache import LayerCache
 from ..fs.tree import Inode, Tree
 from ..image import Image, LayerRef
@@ -43,17 +43,31 @@ class ImagePair:
     indexes_b: list[LayerIndex]
     tree_a: Tree
     tree_b: Tree
+    kept: KeptFiles | None = None  # small files the indexing passes copied aside
+
+    def close(self) -> None:
+        """Remove the files kept aside (the trees and indexes stay usable)."""
+        if self.kept is not None:
+            self.kept.close()
+
+
+# Bytes of small files the indexing passes of one pair may copy aside, in all.
+KEEP_BYTES = 512 << 20
 
 
 @gc_paused
-def index_pair(a: Image, b: Image, *, session: Session | None = None) -> ImagePair:
+def index_pair(a: Image, b: Image, *, session: Session | None = None, keep: bool = True) -> ImagePair:
     """Index the layers of both images in one pool. A blob that both images hold (same digest)
     is indexed once; every other copy is still read, but only to verify its digest and size,
     which is several times cheaper than inflating and walking it again.
 
     While the pool works, this process decodes the cached indexes and applies to the two trees
     each layer whose index is at hand, cached or just returned by the pool. That work is
-    speculative: nothing of it is returned unless every blob verifies and every diff_id matches."""
+    speculative: nothing of it is returned unless every blob verifies and every diff_id matches.
+
+    With `keep`, the passes over layers that only one image has also copy their small files
+    aside (ImagePair.kept; call ImagePair.close() when done): the changed files that compare
+    reads again are mostly there, and that layer is not inflated a second time."""
     first: set[str] = set()
     work: list[tuple[LayerRef, bool]] = []
     seen_files: set[tuple[str, int]] = set()
@@ -84,7 +98,31 @@ def index_pair(a: Image, b: Image, *, session: Session | None = None) -> ImagePa
         if isinstance(result, LayerIndex):
             early.take(content_key(work[i][0]), result)
 
-    results = run_layer_jobs(work, a.limits, session=session, meanwhile=early.decode, on_result=take)
+    kept = KeptFiles()
+    try:
+        keeps = _keeps(a, b, work, kept) if keep else None
+        results = run_layer_jobs(work, a.limits, session=session, meanwhile=early.decode, on_result=take, keeps=keeps)
+        return _finish_pair(a, b, work, results, known, on_disk, early, kept, session)
+    except BaseException:
+        kept.close()
+        raise
+
+
+def _keeps(a: Image, b: Image, work: list[tuple[LayerRef, bool]], kept: KeptFiles) -> list[Keep | None]:
+    """Where each job copies small files: only for layers that one image has and the other not."""
+    sides: dict[str, set[int]] = {}
+    for side, image in enumerate((a, b)):
+        for ref in image.layers:
+            sides.setdefault(content_key(ref), set()).add(side)
+    chosen = [not verify_only and len(sides[content_key(ref)]) == 1 for ref, verify_only in work]
+    budget = max(16 << 20, KEEP_BYTES // max(1, sum(chosen)))
+    return [kept.keep_for(content_key(ref), budget) if pick else None for (ref, _), pick in zip(work, chosen)]
+
+
+def _finish_pair(a: Image, b: Image, work: list[tuple[LayerRef, bool]], results: list[LayerIndex | int],
+                 known: dict[str, LayerIndex], on_disk: dict[str, LayerRef], early: "_EarlyTrees", kept: KeptFiles,
+                 session: Session) -> ImagePair:
+    verified = session.verified
     by_key = dict(known)
     by_key.update((key, index) for key, index in early.decoded.items() if index is not None)
     for (ref, verify_only), result in zip(work, results):
@@ -117,7 +155,7 @@ def index_pair(a: Image, b: Image, *, session: Session | None = None) -> ImagePa
         total = sum(index.uncompressed_size for index in indexes)
         if total > limits_image.limits.max_total_bytes:
             raise SizeLimitExceeded(f"{limits_image.reference}: {total} uncompressed bytes exceeds max_total_bytes")
-    return ImagePair(a, b, ia, ib, early.finish(0, ia), early.finish(1, ib))
+    return ImagePair(a, b, ia, ib, early.finish(0, ia), early.finish(1, ib), kept if kept.keeps else None)
 
 
 def _numbered(index: LayerIndex, ref: LayerRef) -> LayerIndex:
@@ -228,7 +266,7 @@ def _refine_contents(pair: ImagePair, changes: list[Change], options: DiffOption
             for layer_no, by_offset in content_sources(wanted.values()).items():
                 jobs.append((image.layers[layer_no], image.limits,
                              {off: (os.path.join(tmp, f"{side}{inode.id}"), inode.sha256) for off, inode in by_offset.items()}))
-        spool_contents(jobs, session=session, meanwhile=meanwhile)
+        spool_contents(jobs, session=session, meanwhile=meanwhile, kept=pair.kept)
 
         def read(side: str, inode: Inode) -> bytes | None:
             try:
@@ -348,7 +386,8 @@ def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions(), *, ses
     """None when the images are identical (same manifest digest, or for legacy docker-save
     archives the same config digest); otherwise the explained Difference."""
     session = session or Session(limits=a.limits)
-    pair = index_pair(a, b, session=session)  # verifies every blob of both, identical or not
-    if is_identical(a, b):
-        return None
-    return compare_images(pair, options, session=session)
+    pair = index_pair(a, b, session=session, keep=options.content)  # verifies every blob of both, identical or not
+    try:
+        return None if is_identical(a, b) else compare_images(pair, options, session=session)
+    finally:
+        pair.close()

@@ -84,10 +84,12 @@ def diff_references(ref_a: str, ref_b: str, options: DiffOptions, *, session: Se
 def _diff_pair(a: Image, b: Image, options: DiffOptions, session: Session,
                progress: ProgressFor | None) -> tuple[ImagePair, Difference | None]:
     with progress(a, b) if progress is not None else contextlib.nullcontext(None) as sink:
-        pair = index_pair(a, b, session=dataclasses.replace(session, progress=sink) if sink is not None else session)
-    if is_identical(a, b):
-        return pair, None
-    return pair, compare_images(pair, options, session=session)
+        pair = index_pair(a, b, session=dataclasses.replace(session, progress=sink) if sink is not None else session,
+                          keep=options.content)
+    try:
+        return pair, None if is_identical(a, b) else compare_images(pair, options, session=session)
+    finally:
+        pair.close()
 
 
 def _combine(pairs: list[tuple[ImagePair, Difference | None]], extra: list[Change], options: DiffOptions) -> Difference | None:

@@ -11,7 +11,7 @@ from ..limits import Limits
 from ..session import Session
 from .cache import LayerCache
 from .gcpause import gc_paused
-from .layer_index import LayerIndex, check_limits, index_layer, verify_blob
+from .layer_index import Keep, LayerIndex, check_limits, index_layer, verify_blob
 from .tree import Tree, apply_layers
 
 __all__ = ["content_key", "index_refs", "index_layers", "build_tree", "run_layer_jobs", "index_checked", "check_total"]
@@ -27,11 +27,11 @@ def content_key(ref: LayerRef) -> str:
 _Report = Callable[[int], None] | None
 
 
-def _index_one(args: tuple[LayerRef, Limits, bool, bool, LayerCache | None, _Report]) -> LayerIndex | int:
-    layer, limits, scan, verify_only, cache, report = args
+def _index_one(args: tuple[LayerRef, Limits, bool, bool, LayerCache | None, _Report, Keep | None]) -> LayerIndex | int:
+    layer, limits, scan, verify_only, cache, report, keep = args
     if verify_only:
         return verify_blob(layer, report)
-    index = index_layer(layer, layer.index, limits, scan, report)
+    index = index_layer(layer, layer.index, limits, scan, report, keep)
     if cache is not None:
         cache.put(layer, index, scan)  # in the worker: encoding runs beside the other layers
     return index
@@ -42,20 +42,22 @@ def _index_or_error(args: tuple[LayerRef, Limits, LayerCache | None, bool, _Repo
     message): one layer's failure is a result, so a report can carry on with the others."""
     layer, limits, cache, verify_only, report = args
     try:
-        return _index_one((layer, limits, False, verify_only, cache, report))
+        return _index_one((layer, limits, False, verify_only, cache, report, None))
     except InspectrError as err:
         return err.error_class, err.message
 
 
 def run_layer_jobs(jobs: Sequence[tuple[LayerRef, bool]], limits: Limits, *, session: Session,
                    scan_secrets: bool = False, meanwhile: Callable[[], object] | None = None,
-                   on_result: Callable[[int, LayerIndex | int], object] | None = None) -> list[LayerIndex | int]:
+                   on_result: Callable[[int, LayerIndex | int], object] | None = None,
+                   keeps: Sequence[Keep | None] | None = None) -> list[LayerIndex | int]:
     """Index (or, when the flag says so, only verify the digest of) each layer on the session's
     executor; results in the given order. `meanwhile` and `on_result` run here while they do
-    (Executor.map)."""
-    return session.executor.map(_index_one, [(ref, limits, scan_secrets, verify, session.cache, _reporter(ref, session))
-                                             for ref, verify in jobs], [ref.blob.length for ref, _ in jobs],
-                                meanwhile=meanwhile, on_result=on_result)
+    (Executor.map); `keeps`, one per job, says where a pass also copies small files."""
+    keeps = keeps or [None] * len(jobs)
+    return session.executor.map(_index_one, [(ref, limits, scan_secrets, verify, session.cache, _reporter(ref, session), keep)
+                                             for (ref, verify), keep in zip(jobs, keeps)],
+                                [ref.blob.length for ref, _ in jobs], meanwhile=meanwhile, on_result=on_result)
 
 
 def _reporter(ref: LayerRef, session: Session) -> _Report:

@@ -9,7 +9,10 @@ that changed on disk since are caught even when a pass stops early.
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import tempfile
+import weakref
 from typing import BinaryIO, Callable, Iterable, Sequence, TypeVar
 
 from ..errors import DigestMismatch, NotAFile, PathNotFound, UsageError
@@ -21,10 +24,10 @@ from .build import check_total, content_key, index_refs
 from .entry import EntryKind
 from .layer_index import iter_layer_members
 from .seekpoints import SeekPlan, plan_seek, read_through_points
-from .layer_index import LayerIndex
+from .layer_index import Keep, LayerIndex
 from .tree import Inode, Tree, apply_layers
 
-__all__ = ["content_sources", "stream_contents", "SpoolJob", "spool_contents", "DigestJob", "digest_contents", "read_file"]
+__all__ = ["content_sources", "stream_contents", "SpoolJob", "spool_contents", "DigestJob", "digest_contents", "read_file", "KeptFiles"]
 
 T = TypeVar("T")
 
@@ -139,6 +142,49 @@ def stream_contents(
 SpoolJob = tuple[LayerRef, Limits, dict[int, tuple[str, bytes | None]]]
 
 
+class KeptFiles:
+    """Small files' bytes that this run's indexing passes copied aside (layer_index.Keep), by
+    layer content key, in a private temporary directory that `close()` removes. Bytes taken
+    from here are checked against the indexed sha256 like any other read."""
+
+    def __init__(self) -> None:
+        self.dir: str | None = None
+        self.keeps: dict[str, Keep] = {}
+        self._remove: weakref.finalize | None = None  # type: ignore[type-arg]
+
+    def keep_for(self, key: str, budget: int) -> Keep:
+        if self.dir is None:
+            self.dir = tempfile.mkdtemp(prefix="inspectr-keep-")
+            self._remove = weakref.finalize(self, shutil.rmtree, self.dir, True)  # if close() is never called
+        keep = self.keeps[key] = Keep(os.path.join(self.dir, f"{len(self.keeps)}.data"), budget=budget)
+        return keep
+
+    def take(self, key: str, targets: dict[int, tuple[str, bytes | None]]) -> None:
+        """Write each target kept for this layer to its destination, and drop it from `targets`."""
+        keep = self.keeps.get(key)
+        if keep is None:
+            return
+        where = keep.read_map()
+        try:
+            with open(keep.path, "rb") as fp:
+                for offset in [o for o in targets if o in where]:
+                    dest, want = targets[offset]
+                    position, length = where[offset]
+                    fp.seek(position)
+                    data = fp.read(length)
+                    if want is None or hashlib.sha256(data).digest() != want:
+                        continue  # read from the layer instead
+                    with open(dest, "wb") as out:
+                        out.write(data)
+                    del targets[offset]
+        except OSError:
+            return
+
+    def close(self) -> None:
+        if self._remove is not None:
+            self._remove()
+
+
 def _spool_layer(planned: tuple[SpoolJob, SeekPlan | None]) -> None:
     (ref, limits, targets), plan = planned
     files: dict[str, BinaryIO] = {}
@@ -155,10 +201,14 @@ def _spool_layer(planned: tuple[SpoolJob, SeekPlan | None]) -> None:
             fp.close()
 
 
-def spool_contents(jobs: Sequence[SpoolJob], *, session: Session, meanwhile: Callable[[], object] | None = None) -> None:
-    """Write wanted files' bytes to the given paths: one pass per layer, stopping at its last
-    wanted file, layers on the session's executor. `meanwhile` runs here while they do (and
-    runs even when there is nothing to read)."""
+def spool_contents(jobs: Sequence[SpoolJob], *, session: Session, meanwhile: Callable[[], object] | None = None,
+                   kept: KeptFiles | None = None) -> None:
+    """Write wanted files' bytes to the given paths: those `kept` holds from there, the others
+    in one pass per layer, stopping at its last wanted file, layers on the session's executor.
+    `meanwhile` runs here while they do (and runs even when there is nothing to read)."""
+    if kept is not None:
+        for ref, _, targets in jobs:
+            kept.take(content_key(ref), targets)
     jobs = [job for job in jobs if job[2]]
     planned = [(job, _plan(job[0], session)) for job in jobs]
     session.executor.map(_spool_layer, planned, [_work(job[0], len(job[2]), plan) for job, plan in planned],

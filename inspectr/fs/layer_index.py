@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator, Protocol
 
@@ -27,7 +28,7 @@ from ..untrusted.secrets import SCAN_MAX_BYTES, SecretMatch, scan_content
 from ..untrusted.tar import Member, StreamBlocks, TarWalker
 from .entry import Entry, EntryKind, Notice
 
-__all__ = ["LayerSource", "LayerIndex", "index_layer", "index_tar_bytes", "iter_layer_members", "verify_blob"]
+__all__ = ["LayerSource", "LayerIndex", "Keep", "index_layer", "index_tar_bytes", "iter_layer_members", "verify_blob"]
 
 
 
@@ -197,27 +198,35 @@ def _finish(source: LayerSource, verifier: VerifyingReader, stream: object, diff
 
 
 def index_layer(source: LayerSource, layer: int, limits: Limits, scan_secrets: bool = False,
-                report: Callable[[int], None] | None = None) -> LayerIndex:
+                report: Callable[[int], None] | None = None, keep: Keep | None = None) -> LayerIndex:
     """Index one layer blob in a single verified pass (with `scan_secrets`, small files are also
     searched for secrets while they are hashed; `report` is told the blob bytes read, every few
-    MB). Raises InspectrError subclasses."""
+    MB; with `keep`, small files' bytes are copied there). Raises InspectrError subclasses."""
     notices: list[Notice] = []
 
     def warn(code: str, message: str) -> None:
         notices.append(Notice(code, "", layer, message))
 
     verifier, stream, compression, diff_hasher, counter = _open_tar_stream(source, limits, warn, report)
+    keeper = None
     try:
+        keeper = _Keeper(keep) if keep is not None else None
         blocks = StreamBlocks(stream, [diff_hasher, counter], limits.max_layer_bytes, source.label)
         secrets: list[tuple[str, list[SecretMatch]]] | None = [] if scan_secrets else None
         evidence: list[Evidence] = []
         try:
             entries = _index_members(TarWalker(blocks, limits, source.label, warn), layer, limits, notices, secrets,
-                                     evidence)
+                                     evidence, keeper)
         except InspectrError as err:
             _blame_integrity(verifier, err)
             raise
         _finish(source, verifier, stream, diff_hasher)
+        if keeper is not None:
+            keeper.finish()
+    except BaseException:
+        if keeper is not None:
+            keeper.abort()  # Ctrl-C, SIGTERM or a failed blob: nothing of it stays behind
+        raise
     finally:
         verifier.close()
     return LayerIndex(
@@ -300,6 +309,104 @@ def _jar_evidence(path: str, layer: int, data: bytes, notices: list[Notice]) -> 
     return json.dumps([[p.name, p.version, p.location, p.parent] for p in found.packages]).encode()
 
 
+@dataclass(frozen=True, slots=True)
+class Keep:
+    """Where an indexing pass also copies the bytes of small regular files, so that a diff
+    reads the few it needs from there instead of inflating the layer a second time. `path` is
+    a new data file; its map, (member offset, position, length) triples, goes to `path`.map
+    once the pass succeeded. Best effort: a write that fails stops the copying, not the pass."""
+
+    path: str
+    max_file: int = 64 << 20  # diff's content limit (DiffOptions.max_classify_bytes)
+    budget: int = 256 << 20
+
+    def read_map(self) -> dict[int, tuple[int, int]]:
+        """{member offset: (position, length)}; empty when the pass kept nothing usable."""
+        try:
+            with open(self.path + ".map", "rb") as fp:
+                triples = json.loads(fp.read(64 << 20))
+            return {int(o): (int(p), int(n)) for o, p, n in triples}
+        except (OSError, ValueError, TypeError):
+            return {}
+
+
+class _Keeper:
+    __slots__ = ("keep", "fp", "left", "records", "broken")
+
+    def __init__(self, keep: Keep) -> None:
+        self.keep = keep
+        self.left = keep.budget
+        self.records: list[tuple[int, int, int]] = []
+        self.broken = False
+        self.fp: BinaryIO | None = None
+        try:
+            self.fp = open(keep.path, "xb")  # noqa: SIM115 - closed by finish/abort
+        except OSError:
+            self.broken = True
+
+    def wants(self, size: int) -> bool:
+        return not self.broken and 0 < size <= self.keep.max_file and size <= self.left
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self.broken or self.fp is None:
+            return
+        try:
+            self.fp.write(data)
+        except OSError:  # a full disk: the diff re-reads instead
+            self.broken = True
+
+    def kept(self, offset: int, start: int) -> None:
+        assert self.fp is not None
+        length = self.fp.tell() - start
+        self.records.append((offset, start, length))
+        self.left -= length
+
+    def add(self, offset: int, data: bytes) -> None:
+        if self.wants(len(data)):
+            assert self.fp is not None
+            start = self.fp.tell()
+            self.write(data)
+            self.kept(offset, start)
+
+    def finish(self) -> None:
+        if self.fp is None:
+            return
+        try:
+            self.fp.close()
+            self.fp = None
+            if not self.broken:
+                with open(self.keep.path + ".map", "x", encoding="ascii") as out:
+                    json.dump(self.records, out, separators=(",", ":"))
+                return
+        except OSError:
+            pass
+        self.abort()
+
+    def abort(self) -> None:
+        if self.fp is not None:
+            self.fp.close()
+            self.fp = None
+        for name in (self.keep.path, self.keep.path + ".map"):
+            try:
+                os.unlink(name)
+            except OSError:
+                pass
+
+
+class _KeptHash:
+    """Hashes a member's bytes and copies them to the keeper."""
+
+    __slots__ = ("hasher", "write")
+
+    def __init__(self, hasher: "hashlib._Hash", write: Callable[[bytes | memoryview], None]) -> None:
+        self.hasher = hasher
+        self.write = write
+
+    def update(self, data: bytes | memoryview) -> None:
+        self.hasher.update(data)
+        self.write(data)
+
+
 class _Tee:
     """Hashes and keeps a copy (only for files small enough to be content-scanned)."""
 
@@ -316,7 +423,7 @@ class _Tee:
 
 def _index_members(walker: TarWalker, layer: int, limits: Limits, notices: list[Notice],
                    secrets: list[tuple[str, list[SecretMatch]]] | None = None,
-                   evidence: list[Evidence] | None = None) -> list[Entry]:
+                   evidence: list[Evidence] | None = None, keeper: _Keeper | None = None) -> list[Entry]:
     # Names, link targets and whiteout markers are classified in untrusted/members.py; this loop
     # hashes content and turns records into entries. It runs once per member (millions on big
     # images), hence the local names.
@@ -340,11 +447,21 @@ def _index_members(walker: TarWalker, layer: int, limits: Limits, notices: list[
             small = secrets is not None and 0 < member.size <= SCAN_MAX_BYTES
             if wanted is None and not small:
                 hasher = sha256()
-                walker.consume(member, hasher)
+                if keeper is not None and keeper.wants(member.size):
+                    start = keeper.fp.tell()  # type: ignore[union-attr]
+                    walker.consume(member, _KeptHash(hasher, keeper.write))
+                    keeper.kept(member.offset, start)
+                else:
+                    walker.consume(member, hasher)
                 digest = hasher.digest()
             elif wanted == "exec" and not small:
                 scan = _GoScan(path, layer)
-                walker.consume(member, scan)
+                if keeper is not None and keeper.wants(member.size):
+                    start = keeper.fp.tell()  # type: ignore[union-attr]
+                    walker.consume(member, _KeptHash(scan, keeper.write))  # type: ignore[arg-type]
+                    keeper.kept(member.offset, start)
+                else:
+                    walker.consume(member, scan)
                 digest = scan.hasher.digest()
                 _keep_go(scan.scanner.result(), path, member.offset, evidence, notices)  # type: ignore[arg-type]
             elif wanted == "jar" and member.size > MAX_JAR_BYTES:
@@ -358,6 +475,8 @@ def _index_members(walker: TarWalker, layer: int, limits: Limits, notices: list[
                 walker.consume(member, tee)
                 digest = tee.hasher.digest()
                 data = bytes(tee.buf)
+                if keeper is not None:
+                    keeper.add(member.offset, data)
                 if small:
                     found = scan_content(data)
                     if found:

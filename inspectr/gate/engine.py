@@ -180,7 +180,10 @@ def run_gate(release: str, rebuild: str, policy: GatePolicy, *, session: Session
                           acceptances=policy.acceptances, today=today)
     pair = index_pair(a, b, session=session)
     identical = a.manifest_digest is not None and a.manifest_digest == b.manifest_digest
-    difference = None if identical else compare_images(pair, options, session=session)
+    try:
+        difference = None if identical else compare_images(pair, options, session=session)
+    finally:
+        pair.close()
     expired = [r for r in policy.acceptances if r.expires is not None and r.expires < (today or dt.date.today())]
     for rule in expired:
         checks.append(GateCheck("policy-expiry", f"policy: acceptance {rule.reason!r}", "fail",
