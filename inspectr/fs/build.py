@@ -26,6 +26,15 @@ def content_key(ref: LayerRef) -> str:
 
 _Report = Callable[[int], None] | None
 
+# Scheduling weight of a job that only hashes a blob, against one that inflates and walks it:
+# sha256 runs at about 1.5 GB/s here, a full indexing pass at about 0.12 GB/s of compressed input.
+_VERIFY_WEIGHT = 1 / 10
+
+
+def _weight(ref: LayerRef, verify_only: bool) -> int:
+    """What the executor schedules the largest first by: the work a job costs, not its bytes."""
+    return int(ref.blob.length * _VERIFY_WEIGHT) if verify_only else ref.blob.length
+
 
 def _index_one(args: tuple[LayerRef, Limits, bool, bool, LayerCache | None, _Report, Keep | None]) -> LayerIndex | int:
     layer, limits, scan, verify_only, cache, report, keep = args
@@ -57,7 +66,7 @@ def run_layer_jobs(jobs: Sequence[tuple[LayerRef, bool]], limits: Limits, *, ses
     keeps = keeps or [None] * len(jobs)
     return session.executor.map(_index_one, [(ref, limits, scan_secrets, verify, session.cache, _reporter(ref, session), keep)
                                              for (ref, verify), keep in zip(jobs, keeps)],
-                                [ref.blob.length for ref, _ in jobs], meanwhile=meanwhile, on_result=on_result)
+                                [_weight(ref, verify) for ref, verify in jobs], meanwhile=meanwhile, on_result=on_result)
 
 
 def _reporter(ref: LayerRef, session: Session) -> _Report:
@@ -83,7 +92,7 @@ def index_checked(layers: Sequence[LayerRef], limits: Limits, *, session: Sessio
             jobs.append((i, False))
     done = session.executor.map(_index_or_error, [(layers[i], limits, session.cache, only, _reporter(layers[i], session))
                                                   for i, only in jobs],
-                                [layers[i].blob.length for i, _ in jobs])
+                                [_weight(layers[i], only) for i, only in jobs])
     result_of = {i: result for (i, _), result in zip(jobs, done)}
     for i, ref in enumerate(layers):  # full indexes first: the verify-only items take theirs
         result = result_of.get(i)
