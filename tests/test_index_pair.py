@@ -231,3 +231,25 @@ def test_kept_files_are_removed_when_indexing_fails(tmp_path: Path, monkeypatch:
         with pytest.raises(InspectrError):
             index_pair(open_image(a), open_image(b), session=Session(executor=LocalPool(workers)))
         assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_cached_one_sided_layer_is_indexed_again_only_beside_a_new_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The release cached, the rebuild's top layer new: the release's top layer is indexed again
+    beside it (keeping its files), so no layer is read after the pool. Both cached: only their
+    blobs are verified, and the changed files are read from the layers afterwards."""
+    import inspectr.fs.content as content
+    from inspectr.fs.build import index_layers
+
+    passes: list[str] = []
+    real = content.iter_layer_members
+    monkeypatch.setattr(content, "iter_layer_members", lambda ref, limits: passes.append(ref.label) or real(ref, limits))
+    a, b = _rebuilt_top(tmp_path)
+    cache = LayerCache(tmp_path / "cache")
+    index_layers(open_image(a), session=Session(cache=cache, executor=LocalPool(1)))  # `inspectr ls A`
+    expected = _result(a, b, Session(executor=LocalPool(1)))
+    passes.clear()
+    assert _result(a, b, Session(cache=cache, executor=LocalPool(1))) == expected
+    assert passes == []
+    assert _result(a, b, Session(cache=cache, executor=LocalPool(1))) == expected
+    assert len(passes) == 2

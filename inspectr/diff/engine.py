@@ -75,6 +75,7 @@ def index_pair(a: Image, b: Image, *, session: Session | None = None, keep: bool
     on_disk: dict[str, LayerRef] = {}  # cached: decoded while the pool verifies the blob
     session = session or Session(limits=a.limits)
     cache, verified = session.cache, session.verified
+    again = _index_again(a, b, session) if keep else set()
     for ref in list(a.layers) + list(b.layers):
         key = content_key(ref)
         location = (ref.blob.key, ref.blob.length)
@@ -83,7 +84,7 @@ def index_pair(a: Image, b: Image, *, session: Session | None = None, keep: bool
             hit = verified.get(key)
             if hit is not None:
                 known[key] = hit
-            elif cache is not None and cache.has(ref):
+            elif cache is not None and cache.has(ref) and key not in again:
                 on_disk[key] = ref
             else:
                 work.append((ref, False))
@@ -108,13 +109,40 @@ def index_pair(a: Image, b: Image, *, session: Session | None = None, keep: bool
         raise
 
 
-def _keeps(a: Image, b: Image, work: list[tuple[LayerRef, bool]], kept: KeptFiles) -> list[Keep | None]:
-    """Where each job copies small files: only for layers that one image has and the other not."""
+def _one_sided(a: Image, b: Image) -> set[str]:
+    """The content keys of layers that one image has and the other not."""
     sides: dict[str, set[int]] = {}
     for side, image in enumerate((a, b)):
         for ref in image.layers:
             sides.setdefault(content_key(ref), set()).add(side)
-    chosen = [not verify_only and len(sides[content_key(ref)]) == 1 for ref, verify_only in work]
+    return {key for key, held in sides.items() if len(held) == 1}
+
+
+def _index_again(a: Image, b: Image, session: Session) -> set[str]:
+    """Cached one-sided layers to index again rather than only verify, so that their files are
+    kept aside too: up to 1.5 times the bytes of the one-sided layers that must be indexed anyway
+    (a rebuild's new top layer against the release's cached one, of about its size). The passes
+    then run side by side, and the changed files need no second pass after them; a diff of two
+    cached images still only verifies their blobs."""
+    one_sided, cache = _one_sided(a, b), session.cache
+    if cache is None:
+        return set()
+    refs = {content_key(ref): ref for ref in list(a.layers) + list(b.layers) if content_key(ref) in one_sided
+            and session.verified.get(content_key(ref)) is None}
+    cached = {key for key, ref in refs.items() if cache.has(ref)}
+    room = sum(ref.blob.length for key, ref in refs.items() if key not in cached) * 3 // 2
+    again: set[str] = set()
+    for key in sorted(cached, key=lambda k: refs[k].blob.length):
+        if refs[key].blob.length <= room:
+            again.add(key)
+            room -= refs[key].blob.length
+    return again
+
+
+def _keeps(a: Image, b: Image, work: list[tuple[LayerRef, bool]], kept: KeptFiles) -> list[Keep | None]:
+    """Where each job copies small files: only for layers that one image has and the other not."""
+    one_sided = _one_sided(a, b)
+    chosen = [not verify_only and content_key(ref) in one_sided for ref, verify_only in work]
     budget = max(16 << 20, KEEP_BYTES // max(1, sum(chosen)))
     return [kept.keep_for(content_key(ref), budget) if pick else None for (ref, _), pick in zip(work, chosen)]
 
