@@ -166,6 +166,13 @@ def _in_worker(fn: Callable[[T], R], item: T) -> R:
         return fn(item)
     except SystemExit as stop:
         os._exit(stop.code if isinstance(stop.code, int) else 143)
+    except BaseException as err:
+        # The parent needs the class and message only. Once tblib's pickling is installed (dask
+        # does that on import), the causes are pickled too, and isal's IsalError names a module
+        # that does not import: the worker then died and the pool broke instead of reporting
+        # the layer's digest-mismatch (seen in the test suite after the fleet tests).
+        err.__cause__ = err.__context__ = None
+        raise
 
 
 def _worker_signals() -> None:
