@@ -60,3 +60,20 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: igno
 def _private_cache(tmp_path_factory, monkeypatch):  # type: ignore[no-untyped-def]
     """Every test gets its own empty layer-index cache; none touches ~/.cache."""
     monkeypatch.setenv("INSPECTR_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture
+def layer_passes(monkeypatch):  # type: ignore[no-untyped-def]
+    """The labels of the layers read by a full pass for their files' contents (fs/content.py),
+    in order: reads through seek points, kept copies or the cache make none."""
+    from inspectr.fs import content
+
+    labels: list[str] = []
+    real = content.iter_layer_members
+
+    def counting(ref, *args, **kwargs):  # type: ignore[no-untyped-def]
+        labels.append(ref.label)
+        return real(ref, *args, **kwargs)
+
+    monkeypatch.setattr(content, "iter_layer_members", counting)
+    return labels

@@ -183,17 +183,8 @@ def _rebuilt_top(tmp: Path) -> tuple[str, str]:
 
 
 def test_files_kept_by_the_indexing_pass_spare_the_second_pass_and_change_nothing(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import inspectr.fs.content as content
-
-    passes: list[str] = []
-    real = content.iter_layer_members
-
-    def counting(ref, limits):  # type: ignore[no-untyped-def]
-        passes.append(ref.label)
-        return real(ref, limits)
-
-    monkeypatch.setattr(content, "iter_layer_members", counting)
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layer_passes: list[str]) -> None:
+    passes = layer_passes
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     a, b = _rebuilt_top(tmp_path)
@@ -233,17 +224,13 @@ def test_kept_files_are_removed_when_indexing_fails(tmp_path: Path, monkeypatch:
         assert list((tmp_path / "tmp").iterdir()) == []
 
 
-def test_a_cached_one_sided_layer_is_indexed_again_only_beside_a_new_one(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cached_one_sided_layer_is_indexed_again_only_beside_a_new_one(tmp_path: Path, layer_passes: list[str]) -> None:
     """The release cached, the rebuild's top layer new: the release's top layer is indexed again
     beside it (keeping its files), so no layer is read after the pool. Both cached: only their
     blobs are verified, and the changed files are read from the layers afterwards."""
-    import inspectr.fs.content as content
     from inspectr.fs.build import index_layers
 
-    passes: list[str] = []
-    real = content.iter_layer_members
-    monkeypatch.setattr(content, "iter_layer_members", lambda ref, limits: passes.append(ref.label) or real(ref, limits))
+    passes = layer_passes
     a, b = _rebuilt_top(tmp_path)
     cache = LayerCache(tmp_path / "cache")
     index_layers(open_image(a), session=Session(cache=cache, executor=LocalPool(1)))  # `inspectr ls A`

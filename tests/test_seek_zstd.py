@@ -12,7 +12,6 @@ import subprocess
 import tarfile
 import time
 from pathlib import Path
-from typing import Iterator
 
 import builders
 import pytest
@@ -21,7 +20,7 @@ from builders import TarBuilder, write_oci_layout
 
 from inspectr import open_image
 from inspectr.errors import DecompressError
-from inspectr.fs import content, seekpoints
+from inspectr.fs import seekpoints
 from inspectr.fs.build import build_tree
 from inspectr.fs.cache import LayerCache
 from inspectr.fs.content import content_sources, stream_contents
@@ -117,20 +116,6 @@ def small_spacing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(seekpoints, "_FIXED_COST_BYTES", 0)
 
 
-@pytest.fixture
-def full_passes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Counts full passes over a layer (the first read, and the fallback); seeks never make one."""
-    calls: list[int] = []
-    real = content.iter_layer_members
-
-    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(content, "iter_layer_members", counting)
-    yield calls
-
-
 def _blob_bytes(image: Image) -> bytes:
     with image.layers[0].open() as fp:
         return fp.read()
@@ -172,7 +157,7 @@ def _frame_size(data: bytes) -> int:
 
 @pytest.mark.parametrize("writer", ["zstd-chunked", "python-chunks"])
 def test_bytes_read_through_frame_boundaries_equal_a_full_decompress(images: dict[str, Path], writer: str,
-                                                                     tmp_path: Path, full_passes: list[int]) -> None:
+                                                                     tmp_path: Path, layer_passes: list[str]) -> None:
     image = open_image(str(images[writer]))
     ref = image.layers[0]
     blob = _blob_bytes(image)
@@ -184,9 +169,9 @@ def test_bytes_read_through_frame_boundaries_equal_a_full_decompress(images: dic
     assert len(nodes) == 25
 
     full = _read(image, nodes, session)  # the first read is the full pass, and is noted
-    assert full_passes == [1] and not cache.has_seek_points(ref)
+    assert len(layer_passes) == 1 and not cache.has_seek_points(ref)
     second = _read(image, nodes, session)  # the second records frame boundaries on the way
-    assert full_passes == [1]
+    assert len(layer_passes) == 1
     stored = cache.get_seek_points(ref, ZSTD)
     assert stored is not None and cache.get_seek_points(ref, Compression.GZIP) is None
     assert len(stored) > 23 + 3 * 16  # several boundaries, not just the stream start
@@ -196,13 +181,13 @@ def test_bytes_read_through_frame_boundaries_equal_a_full_decompress(images: dic
     plan = seekpoints.plan_seek(ref, None, cache)
     assert plan is not None and plan.compression is ZSTD
     again = _read(image, [last], later)
-    assert full_passes == [1]
+    assert len(layer_passes) == 1
     assert full == second == _expected(reference, nodes)
     assert again == _expected(reference, [last])
 
 
 def test_a_single_frame_zstd_layer_keeps_the_full_read(images: dict[str, Path], tmp_path: Path,
-                                                        full_passes: list[int]) -> None:
+                                                        layer_passes: list[str]) -> None:
     image = open_image(str(images["zstd-single"]))
     ref = image.layers[0]
     blob = _blob_bytes(image)
@@ -214,7 +199,7 @@ def test_a_single_frame_zstd_layer_keeps_the_full_read(images: dict[str, Path], 
     nodes = _files_of(image, session)
     for _ in range(3):
         assert _read(image, nodes, session) == _expected(reference, nodes)
-    assert full_passes == [1, 1, 1]
+    assert len(layer_passes) == 3
     assert session.cache is not None and not session.cache.has_seek_points(ref)
 
 
@@ -230,7 +215,7 @@ def _shift(points: bytes, by: int) -> bytes:
 
 
 def test_corrupted_frame_boundaries_fall_back_to_a_full_read_with_the_right_bytes(
-        images: dict[str, Path], tmp_path: Path, full_passes: list[int]) -> None:
+        images: dict[str, Path], tmp_path: Path, layer_passes: list[str]) -> None:
     image = open_image(str(images["python-chunks"]))
     ref = image.layers[0]
     reference = _reference(_blob_bytes(image))
@@ -240,14 +225,14 @@ def test_corrupted_frame_boundaries_fall_back_to_a_full_read_with_the_right_byte
     _read(image, nodes, session)
     _read(image, nodes, session)
     good = cache.get_seek_points(ref, ZSTD)
-    assert good is not None and full_passes == [1]
+    assert good is not None and len(layer_passes) == 1
     wanted = sorted(nodes, key=lambda node: node.inode.offset)[-3:]
 
     # Boundaries that pass the cache's checksum but are wrong (a bug, or a forged entry): the
     # file's sha256 catches it, the full pass delivers the right bytes, and they are dropped.
     cache.put_seek_points(ref, _shift(good, 1000), ZSTD)
     assert _read(image, wanted, session) == _expected(reference, wanted)
-    assert full_passes == [1, 1] and cache.get_seek_points(ref, ZSTD) is None
+    assert len(layer_passes) == 2 and cache.get_seek_points(ref, ZSTD) is None
 
     # Boundaries that point into the middle of a frame: zstandard cannot decode from there.
     tag, _, body = good.partition(b"\n")
@@ -256,24 +241,24 @@ def test_corrupted_frame_boundaries_fall_back_to_a_full_read_with_the_right_byte
         for i in range(16, len(body), 16))
     cache.put_seek_points(ref, mid, ZSTD)
     assert _read(image, wanted, session) == _expected(reference, wanted)
-    assert full_passes == [1, 1, 1] and cache.get_seek_points(ref, ZSTD) is None
+    assert len(layer_passes) == 3 and cache.get_seek_points(ref, ZSTD) is None
 
     # The next read records them again; then a damaged cache file fails its checksum.
     _read(image, nodes, session)
-    assert full_passes == [1, 1, 1] and cache.get_seek_points(ref, ZSTD) is not None
+    assert len(layer_passes) == 3 and cache.get_seek_points(ref, ZSTD) is not None
     (seek_file,) = [e.path for e in cache.entries() if e.key.endswith("|seek-zstd")]
     data = bytearray(seek_file.read_bytes())
     data[len(data) // 2] ^= 0xFF
     seek_file.write_bytes(bytes(data))
     later = Session(cache=cache, executor=LocalPool(1))  # a later run: no index in its session
     assert _read(image, wanted, later) == _expected(reference, wanted)
-    assert full_passes == [1, 1, 1, 1] and not seek_file.exists()
+    assert len(layer_passes) == 4 and not seek_file.exists()
 
     # gzip points planted for this zstd blob are never read as frame boundaries, nor the reverse.
     cache.put_seek_points(ref, good, Compression.GZIP)
     assert cache.get_seek_points(ref, ZSTD) is None
     assert _read(image, wanted, later) == _expected(reference, wanted)
-    assert full_passes == [1, 1, 1, 1, 1] and not cache.has_seek_points(ref)
+    assert len(layer_passes) == 5 and not cache.has_seek_points(ref)
 
 
 def test_skippable_frames_anywhere_are_stepped_over(tmp_path: Path) -> None:
