@@ -43,7 +43,7 @@ class ImagePair:
     indexes_b: list[LayerIndex]
     tree_a: Tree
     tree_b: Tree
-    kept: KeptFiles | None = None  # small files the indexing passes copied aside
+    kept: KeptFiles | None = None  # files the indexing passes copied aside
 
     def close(self) -> None:
         """Remove the files kept aside (the trees and indexes stay usable)."""
@@ -51,8 +51,8 @@ class ImagePair:
             self.kept.close()
 
 
-# Bytes of small files the indexing passes of one pair may copy aside, in all.
-KEEP_BYTES = 512 << 20
+# Bytes of files (each up to Keep.max_file) the indexing passes of one pair may copy aside, in all.
+KEEP_BYTES = 256 << 20  # on disk; where /tmp is a tmpfs, memory outside the process
 
 
 @gc_paused
@@ -65,7 +65,7 @@ def index_pair(a: Image, b: Image, *, session: Session | None = None, keep: bool
     each layer whose index is at hand, cached or just returned by the pool. That work is
     speculative: nothing of it is returned unless every blob verifies and every diff_id matches.
 
-    With `keep`, the passes over layers that only one image has also copy their small files
+    With `keep`, the passes over layers that only one image has also copy their files
     aside (ImagePair.kept; call ImagePair.close() when done): the changed files that compare
     reads again are mostly there, and that layer is not inflated a second time."""
     first: set[str] = set()
@@ -140,7 +140,7 @@ def _index_again(a: Image, b: Image, session: Session) -> set[str]:
 
 
 def _keeps(a: Image, b: Image, work: list[tuple[LayerRef, bool]], kept: KeptFiles) -> list[Keep | None]:
-    """Where each job copies small files: only for layers that one image has and the other not."""
+    """Where each job copies files: only for layers that one image has and the other not."""
     one_sided = _one_sided(a, b)
     chosen = [not verify_only and content_key(ref) in one_sided for ref, verify_only in work]
     budget = max(16 << 20, KEEP_BYTES // max(1, sum(chosen)))

@@ -143,7 +143,7 @@ SpoolJob = tuple[LayerRef, Limits, dict[int, tuple[str, bytes | None]]]
 
 
 class KeptFiles:
-    """Small files' bytes that this run's indexing passes copied aside (layer_index.Keep), by
+    """Files' bytes that this run's indexing passes copied aside (layer_index.Keep), by
     layer content key, in a private temporary directory that `close()` removes. Bytes taken
     from here are checked against the indexed sha256 like any other read."""
 

@@ -311,8 +311,9 @@ def _jar_evidence(path: str, layer: int, data: bytes, notices: list[Notice]) -> 
 
 @dataclass(frozen=True, slots=True)
 class Keep:
-    """Where an indexing pass also copies the bytes of small regular files, so that a diff
-    reads the few it needs from there instead of inflating the layer a second time. `path` is
+    """Where an indexing pass also copies the bytes of regular files (up to `max_file` each,
+    `budget` in all), so that a diff reads the changed ones from there instead of inflating the
+    layer a second time. `path` is
     a new data file; its map, (member offset, position, length) triples, goes to `path`.map
     once the pass succeeded. Best effort: a write that fails stops the copying, not the pass."""
 
