@@ -56,6 +56,8 @@ import make_pair as mp  # noqa: E402  (benchmarks/make_pair.py)
 
 TARGET_WALL = 1.3
 TARGET_RSS_BYTES = 300_000_000
+DIFFOSCOPE_TIMEOUT_S = 600.0
+LAYER_TARS_OPTIONS = ["--exclude-directory-metadata=yes"]  # diffoscope's options for the layer-tar run
 
 
 # --------------------------------------------------------------------------- the baseline (child)
@@ -122,10 +124,14 @@ def layer_dirs(pairs: list[tuple[str, Path]], root: Path) -> list[Path]:
     return out
 
 
+def diffoscope_cmd(inputs: list[Path], report: Path, extra: list[str]) -> list[str]:
+    """diffoscope comparing `inputs`, its text report written to `report`."""
+    return [shutil.which("diffoscope") or "diffoscope", *extra, "--text", str(report), *map(str, inputs)]
+
+
 def run_diffoscope(name: str, inputs: list[Path], report: Path, timeout: float, extra: list[str], tmp: Path) -> dict:
     """One measured diffoscope run; its text report goes to `report`, its temp files under `tmp`."""
-    exe = shutil.which("diffoscope")
-    cmd = [exe, *extra, "--text", str(report), *map(str, inputs)]
+    cmd = diffoscope_cmd(inputs, report, extra)
     tmp.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, TMPDIR=str(tmp))
     print(f"  [diffoscope] {name}: {' '.join(cmd)} (timeout {timeout:.0f} s)", file=sys.stderr, flush=True)
@@ -418,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--inspectr", default=shutil.which("inspectr") or "inspectr")
     ap.add_argument("--no-semantic", action="store_true", help="skip `inspectr diff --semantic`")
     ap.add_argument("--no-info", action="store_true", help="skip the informational `inspectr diff --no-content` row")
-    ap.add_argument("--diffoscope-timeout", type=float, default=600.0, help="seconds; default 600")
+    ap.add_argument("--diffoscope-timeout", type=float, default=DIFFOSCOPE_TIMEOUT_S, help="seconds; default 600")
     ap.add_argument("--no-diffoscope", action="store_true")
     ap.add_argument("--profile", choices=("auto", "always", "never"), default="auto",
                     help="py-spy profile of inspectr diff: when it misses the target (auto), always, never")
@@ -504,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
         da, db = layer_dirs([("a", Path(A)), ("b", Path(B))], root)
         bl.wait_for_quiet(*quiet)
         r = run_diffoscope("diffoscope (layer tars)", [da, db], args.work / "diffoscope-layers.txt",
-                           args.diffoscope_timeout, ["--exclude-directory-metadata=yes"], args.work / "diffoscope-tmp")
+                           args.diffoscope_timeout, LAYER_TARS_OPTIONS, args.work / "diffoscope-tmp")
         r.update(report=str(args.work / "diffoscope-layers.txt"),
                  given=f"two directories `{da}` and `{db}`, each with `manifest.json`, `config.json` and `layer-0.tar.gz` … "
                        f"`layer-{len(a_info['layers']) - 1}.tar.gz` (hard links to that image's blobs, so layer N of A pairs with layer N of B)",

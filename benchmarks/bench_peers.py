@@ -54,6 +54,34 @@ def naive_script(a: Path, b: Path, scratch: Path) -> Path:
     return path
 
 
+def _script(path: Path, lines: list[str]) -> Path:
+    path.write_text("#!/bin/sh\n" + "".join(line + "\n" for line in lines))
+    path.chmod(0o755)
+    return path
+
+
+def docker_archives(images: dict[str, Path], dest: Path) -> dict[str, Path]:
+    """dest/<image dir name>.tar, a docker-archive of each image made by skopeo (kept if already there)."""
+    archives = {n: dest / f"{image.name}.tar" for n, image in images.items()}
+    for n, image in images.items():
+        if not archives[n].exists():
+            subprocess.run(["skopeo", "copy", "-q", f"oci:{image}:latest", f"docker-archive:{archives[n]}:bench/{n}:latest"],
+                           check=True)
+    return archives
+
+
+def dive_script(archives: list[Path], path: Path) -> Path:
+    """`dive --ci` on each archive in turn; its exit 1 (an efficiency rule failed) is not an error."""
+    return _script(path, [f"dive --ci --source docker-archive {archive} > /dev/null; rc=$?; [ $rc -le 1 ] || exit $rc"
+                          for archive in archives])
+
+
+def umoci_script(a: Path, b: Path, scratch: Path, path: Path) -> Path:
+    """`umoci unpack` of both images into scratch/a and scratch/b, then `diff -r` of the two rootfs dirs."""
+    return _script(path, ["set -e", f"umoci unpack --image {a}:latest {scratch}/a", f"umoci unpack --image {b}:latest {scratch}/b",
+                          f"diff -r --no-dereference {scratch}/a/rootfs {scratch}/b/rootfs > /dev/null || [ $? -eq 1 ]"])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=HERE / "work")
@@ -74,11 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     peers.mkdir(parents=True, exist_ok=True)
     scratch = peers / "scratch"
     cache = peers / "cache"
-    archives = {"a": peers / f"{a.name}.tar", "b": peers / f"{b.name}.tar"}
-    for n, image in (("a", a), ("b", b)):
-        if not archives[n].exists():
-            subprocess.run(["skopeo", "copy", "-q", f"oci:{image}:latest", f"docker-archive:{archives[n]}:bench/{n}:latest"],
-                           check=True)
+    archives = docker_archives({"a": a, "b": b}, peers)
     for blob in _layer_blobs(a) + _layer_blobs(b):
         with open(blob, "rb", buffering=0) as fp:
             while fp.read(1 << 22):
@@ -104,14 +128,8 @@ def main(argv: list[str] | None = None) -> int:
 
     diff = [args.inspectr, "diff", str(a), str(b), "--format", "json"]
     naive = naive_script(a, b, scratch)
-    dive_sh = peers / "dive.sh"
-    dive_sh.write_text("#!/bin/sh\n" + "".join(
-        f"dive --ci --source docker-archive {archives[n]} > /dev/null; rc=$?; [ $rc -le 1 ] || exit $rc\n" for n in ("a", "b")))
-    dive_sh.chmod(0o755)
-    umoci_sh = peers / "umoci.sh"
-    umoci_sh.write_text(f"#!/bin/sh\nset -e\numoci unpack --image {a}:latest {scratch}/a\numoci unpack --image {b}:latest {scratch}/b\n"
-                        f"diff -r --no-dereference {scratch}/a/rootfs {scratch}/b/rootfs > /dev/null || [ $? -eq 1 ]\n")
-    umoci_sh.chmod(0o755)
+    dive_sh = dive_script([archives["a"], archives["b"]], peers / "dive.sh")
+    umoci_sh = umoci_script(a, b, scratch, peers / "umoci.sh")
     me = [sys.executable, str(HERE / "bench_diff.py"), "_baseline", str(a), str(b), "--procs", "2"]
     rows: list[tuple[str, list[str], tuple[int, ...], object, int, str]] = [
         ("baseline 2p (floor)", me, (0,), None, args.runs, "inflate + sha256 of every layer blob of both images, 2 processes"),
