@@ -3,6 +3,7 @@ That early work must never change a result or let an unverified blob through."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -240,3 +241,29 @@ def test_a_cached_one_sided_layer_is_indexed_again_only_beside_a_new_one(tmp_pat
     assert passes == []
     assert _result(a, b, Session(cache=cache, executor=LocalPool(1))) == expected
     assert len(passes) == 2
+
+
+def test_a_keep_is_bounded_by_bytes_per_file_bytes_in_all_and_files(tmp_path: Path) -> None:
+    from inspectr.fs.layer_index import Keep, index_layer
+
+    tar = TarBuilder()
+    for i in range(6):
+        tar.add_file(f"f{i}", bytes([65 + i]) * (100 * (i + 1)))
+    tar.add_file("big", b"x" * 5000)
+    image = open_image(str(write_oci_layout(tmp_path / "img", [tar.finish()]).path))
+    ref = image.layers[0]
+    cases = {"all": Keep(str(tmp_path / "all")), "per-file": Keep(str(tmp_path / "small"), max_file=1000),
+             "budget": Keep(str(tmp_path / "budget"), budget=1000), "files": Keep(str(tmp_path / "files"), max_files=2)}
+    kept = {}
+    for name, keep in cases.items():
+        index = index_layer(ref, 0, image.limits, keep=keep)
+        where = keep.read_map()
+        data = Path(keep.path).read_bytes()
+        by_offset = {e.offset: e for e in index.entries}
+        for offset, (position, length) in where.items():  # every record is the file's own bytes
+            assert hashlib.sha256(data[position:position + length]).digest() == by_offset[offset].sha256
+        kept[name] = sorted(by_offset[o].path for o in where)
+    assert kept["all"] == ["big", "f0", "f1", "f2", "f3", "f4", "f5"]
+    assert kept["per-file"] == ["f0", "f1", "f2", "f3", "f4", "f5"]
+    assert kept["budget"] == ["f0", "f1", "f2", "f3"]  # 100 + 200 + 300 + 400
+    assert kept["files"] == ["f0", "f1"]

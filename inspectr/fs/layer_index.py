@@ -320,6 +320,7 @@ class Keep:
     path: str
     max_file: int = 64 << 20  # diff's content limit (DiffOptions.max_classify_bytes)
     budget: int = 256 << 20
+    max_files: int = 200_000  # the map's records are memory in the worker (a layer of tiny files)
 
     def read_map(self) -> dict[int, tuple[int, int]]:
         """{member offset: (position, length)}; empty when the pass kept nothing usable."""
@@ -346,7 +347,8 @@ class _Keeper:
             self.broken = True
 
     def wants(self, size: int) -> bool:
-        return not self.broken and 0 < size <= self.keep.max_file and size <= self.left
+        return (not self.broken and 0 < size <= self.keep.max_file and size <= self.left
+                and len(self.records) < self.keep.max_files)
 
     def write(self, data: bytes | memoryview) -> None:
         if self.broken or self.fp is None:
