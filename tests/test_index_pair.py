@@ -267,3 +267,37 @@ def test_a_keep_is_bounded_by_bytes_per_file_bytes_in_all_and_files(tmp_path: Pa
     assert kept["per-file"] == ["f0", "f1", "f2", "f3", "f4", "f5"]
     assert kept["budget"] == ["f0", "f1", "f2", "f3"]  # 100 + 200 + 300 + 400
     assert kept["files"] == ["f0", "f1"]
+
+
+def test_a_full_disk_stops_the_copies_not_the_diff(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   layer_passes: list[str]) -> None:
+    """The copies go to a 64 KiB tmpfs that the 2 MiB file cannot fit: the pass goes on, the
+    changed files are read from the layers instead, and the result is the same."""
+    import subprocess
+
+    a, b = _rebuilt_top(tmp_path)
+    expected = _result(a, b, Session(executor=LocalPool(1)))
+    assert layer_passes == []
+    small = tmp_path / "small"
+    small.mkdir(mode=0o700)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(small)], check=True)
+    try:
+        made: list[str] = []
+        real = tempfile.mkdtemp
+
+        def on_the_small_disk(suffix: str | None = None, prefix: str | None = None, dir: str | None = None) -> str:
+            if prefix != "inspectr-keep-":  # the comparison's own spool stays where it was
+                return real(suffix, prefix, dir)
+            made.append(str(small / f"{prefix}{len(made)}"))
+            os.mkdir(made[-1], 0o700)
+            return made[-1]
+
+        monkeypatch.setattr(tempfile, "mkdtemp", on_the_small_disk)
+        for workers in (1, 2):
+            layer_passes.clear()
+            assert _result(a, b, Session(executor=LocalPool(workers))) == expected
+            if workers == 1:  # the in-process passes are the ones this fixture sees
+                assert len(layer_passes) == 2
+        assert made and list(small.iterdir()) == []  # each run's directory removed
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
