@@ -7,44 +7,26 @@ from __future__ import annotations
 
 import io
 import random
-import shutil
 import subprocess
 import tarfile
 import time
 from pathlib import Path
 
-import builders
 import pytest
 import zstandard
-from builders import TarBuilder, write_oci_layout
+from builders import TarBuilder
+from seek_helpers import blob_bytes, buildah_with, cat_three_times, layout_compressed_by, expected_files, files_of, random_files, read_files, small_spacing, tool  # noqa: F401
 
 from inspectr import open_image
 from inspectr.errors import DecompressError
 from inspectr.fs import seekpoints
-from inspectr.fs.build import build_tree
 from inspectr.fs.cache import LayerCache
-from inspectr.fs.content import content_sources, stream_contents
-from inspectr.fs.entry import EntryKind
-from inspectr.fs.tree import Inode, Node
-from inspectr.image import Image
 from inspectr.mediatypes import Compression
 from inspectr.session import LocalPool, Session
 from inspectr.untrusted.decompress import ZstdSeeker, zstd_has_several_frames
 
 WORDS = ["frame", "boundary", "zstd", "chunked", "skippable", "window", "block", "digest", "offset", "layer"]
 ZSTD = Compression.ZSTD
-
-
-def _files(rng: random.Random) -> dict[str, bytes]:
-    """About 2.5 MB: text and random bytes."""
-    out: dict[str, bytes] = {}
-    for i in range(24):
-        if i % 5 == 4:
-            out[f"data/bin{i:02d}.bin"] = rng.randbytes(rng.randrange(20_000, 200_000))
-        else:
-            out[f"data/text{i:02d}.txt"] = " ".join(rng.choice(WORDS) for _ in range(rng.randrange(2_000, 30_000))).encode()
-    out["data/empty"] = b""
-    return out
 
 
 def _skippable(payload: bytes, nibble: int = 0) -> bytes:
@@ -69,27 +51,14 @@ def _reference(blob: bytes) -> dict[str, bytes]:
         return {m.name.lstrip("./"): tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} is not installed")
-    return path
-
-
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """skopeo's zstd:chunked (a frame per tar header run and per file, skippable frames holding
     its manifest at the end), skopeo's plain zstd (one frame), and Python's zstandard in chunks."""
     base = tmp_path_factory.mktemp("zseek")
-    files = _files(random.Random(16))
-    ctx = base / "ctx"
-    for name, data in files.items():
-        (ctx / name).parent.mkdir(parents=True, exist_ok=True)
-        (ctx / name).write_bytes(data)
-    buildah = [_tool("buildah"), "--root", str(base / "root"), "--runroot", str(base / "run"), "--storage-driver", "vfs"]
-    skopeo = _tool("skopeo")
-    container = subprocess.run([*buildah, "from", "scratch"], check=True, capture_output=True, text=True).stdout.strip()
-    subprocess.run([*buildah, "copy", container, str(ctx / "data"), "/data/"], check=True, capture_output=True)
+    files = random_files(random.Random(16), WORDS)
+    buildah, container = buildah_with(base, files)
+    skopeo = tool("skopeo")
     subprocess.run([*buildah, "commit", "--disable-compression=true", container, f"oci:{base / 'plain'}:latest"],
                    check=True, capture_output=True)
     out: dict[str, Path] = {}
@@ -100,41 +69,8 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tar = TarBuilder()
     for name, data in files.items():
         tar.add_file(name, data)
-    mp = pytest.MonkeyPatch()
-    mp.setattr(builders, "compress", _chunked)
-    try:
-        out["python-chunks"] = write_oci_layout(base / "pychunks", [tar.finish()], compression="zstd").path
-    finally:
-        mp.undo()
+    out["python-chunks"] = layout_compressed_by(_chunked, base / "pychunks", [tar.finish()], compression="zstd")
     return out
-
-
-@pytest.fixture(autouse=True)
-def small_spacing(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A boundary every 64 KiB at most, so these small layers get several, and seeking always pays.
-    monkeypatch.setattr(seekpoints, "MIN_SPACING", 64 << 10)
-    monkeypatch.setattr(seekpoints, "_FIXED_COST_BYTES", 0)
-
-
-def _blob_bytes(image: Image) -> bytes:
-    with image.layers[0].open() as fp:
-        return fp.read()
-
-
-def _files_of(image: Image, session: Session) -> list[Node]:
-    return [node for node in build_tree(image, session=session).walk() if node.inode.kind is EntryKind.FILE]
-
-
-def _read(image: Image, nodes: list[Node], session: Session | None) -> dict[str, bytes]:
-    got: dict[int, bytearray] = {}
-    inodes: list[Inode] = [node.inode for node in nodes]
-    stream_contents(image, content_sources(inodes), lambda inode: got.setdefault(inode.id, bytearray()).extend,
-                    lambda inode: None, session=session)
-    return {node.path: bytes(got[node.inode.id]) for node in nodes}
-
-
-def _expected(reference: dict[str, bytes], nodes: list[Node]) -> dict[str, bytes]:
-    return {node.path: reference[node.path.lstrip("/")] for node in nodes}
 
 
 def _frames(blob: bytes) -> int:
@@ -160,17 +96,17 @@ def test_bytes_read_through_frame_boundaries_equal_a_full_decompress(images: dic
                                                                      tmp_path: Path, layer_passes: list[str]) -> None:
     image = open_image(str(images[writer]))
     ref = image.layers[0]
-    blob = _blob_bytes(image)
+    blob = blob_bytes(image)
     assert blob[:4] in (b"\x28\xb5\x2f\xfd", b"\x50\x2a\x4d\x18") and _frames(blob) > 5
     reference = _reference(blob)
     cache = LayerCache(tmp_path / "cache")
     session = Session(cache=cache, executor=LocalPool(1))
-    nodes = _files_of(image, session)
+    nodes = files_of(image, session)
     assert len(nodes) == 25
 
-    full = _read(image, nodes, session)  # the first read is the full pass, and is noted
+    full = read_files(image, nodes, session)  # the first read is the full pass, and is noted
     assert len(layer_passes) == 1 and not cache.has_seek_points(ref)
-    second = _read(image, nodes, session)  # the second records frame boundaries on the way
+    second = read_files(image, nodes, session)  # the second records frame boundaries on the way
     assert len(layer_passes) == 1
     stored = cache.get_seek_points(ref, ZSTD)
     assert stored is not None and cache.get_seek_points(ref, Compression.GZIP) is None
@@ -180,25 +116,25 @@ def test_bytes_read_through_frame_boundaries_equal_a_full_decompress(images: dic
     later = Session(cache=cache, executor=LocalPool(1))
     plan = seekpoints.plan_seek(ref, None, cache)
     assert plan is not None and plan.compression is ZSTD
-    again = _read(image, [last], later)
+    again = read_files(image, [last], later)
     assert len(layer_passes) == 1
-    assert full == second == _expected(reference, nodes)
-    assert again == _expected(reference, [last])
+    assert full == second == expected_files(reference, nodes)
+    assert again == expected_files(reference, [last])
 
 
 def test_a_single_frame_zstd_layer_keeps_the_full_read(images: dict[str, Path], tmp_path: Path,
                                                         layer_passes: list[str]) -> None:
     image = open_image(str(images["zstd-single"]))
     ref = image.layers[0]
-    blob = _blob_bytes(image)
+    blob = blob_bytes(image)
     assert _frames(blob) == 1
     with ref.blob.open() as raw:
         assert not zstd_has_several_frames(raw, ref.label)
     reference = _reference(blob)
     session = Session(cache=LayerCache(tmp_path / "cache"), executor=LocalPool(1))
-    nodes = _files_of(image, session)
+    nodes = files_of(image, session)
     for _ in range(3):
-        assert _read(image, nodes, session) == _expected(reference, nodes)
+        assert read_files(image, nodes, session) == expected_files(reference, nodes)
     assert len(layer_passes) == 3
     assert session.cache is not None and not session.cache.has_seek_points(ref)
 
@@ -218,12 +154,12 @@ def test_corrupted_frame_boundaries_fall_back_to_a_full_read_with_the_right_byte
         images: dict[str, Path], tmp_path: Path, layer_passes: list[str]) -> None:
     image = open_image(str(images["python-chunks"]))
     ref = image.layers[0]
-    reference = _reference(_blob_bytes(image))
+    reference = _reference(blob_bytes(image))
     cache = LayerCache(tmp_path / "cache")
     session = Session(cache=cache, executor=LocalPool(1))
-    nodes = _files_of(image, session)
-    _read(image, nodes, session)
-    _read(image, nodes, session)
+    nodes = files_of(image, session)
+    read_files(image, nodes, session)
+    read_files(image, nodes, session)
     good = cache.get_seek_points(ref, ZSTD)
     assert good is not None and len(layer_passes) == 1
     wanted = sorted(nodes, key=lambda node: node.inode.offset)[-3:]
@@ -231,7 +167,7 @@ def test_corrupted_frame_boundaries_fall_back_to_a_full_read_with_the_right_byte
     # Boundaries that pass the cache's checksum but are wrong (a bug, or a forged entry): the
     # file's sha256 catches it, the full pass delivers the right bytes, and they are dropped.
     cache.put_seek_points(ref, _shift(good, 1000), ZSTD)
-    assert _read(image, wanted, session) == _expected(reference, wanted)
+    assert read_files(image, wanted, session) == expected_files(reference, wanted)
     assert len(layer_passes) == 2 and cache.get_seek_points(ref, ZSTD) is None
 
     # Boundaries that point into the middle of a frame: zstandard cannot decode from there.
@@ -240,24 +176,24 @@ def test_corrupted_frame_boundaries_fall_back_to_a_full_read_with_the_right_byte
         (int.from_bytes(body[i:i + 8], "little") + 5).to_bytes(8, "little") + body[i + 8:i + 16]
         for i in range(16, len(body), 16))
     cache.put_seek_points(ref, mid, ZSTD)
-    assert _read(image, wanted, session) == _expected(reference, wanted)
+    assert read_files(image, wanted, session) == expected_files(reference, wanted)
     assert len(layer_passes) == 3 and cache.get_seek_points(ref, ZSTD) is None
 
     # The next read records them again; then a damaged cache file fails its checksum.
-    _read(image, nodes, session)
+    read_files(image, nodes, session)
     assert len(layer_passes) == 3 and cache.get_seek_points(ref, ZSTD) is not None
     (seek_file,) = [e.path for e in cache.entries() if e.key.endswith("|seek-zstd")]
     data = bytearray(seek_file.read_bytes())
     data[len(data) // 2] ^= 0xFF
     seek_file.write_bytes(bytes(data))
     later = Session(cache=cache, executor=LocalPool(1))  # a later run: no index in its session
-    assert _read(image, wanted, later) == _expected(reference, wanted)
+    assert read_files(image, wanted, later) == expected_files(reference, wanted)
     assert len(layer_passes) == 4 and not seek_file.exists()
 
     # gzip points planted for this zstd blob are never read as frame boundaries, nor the reverse.
     cache.put_seek_points(ref, good, Compression.GZIP)
     assert cache.get_seek_points(ref, ZSTD) is None
-    assert _read(image, wanted, later) == _expected(reference, wanted)
+    assert read_files(image, wanted, later) == expected_files(reference, wanted)
     assert len(layer_passes) == 5 and not cache.has_seek_points(ref)
 
 
@@ -340,18 +276,9 @@ def test_boundaries_are_bounded_and_hostile_frames_are_refused(tmp_path: Path) -
 
 
 def test_cat_gives_the_same_bytes_on_every_read_and_keeps_boundaries(images: dict[str, Path], tmp_path: Path) -> None:
-    from click.testing import CliRunner
-
-    from inspectr.cli import cli
-
     image = open_image(str(images["zstd-chunked"]))
-    reference = _reference(_blob_bytes(image))
+    reference = _reference(blob_bytes(image))
     path = max(reference)  # data/text23.txt: near the end of the layer
     cache = tmp_path / "cache"
-    outputs = []
-    for _ in range(3):
-        result = CliRunner().invoke(cli, ["--cache-dir", str(cache), "cat", str(images["zstd-chunked"]), path])
-        assert result.exit_code == 0, result.stderr
-        outputs.append(result.stdout_bytes)
-    assert outputs == [reference[path]] * 3
+    assert cat_three_times(str(images["zstd-chunked"]), path, str(cache)) == [reference[path]] * 3
     assert LayerCache(cache).get_seek_points(image.layers[0], ZSTD) is not None

@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import io
 import random
-import shutil
 import struct
 import subprocess
 import tarfile
@@ -15,31 +14,15 @@ from pathlib import Path
 
 import pytest
 
-import builders
 from builders import TarBuilder, write_oci_layout
+from seek_helpers import blob_bytes, buildah_with, cat_three_times, layout_compressed_by, expected_files, files_of, random_files, read_files, small_spacing, tool  # noqa: F401
 from inspectr import open_image
 from inspectr.fs import seekpoints
 from inspectr.fs.build import build_tree
 from inspectr.fs.cache import LayerCache
-from inspectr.fs.content import content_sources, stream_contents
-from inspectr.fs.entry import EntryKind
-from inspectr.fs.tree import Inode, Node
-from inspectr.image import Image
 from inspectr.session import LocalPool, Session
 
 WORDS = ["layer", "seek", "point", "window", "inflate", "member", "offset", "digest", "verified", "zran"]
-
-
-def _files(rng: random.Random) -> dict[str, bytes]:
-    """About 3 MB: text (deflate back-references reach into the 32 KiB windows) and random bytes."""
-    out: dict[str, bytes] = {}
-    for i in range(24):
-        if i % 5 == 4:
-            out[f"data/bin{i:02d}.bin"] = rng.randbytes(rng.randrange(20_000, 200_000))
-        else:
-            out[f"data/text{i:02d}.txt"] = " ".join(rng.choice(WORDS) for _ in range(rng.randrange(2_000, 30_000))).encode()
-    out["data/empty"] = b""
-    return out
 
 
 def _full_inflate_members(blob: bytes) -> dict[str, bytes]:
@@ -56,29 +39,16 @@ def _multi_member(data: bytes, kind: str = "gzip") -> bytes:
     return b"".join(gzip.compress(data[a:b], mtime=0) for a, b in zip(cuts, cuts[1:]))
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} is not installed")
-    return path
-
-
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | str]:
     """One small image per writer: buildah (its own gzip), skopeo (re-compressed by skopeo, as an
     OCI layout and as an oci-archive, so a blob inside an outer tar), Python's gzip module (one
     member and three members)."""
     base = tmp_path_factory.mktemp("seek")
-    files = _files(random.Random(16))
-    ctx = base / "ctx"
-    for name, data in files.items():
-        (ctx / name).parent.mkdir(parents=True, exist_ok=True)
-        (ctx / name).write_bytes(data)
+    files = random_files(random.Random(16), WORDS)
     out: dict[str, Path | str] = {}
-    buildah = [_tool("buildah"), "--root", str(base / "root"), "--runroot", str(base / "run"), "--storage-driver", "vfs"]
-    skopeo = _tool("skopeo")
-    container = subprocess.run([*buildah, "from", "scratch"], check=True, capture_output=True, text=True).stdout.strip()
-    subprocess.run([*buildah, "copy", container, str(ctx / "data"), "/data/"], check=True, capture_output=True)
+    buildah, container = buildah_with(base, files)
+    skopeo = tool("skopeo")
     subprocess.run([*buildah, "commit", "--disable-compression=false", container, f"oci:{base / 'buildah'}:latest"],
                    check=True, capture_output=True)
     subprocess.run([*buildah, "commit", "--disable-compression=true", container, f"oci:{base / 'plain'}:latest"],
@@ -95,67 +65,33 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | str]:
         tar.add_file(name, data)
     layer = tar.finish()
     out["python-gzip"] = write_oci_layout(base / "pygzip", [layer]).path
-    mp = pytest.MonkeyPatch()
-    mp.setattr(builders, "compress", _multi_member)
-    try:
-        out["python-gzip-3-members"] = write_oci_layout(base / "pymulti", [layer]).path
-    finally:
-        mp.undo()
+    out["python-gzip-3-members"] = layout_compressed_by(_multi_member, base / "pymulti", [layer])
     return out
-
-
-@pytest.fixture(autouse=True)
-def small_spacing(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A point every 64 KiB, so these small layers get dozens of them, and seeking always pays.
-    monkeypatch.setattr(seekpoints, "MIN_SPACING", 64 << 10)
-    monkeypatch.setattr(seekpoints, "_FIXED_COST_BYTES", 0)
-
-
-def _blob_bytes(image: Image) -> bytes:
-    with image.layers[0].open() as fp:
-        return fp.read()
-
-
-def _files_of(image: Image, session: Session) -> list[Node]:
-    tree = build_tree(image, session=session)
-    return [node for node in tree.walk() if node.inode.kind is EntryKind.FILE]
-
-
-def _read(image: Image, nodes: list[Node], session: Session | None) -> dict[str, bytes]:
-    got: dict[int, bytearray] = {}
-    inodes: list[Inode] = [node.inode for node in nodes]
-    stream_contents(image, content_sources(inodes), lambda inode: got.setdefault(inode.id, bytearray()).extend,
-                    lambda inode: None, session=session)
-    return {node.path: bytes(got[node.inode.id]) for node in nodes}
-
-
-def _expected(reference: dict[str, bytes], nodes: list[Node]) -> dict[str, bytes]:
-    return {node.path: reference[node.path.lstrip("/")] for node in nodes}
 
 
 @pytest.mark.parametrize("writer", ["buildah", "skopeo", "skopeo-oci-archive", "python-gzip", "python-gzip-3-members"])
 def test_bytes_read_through_seek_points_equal_a_full_inflate(images: dict[str, Path | str], writer: str,
                                                              tmp_path: Path, layer_passes: list[str]) -> None:
     image = open_image(str(images[writer]))
-    reference = _full_inflate_members(_blob_bytes(image))
+    reference = _full_inflate_members(blob_bytes(image))
     cache = LayerCache(tmp_path / "cache")
     session = Session(cache=cache, executor=LocalPool(1))
-    nodes = _files_of(image, session)
+    nodes = files_of(image, session)
     assert len(nodes) == 25
     index = session.verified.get(f"{image.layers[0].digest}|{image.layers[0].media_type}")
     assert index is not None and index.gzip_members == (3 if writer.endswith("3-members") else 1)
 
-    full = _read(image, nodes, session)  # a first read is the full ISA-L pass, and is noted
+    full = read_files(image, nodes, session)  # a first read is the full ISA-L pass, and is noted
     assert len(layer_passes) == 1 and cache.get_seek_points(image.layers[0]) is None
-    second = _read(image, nodes, session)  # the second records the points on the way
+    second = read_files(image, nodes, session)  # the second records the points on the way
     assert cache.get_seek_points(image.layers[0]) is not None
     assert len(layer_passes) == 1
     last = max(nodes, key=lambda node: node.inode.offset)
     # A later run: its session holds no index, the stored points are used.
-    again = _read(image, [last], Session(cache=cache, executor=LocalPool(1)))
+    again = read_files(image, [last], Session(cache=cache, executor=LocalPool(1)))
     assert len(layer_passes) == 1
-    assert full == second == _expected(reference, nodes)
-    assert again == _expected(reference, [last])
+    assert full == second == expected_files(reference, nodes)
+    assert again == expected_files(reference, [last])
 
 
 def _shift_points(points: bytes, by: int) -> bytes:
@@ -176,12 +112,12 @@ def _shift_points(points: bytes, by: int) -> bytes:
 def test_corrupted_seek_points_fall_back_to_a_full_read_with_the_right_bytes(
         images: dict[str, Path | str], tmp_path: Path, layer_passes: list[str]) -> None:
     image = open_image(str(images["python-gzip"]))
-    reference = _full_inflate_members(_blob_bytes(image))
+    reference = _full_inflate_members(blob_bytes(image))
     cache = LayerCache(tmp_path / "cache")
     session = Session(cache=cache, executor=LocalPool(1))
-    nodes = _files_of(image, session)
-    _read(image, nodes, session)
-    _read(image, nodes, session)
+    nodes = files_of(image, session)
+    read_files(image, nodes, session)
+    read_files(image, nodes, session)
     ref = image.layers[0]
     good = cache.get_seek_points(ref)
     assert good is not None and len(layer_passes) == 1
@@ -190,12 +126,12 @@ def test_corrupted_seek_points_fall_back_to_a_full_read_with_the_right_bytes(
     # A point that passes the cache's checksum but is wrong (a bug, or a forged entry): the file's
     # sha256 catches it, the full pass delivers the right bytes, and the bad points are dropped.
     cache.put_seek_points(ref, _shift_points(good, 1000))
-    assert _read(image, wanted, session) == _expected(reference, wanted)
+    assert read_files(image, wanted, session) == expected_files(reference, wanted)
     assert len(layer_passes) == 2
     assert cache.get_seek_points(ref) is None
 
     # The next read records them again.
-    _read(image, nodes, session)
+    read_files(image, nodes, session)
     assert len(layer_passes) == 2
     # A damaged cache file fails its checksum: a full read, then the points are recorded again.
     (seek_file,) = [e.path for e in cache.entries() if e.key.endswith("|seek")]
@@ -204,9 +140,9 @@ def test_corrupted_seek_points_fall_back_to_a_full_read_with_the_right_bytes(
     seek_file.write_bytes(bytes(data))
     assert cache.get_seek_points(ref) is None
     later = Session(cache=cache, executor=LocalPool(1))  # a later run: no index in its session
-    assert _read(image, wanted, later) == _expected(reference, wanted)
+    assert read_files(image, wanted, later) == expected_files(reference, wanted)
     assert len(layer_passes) == 3 and not seek_file.exists()
-    assert _read(image, wanted, later) == _expected(reference, wanted)
+    assert read_files(image, wanted, later) == expected_files(reference, wanted)
     assert len(layer_passes) == 3 and cache.get_seek_points(ref) is not None
 
 
@@ -216,15 +152,15 @@ def test_a_changed_blob_is_never_read_through_old_points(images: dict[str, Path 
     image = open_image(str(images["python-gzip"]))
     cache = LayerCache(tmp_path / "cache")
     session = Session(cache=cache, executor=LocalPool(1))
-    nodes = _files_of(image, session)
-    _read(image, nodes, session)
-    _read(image, nodes, session)
+    nodes = files_of(image, session)
+    read_files(image, nodes, session)
+    read_files(image, nodes, session)
     assert cache.get_seek_points(image.layers[0]) is not None
     other = open_image(str(images["python-gzip-3-members"]))
     assert cache.get_seek_points(other.layers[0]) is None
     s2 = Session(cache=cache, executor=LocalPool(1))
-    nodes = _files_of(other, s2)
-    assert _read(other, nodes, s2) == _expected(_full_inflate_members(_blob_bytes(other)), nodes)
+    nodes = files_of(other, s2)
+    assert read_files(other, nodes, s2) == expected_files(_full_inflate_members(blob_bytes(other)), nodes)
 
 
 def test_no_seek_points_for_zstd_many_members_or_without_a_cache(tmp_path: Path) -> None:
@@ -241,12 +177,7 @@ def test_no_seek_points_for_zstd_many_members_or_without_a_cache(tmp_path: Path)
         cuts = [i * len(data) // n for i in range(n + 1)]
         return b"".join(gzip.compress(data[a:b], mtime=0) for a, b in zip(cuts, cuts[1:]))
 
-    mp = pytest.MonkeyPatch()
-    mp.setattr(builders, "compress", many)
-    try:
-        gz = open_image(write_oci_layout(tmp_path / "m", [layer]).path)
-    finally:
-        mp.undo()
+    gz = open_image(str(layout_compressed_by(many, tmp_path / "m", [layer])))
     build_tree(gz, session=session)
     index = session.verified.get(f"{gz.layers[0].digest}|{gz.layers[0].media_type}")
     assert index is not None and index.gzip_members == seekpoints.MAX_MEMBERS + 1
@@ -285,7 +216,7 @@ def _gzip_member(data: bytes, *, name: bytes = b"", comment: bytes = b"", extra:
 
 @pytest.mark.parametrize("shape", ["header-fields", "empty-members", "trailing-garbage"])
 def test_unusual_but_valid_gzip_reads_the_same_bytes(tmp_path: Path, shape: str, layer_passes: list[str]) -> None:
-    files = _files(random.Random(7))
+    files = random_files(random.Random(7), WORDS)
     tar = TarBuilder()
     for name, data in files.items():
         tar.add_file(name, data)
@@ -301,35 +232,21 @@ def test_unusual_but_valid_gzip_reads_the_same_bytes(tmp_path: Path, shape: str,
                 + gzip.compress(data[half:], mtime=0)
         return gzip.compress(data, mtime=0) + b"not gzip, ignored with a warning"
 
-    mp = pytest.MonkeyPatch()
-    mp.setattr(builders, "compress", odd)
-    try:
-        image = open_image(write_oci_layout(tmp_path / "img", [layer]).path)
-    finally:
-        mp.undo()
+    image = open_image(str(layout_compressed_by(odd, tmp_path / "img", [layer])))
     with tarfile.open(fileobj=io.BytesIO(layer)) as t:
         reference = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}  # type: ignore[union-attr]
     session = Session(cache=LayerCache(tmp_path / "c"), executor=LocalPool(1))
-    nodes = _files_of(image, session)
+    nodes = files_of(image, session)
     for _ in range(3):  # a full read, the read that records points, a read through them
-        assert _read(image, nodes, session) == _expected(reference, nodes)
+        assert read_files(image, nodes, session) == expected_files(reference, nodes)
     assert len(layer_passes) == 1
     assert session.cache is not None and session.cache.get_seek_points(image.layers[0]) is not None
 
 
 def test_cat_gives_the_same_bytes_on_every_read_and_keeps_points(images: dict[str, Path | str], tmp_path: Path) -> None:
-    from click.testing import CliRunner
-
-    from inspectr.cli import cli
-
     image = open_image(str(images["buildah"]))
-    reference = _full_inflate_members(_blob_bytes(image))
+    reference = _full_inflate_members(blob_bytes(image))
     path = max(reference, key=lambda name: name)  # data/text23.txt: near the end of the layer
     cache = tmp_path / "cache"
-    outputs = []
-    for _ in range(3):
-        result = CliRunner().invoke(cli, ["--cache-dir", str(cache), "cat", str(images["buildah"]), path])
-        assert result.exit_code == 0, result.stderr
-        outputs.append(result.stdout_bytes)
-    assert outputs == [reference[path]] * 3
+    assert cat_three_times(str(images["buildah"]), path, str(cache)) == [reference[path]] * 3
     assert [e for e in LayerCache(cache).entries() if e.key.endswith("|seek")]
