@@ -40,6 +40,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -225,14 +226,7 @@ def run_measured(cmd: list[str], sample: bool = False, cwd: str | None = None, o
         if thread:
             stop.set()
             thread.join()
-        err.seek(0)
-        stderr = err.read().decode(errors="replace").strip()
-        timed_out = timeout is not None and proc.returncode in (124, 137)
-        if proc.returncode not in ok and not timed_out:
-            raise SystemExit(f"command failed (exit {proc.returncode}, expected {ok}): {' '.join(cmd)}\n{stderr[-2000:]}")
-        maxrss, user, system = rus.read().split()[-3:]
-    out = {"wall_s": wall, "maxrss_kb": int(maxrss), "user_s": float(user), "sys_s": float(system),
-           "exit": proc.returncode, "timed_out": timed_out}
+        out, stderr = gnu_time_result(cmd, ok, timeout, proc.returncode, wall, err, rus)
     # CPU used by everything else on the machine meanwhile, in cores (the sampler thread included).
     out["background_cores"] = max(0.0, (busy - out["user_s"] - out["sys_s"]) / wall)
     if sample:
@@ -240,6 +234,20 @@ def run_measured(cmd: list[str], sample: bool = False, cwd: str | None = None, o
     if stderr:
         out["stderr"] = stderr[-500:]
     return out
+
+
+def gnu_time_result(cmd: list[str], ok: tuple[int, ...], timeout: float | None, returncode: int, wall: float,
+                    err: IO[bytes], rus: IO[str]) -> tuple[dict, str]:
+    """The run's figures from GNU time's file `rus` and the child's stderr `err`: wall, peak RSS,
+    CPU, exit status and whether the `timeout` bound stopped it. SystemExit when the command failed."""
+    err.seek(0)
+    stderr = err.read().decode(errors="replace").strip()
+    timed_out = timeout is not None and returncode in (124, 137)
+    if returncode not in ok and not timed_out:
+        raise SystemExit(f"command failed (exit {returncode}, expected {ok}): {' '.join(cmd)}\n{stderr[-2000:]}")
+    maxrss, user, system = rus.read().split()[-3:]
+    return ({"wall_s": wall, "maxrss_kb": int(maxrss), "user_s": float(user), "sys_s": float(system),
+             "exit": returncode, "timed_out": timed_out}, stderr)
 
 
 class Tool:

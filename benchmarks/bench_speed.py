@@ -171,14 +171,7 @@ def run_timed(cmd: list[str], ok: tuple[int, ...], env: dict[str, str], timeline
         stop.set()
         if timeline:
             thread.join()
-        err.seek(0)
-        stderr = err.read().decode(errors="replace").strip()
-        timed_out = timeout is not None and proc.returncode in (124, 137)
-        if proc.returncode not in ok and not timed_out:
-            raise SystemExit(f"command failed (exit {proc.returncode}, expected {ok}): {' '.join(cmd)}\n{stderr[-2000:]}")
-        maxrss, user, system = rus.read().split()[-3:]
-    out: dict[str, Any] = {"wall_s": wall, "maxrss_kb": int(maxrss), "user_s": float(user),
-                           "sys_s": float(system), "exit": proc.returncode, "timed_out": timed_out}
+        out, _ = bl.gnu_time_result(cmd, ok, timeout, proc.returncode, wall, err, rus)
     # Everything else on the machine meanwhile, in cores (the sampler thread not included).
     out["background_cores"] = max(0.0, (busy - out["user_s"] - out["sys_s"] - sampler.own_cpu_s) / wall)
     if timeline:
