@@ -199,6 +199,7 @@ def _exit_on_term(signum: int, frame: FrameType | None) -> None:
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
     processes = list((getattr(pool, "_processes", None) or {}).values())
     manager = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets it
+    results = getattr(pool, "_result_queue", None)  # and this
     pool.shutdown(wait=False, cancel_futures=True)
     for p in processes:
         p.terminate()
@@ -208,6 +209,14 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
         if p.is_alive():
             p.kill()
             p.join(1.0)
+    # A worker stopped in the middle of sending a result (an index of megabytes) leaves the
+    # pool's thread reading the rest of that message. This process holds a write end of the
+    # same pipe, so the read never saw EOF: the thread never ended, and interpreter exit waited
+    # for it forever (a SIGTERM about 2.5 s into a cold diff hung 1 run in 16). With every writer
+    # closed the read fails, and the thread ends as for a broken pool.
+    writer = getattr(results, "_writer", None)
+    if writer is not None:
+        writer.close()
     # Let the pool's manager thread finish closing its wakeup pipe now. Left to interpreter exit,
     # concurrent.futures' atexit hook races that close (Python 3.11): a write to the closing pipe
     # printed "OSError: [Errno 9] Bad file descriptor" after the one-line error, or, with SIGPIPE
