@@ -84,7 +84,7 @@ class LocalPool:
             meanwhile: Callable[[], object] | None = None,
             on_result: Callable[[int, R], object] | None = None) -> list[R]:
         workers = self.workers
-        overlap = False  # one big item still goes to a worker when there is work to do beside it
+        overlap = False  # one big item runs on a thread (_beside) when there is work to do beside it
         if workers is None:
             workers = min(len(items), os.cpu_count() or 1)
             if sum(sizes) < _PARALLEL_MIN_BYTES:
