@@ -61,7 +61,8 @@ def index_pair(a: Image, b: Image, *, session: Session | None = None, keep: bool
     on_disk: dict[str, LayerRef] = {}  # cached: decoded while the pool verifies the blob
     session = session or Session(limits=a.limits)
     cache, verified = session.cache, session.verified
-    again = _index_again(a, b, session) if keep else set()
+    one_sided = _one_sided(a, b) if keep else set()
+    again = _index_again(a, b, one_sided, session)
     for ref in list(a.layers) + list(b.layers):
         key = content_key(ref)
         location = (ref.blob.key, ref.blob.length)
@@ -87,7 +88,7 @@ def index_pair(a: Image, b: Image, *, session: Session | None = None, keep: bool
 
     kept = KeptFiles()
     try:
-        keeps = _keeps(a, b, work, kept) if keep else None
+        keeps = _keeps(work, one_sided, kept) if keep else None
         results = run_layer_jobs(work, a.limits, session=session, meanwhile=early.decode, on_result=take, keeps=keeps)
         return _finish_pair(a, b, work, results, known, on_disk, early, kept, session)
     except BaseException:
@@ -104,14 +105,14 @@ def _one_sided(a: Image, b: Image) -> set[str]:
     return {key for key, held in sides.items() if len(held) == 1}
 
 
-def _index_again(a: Image, b: Image, session: Session) -> set[str]:
+def _index_again(a: Image, b: Image, one_sided: set[str], session: Session) -> set[str]:
     """Cached one-sided layers to index again rather than only verify, so that their files are
     kept aside too: up to 1.5 times the bytes of the one-sided layers that must be indexed anyway
     (a rebuild's new top layer against the release's cached one, of about its size). The passes
     then run side by side, and the changed files need no second pass after them; a diff of two
     cached images still only verifies their blobs."""
-    one_sided, cache = _one_sided(a, b), session.cache
-    if cache is None:
+    cache = session.cache
+    if cache is None or not one_sided:
         return set()
     refs = {content_key(ref): ref for ref in list(a.layers) + list(b.layers) if content_key(ref) in one_sided
             and session.verified.get(content_key(ref)) is None}
@@ -125,9 +126,8 @@ def _index_again(a: Image, b: Image, session: Session) -> set[str]:
     return again
 
 
-def _keeps(a: Image, b: Image, work: list[tuple[LayerRef, bool]], kept: KeptFiles) -> list[Keep | None]:
+def _keeps(work: list[tuple[LayerRef, bool]], one_sided: set[str], kept: KeptFiles) -> list[Keep | None]:
     """Where each job copies files: only for layers that one image has and the other not."""
-    one_sided = _one_sided(a, b)
     chosen = [not verify_only and content_key(ref) in one_sided for ref, verify_only in work]
     budget = max(16 << 20, KEEP_BYTES // max(1, sum(chosen)))
     return [kept.keep_for(content_key(ref), budget) if pick else None for (ref, _), pick in zip(work, chosen)]

@@ -22,9 +22,8 @@ from ..untrusted.tar import Member, TarWalker
 from ..session import Session
 from .build import check_total, content_key, index_refs
 from .entry import EntryKind
-from .layer_index import iter_layer_members
+from .layer_index import Keep, LayerIndex, iter_layer_members
 from .seekpoints import SeekPlan, plan_seek, read_through_points
-from .layer_index import Keep, LayerIndex
 from .tree import Inode, Tree, apply_layers
 
 __all__ = ["content_sources", "stream_contents", "SpoolJob", "spool_contents", "DigestJob", "digest_contents", "read_file", "KeptFiles"]
