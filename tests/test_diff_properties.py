@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from builders import TarBuilder, write_oci_layout
 from inspectr import open_image
 from inspectr.diff.comparators.files import _fields, _same
+from inspectr.diff.comparators.layers import compare_hidden_content
 from inspectr.diff.difference import Verdict
 from inspectr.diff.engine import compare_images, index_pair
 from inspectr.diff.options import DiffOptions
@@ -137,3 +138,35 @@ def test_the_equal_inode_shortcut_never_hides_a_field_change(fa, other, changed)
     groups_b = ["n", "m"] if fb["nlink"] > 1 and fb["kind"] is not EntryKind.DIR else []
     if _same(na.inode, nb.inode):
         assert _fields(na, nb, groups_a, groups_b) == []
+
+
+def _hidden_over_every_layer(pair, changed_paths):  # type: ignore[no-untyped-def]
+    """compare_hidden_content as it was before shared layers were skipped: every layer of both."""
+    def contents(indexes):  # type: ignore[no-untyped-def]
+        out: dict = {}  # type: ignore[type-arg]
+        for index in indexes:
+            for e in index.entries:
+                if e.kind is EntryKind.FILE and e.sha256 is not None:
+                    out.setdefault((e.path, e.sha256), index.layer)
+        return out
+    ca, cb = contents(pair.indexes_a), contents(pair.indexes_b)
+    found = []
+    for mine, other, tree, side in ((ca, cb, pair.tree_a, "a"), (cb, ca, pair.tree_b, "b")):
+        for (path, sha), layer in sorted(mine.items()):
+            node = tree.get(path)
+            if (path, sha) not in other and path not in changed_paths and not (node and node.inode.sha256 == sha):
+                found.append((side, path, sha.hex(), layer))
+    return found
+
+
+@SETTINGS
+@given(stacks, stacks, stacks, st.sets(st.sampled_from(NAMES)))
+def test_hidden_content_skips_shared_layers_without_changing_the_answer(lower, top_a, top_b, changed) -> None:  # type: ignore[no-untyped-def]
+    """A and B share their lower layers (a rebuild's base): the fast path searches those only for
+    the paths the other layers name, and must find what a search of every layer finds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b = _pair(Path(tmp), lower + top_a, lower + top_b)
+        pair = index_pair(a, b)
+        got = compare_hidden_content(a, b, pair.indexes_a, pair.indexes_b, pair.tree_a, pair.tree_b, changed)
+        assert [(("a" if c.a else "b"), c.path, c.fields[0].a or c.fields[0].b, (c.a or c.b).layer) for c in got] == \
+            _hidden_over_every_layer(pair, changed)

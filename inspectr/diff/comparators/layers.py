@@ -7,6 +7,7 @@ split into layers, and bytes that are in one image's layers but hidden (deleted 
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Callable
 
 from ...fs.entry import Entry, EntryKind
@@ -56,7 +57,7 @@ def compare_layers(a: Image, b: Image, ia: list[LayerIndex], ib: list[LayerIndex
             out.append(Change("layer", f"layers[{i}]", "modified", Cause.TAR_FORMAT,
                               [FieldChange("diff_id", la.diff_id, lb.diff_id, Cause.TAR_FORMAT)],
                               note="same entries in the same order: the tar encoding differs (USTAR/PAX/GNU or padding)"))
-        elif sorted(keys_a, key=repr) == sorted(keys_b, key=repr):
+        elif Counter(keys_a) == Counter(keys_b):
             out.append(Change("layer", f"layers[{i}]", "modified", Cause.TAR_FORMAT,
                               [FieldChange("diff_id", la.diff_id, lb.diff_id, Cause.TAR_FORMAT)],
                               note="same entries in a different order"))
@@ -82,21 +83,34 @@ def _history(indexes: list[LayerIndex], image: Image) -> Callable[[int], str | N
 def compare_hidden_content(a: Image, b: Image, ia: list[LayerIndex], ib: list[LayerIndex],
                            ta: Tree, tb: Tree, changed_paths: set[str]) -> list[Change]:
     """Regular-file contents present in one image's layers and never in the other's, where the
-    merged view does not already show the path as changed: e.g. a key added then deleted."""
-    def all_contents(indexes: list[LayerIndex]) -> dict[tuple[str, bytes], int]:
+    merged view does not already show the path as changed: e.g. a key added then deleted.
+
+    A layer both images hold (same diff_id) has the same entries on both sides, so its contents
+    are never one-sided: only the other layers are collected, and the shared ones are searched
+    just for the paths those name (a rebuild's new top layer, not the whole image)."""
+    shared = {index.diff_id for index in ia} & {index.diff_id for index in ib}
+
+    def first_seen(indexes: list[LayerIndex]) -> dict[tuple[str, bytes], int]:
         out: dict[tuple[str, bytes], int] = {}
         for index in indexes:
-            for e in index.entries:
-                if e.kind is EntryKind.FILE and e.sha256 is not None:
-                    out.setdefault((e.path, e.sha256), index.layer)
+            if index.diff_id not in shared:
+                for e in index.entries:
+                    if e.kind is EntryKind.FILE and e.sha256 is not None:
+                        out.setdefault((e.path, e.sha256), index.layer)
         return out
 
-    ca, cb = all_contents(ia), all_contents(ib)
+    ca, cb = first_seen(ia), first_seen(ib)
+    paths = {path for path, _ in ca} | {path for path, _ in cb}
+    in_shared: set[tuple[str, bytes]] = set()
+    for index in {index.diff_id: index for index in ia if index.diff_id in shared}.values():
+        for e in index.entries:
+            if e.path in paths and e.kind is EntryKind.FILE and e.sha256 is not None:
+                in_shared.add((e.path, e.sha256))
     out: list[Change] = []
     for contents, other, tree, image, side in ((ca, cb, ta, a, "a"), (cb, ca, tb, b, "b")):
         created_by = _history([], image)
         for (path, sha), layer in sorted(contents.items()):
-            if (path, sha) in other or path in changed_paths:
+            if (path, sha) in other or (path, sha) in in_shared or path in changed_paths:
                 continue
             node = tree.get(path)
             if node is not None and node.inode.sha256 == sha:
