@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import re
-from dataclasses import dataclass
 import io
+import queue
+import re
+import threading
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from .errors import DigestMismatch, MalformedImage, SizeLimitExceeded, SizeMismatch
 
-__all__ = ["Digest", "VerifyingReader", "sha256_digest", "read_verified", "check_bytes"]
+__all__ = ["Digest", "VerifyingReader", "HashBehind", "sha256_digest", "read_verified", "check_bytes"]
 
 _HEX = {"sha256": 64, "sha512": 128}
 _DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
@@ -51,6 +53,54 @@ def sha256_digest(data: bytes) -> Digest:
     return Digest("sha256", hashlib.sha256(data).hexdigest())
 
 
+class HashBehind:
+    """A hasher that runs on a thread of its own: `update` queues the bytes and returns, and
+    OpenSSL hashes them without the GIL while this thread inflates and parses. A layer's pass
+    hashes two whole streams (the blob for its digest, the tar for its diff_id), a quarter of
+    its CPU, which a second core now takes when it is free. The queue is bounded (32 chunks of
+    the callers' 1 MiB or smaller), so a slow hash slows the pass instead of growing memory.
+
+    `hexdigest` waits for every queued chunk; after it, or after `close`, `update` is refused."""
+
+    _DEPTH = 32
+
+    def __init__(self, hasher: "hashlib._Hash") -> None:
+        self.name = hasher.name
+        self._hasher = hasher
+        self._queue: queue.Queue[bytes | None] = queue.Queue(self._DEPTH)
+        self._stop = False
+        self._done = False
+        # A daemon: a worker that is stopped mid-pass must not wait for it at exit.
+        self._thread = threading.Thread(target=self._run, name="inspectr-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if not self._stop:
+                self._hasher.update(data)
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        if self._done:
+            raise ValueError("HashBehind: update after the digest was taken or the hasher closed")
+        # A caller's buffer may be reused once this returns; bytes are immutable and go as they are.
+        self._queue.put(data if type(data) is bytes else bytes(data))
+
+    def _join(self) -> None:
+        if not self._done:
+            self._done = True
+            self._queue.put(None)
+            self._thread.join()
+
+    def hexdigest(self) -> str:
+        self._join()
+        return self._hasher.hexdigest()
+
+    def close(self) -> None:
+        """Stop without hashing what is still queued (a failed or abandoned pass)."""
+        self._stop = True
+        self._join()
+
+
 class VerifyingReader:
     """Reads a blob, hashing it and counting bytes; checks digest and exact size at EOF.
 
@@ -58,10 +108,14 @@ class VerifyingReader:
     past its declared end. `expected_size=None` means the size is unknown (legacy archives).
     """
 
-    def __init__(self, fp: BinaryIO, digest: Digest | None, expected_size: int | None, what: str) -> None:
+    def __init__(self, fp: BinaryIO, digest: Digest | None, expected_size: int | None, what: str,
+                 behind: bool = False) -> None:
+        """With `behind`, the digest is computed on a thread of its own (HashBehind): for the
+        big blobs of an indexing pass, whose reader is busy inflating and parsing."""
         self._fp = fp
         self._digest = digest
-        self._hasher = digest.hasher() if digest is not None else None
+        hasher = digest.hasher() if digest is not None else None
+        self._hasher: "hashlib._Hash | HashBehind | None" = HashBehind(hasher) if behind and hasher is not None else hasher
         self._size = expected_size
         self._what = what
         self.count = 0
@@ -108,6 +162,8 @@ class VerifyingReader:
         self.verified = True
 
     def close(self) -> None:
+        if isinstance(self._hasher, HashBehind):
+            self._hasher.close()
         self._fp.close()
 
 

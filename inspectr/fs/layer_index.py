@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator, Protocol
 
-from ..digest import Digest, VerifyingReader
+from ..digest import Digest, HashBehind, VerifyingReader
 from ..errors import (DecompressError, DiffIdMismatch, EntryLimitExceeded, InspectrError, IntegrityError, SizeLimitExceeded,
                       UnsupportedMediaType)
 from ..limits import Limits
@@ -133,12 +133,23 @@ def _open_blob(source: LayerSource, report: Callable[[int], None] | None) -> Bin
     return fp if report is None else _Reporting(fp, report)  # type: ignore[return-value]
 
 
+_BEHIND_BYTES = 8 << 20  # below this a thread costs more than it saves
+
+
+def _close(hasher: object) -> None:
+    if isinstance(hasher, HashBehind):
+        hasher.close()
+
+
 def _open_tar_stream(
     source: LayerSource, limits: Limits, notes: Callable[[str, str], None], report: Callable[[int], None] | None = None
-) -> tuple[VerifyingReader, object, Compression, hashlib._Hash, _Counter]:
+) -> tuple[VerifyingReader, object, Compression, "hashlib._Hash | HashBehind", _Counter]:
     # The diff_id's own algorithm (sha256 or sha512); anything else cannot be verified.
-    diff_hasher = source.diff_id.hasher() if source.diff_id is not None else hashlib.sha256()
-    verifier = VerifyingReader(_open_blob(source, report), source.digest, source.size, source.label)
+    plain = source.diff_id.hasher() if source.diff_id is not None else hashlib.sha256()
+    # Big blobs hash both streams on threads of their own (a second core, when one is free).
+    behind = source.size is None or source.size >= _BEHIND_BYTES
+    diff_hasher: "hashlib._Hash | HashBehind" = HashBehind(plain) if behind else plain
+    verifier = VerifyingReader(_open_blob(source, report), source.digest, source.size, source.label, behind=behind)
     peek = PeekReader(verifier)
     head = peek.peek(8)
     compression = _choose_compression(source, head)
@@ -170,6 +181,7 @@ def iter_layer_members(
         _finish(source, verifier, stream, diff_hasher)
     finally:
         verifier.close()
+        _close(diff_hasher)
 
 
 def _blame_integrity(verifier: VerifyingReader, err: InspectrError) -> None:
@@ -183,7 +195,7 @@ def _blame_integrity(verifier: VerifyingReader, err: InspectrError) -> None:
         raise integrity from err
 
 
-def _finish(source: LayerSource, verifier: VerifyingReader, stream: object, diff_hasher: "hashlib._Hash") -> None:
+def _finish(source: LayerSource, verifier: VerifyingReader, stream: object, diff_hasher: "hashlib._Hash | HashBehind") -> None:
     # The tar walker drained the decompressed stream; drain the blob so size+digest get checked.
     while stream.read(1 << 20):  # type: ignore[attr-defined]
         pass
@@ -221,6 +233,7 @@ def index_layer(source: LayerSource, layer: int, limits: Limits, scan_secrets: b
             _blame_integrity(verifier, err)
             raise
         _finish(source, verifier, stream, diff_hasher)
+        diff_id = f"{diff_hasher.name}:{diff_hasher.hexdigest()}"  # before the finally closes a HashBehind
         if keeper is not None:
             keeper.finish()
     except BaseException:
@@ -229,12 +242,13 @@ def index_layer(source: LayerSource, layer: int, limits: Limits, scan_secrets: b
         raise
     finally:
         verifier.close()
+        _close(diff_hasher)
     return LayerIndex(
         layer=layer,
         entries=entries,
         notices=notices,
         digest=str(source.digest) if source.digest else None,
-        diff_id=f"{diff_hasher.name}:{diff_hasher.hexdigest()}",
+        diff_id=diff_id,
         compressed_size=verifier.count,
         uncompressed_size=counter.n,
         compression=compression.value,
