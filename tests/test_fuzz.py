@@ -27,7 +27,7 @@ from fuzz.campaign import TARGETS, exercise
 from fuzz.corpus import CORPUS, FIXTURES, SeedSpec, load_seed
 from fuzz.draw import HypothesisDraw, RandomDraw
 from fuzz.fixup import Change, edit_blob, refresh
-from fuzz.jsonmut import Raw, dumps
+from fuzz.jsonmut import dumps
 from fuzz.mutate import make_mutant
 from fuzz.runner import Runner
 
