@@ -101,6 +101,9 @@ def _key(source: LayerSource, scan_secrets: bool) -> str | None:
     return f"{source.digest}|{source.media_type or ''}|{source.diff_id or ''}|{int(scan_secrets)}"
 
 
+_KINDS = {kind.value: kind for kind in EntryKind}
+
+
 def _encode(index: LayerIndex) -> dict[str, Any]:
     def entry(e: Entry) -> list[Any]:
         return [e.path, e.kind.value, e.mode, e.uid, e.gid, e.size, e.mtime_ns, e.linkname,
@@ -120,8 +123,9 @@ def _encode(index: LayerIndex) -> dict[str, Any]:
 
 
 def _decode(doc: dict[str, Any], layer: int) -> LayerIndex:
+    kinds = _KINDS  # a dict lookup: EntryKind(value) is a slow call per entry; unknown -> KeyError
     entries = [
-        Entry(p, EntryKind(k), mode, uid, gid, size, mtime, link, bytes.fromhex(sha) if sha else None, offset,
+        Entry(p, kinds[k], mode, uid, gid, size, mtime, link, bytes.fromhex(sha) if sha else None, offset,
               {key: base64.b64decode(val) for key, val in xattrs.items()} if xattrs else None, major, minor, raw)
         for p, k, mode, uid, gid, size, mtime, link, sha, offset, xattrs, major, minor, raw in doc["entries"]
     ]
