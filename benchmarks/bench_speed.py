@@ -6,8 +6,9 @@ dive) against the cold floor and the cold diff, with CPU utilisation and peak RS
     python benchmarks/make_pair.py --top-only          # B' = A with its 303 changes all in the top layer
     python benchmarks/bench_speed.py --runs 3
 
-Rows (each a fresh child under GNU time, page cache warm, preparation not timed; bench_ls.py's
-`run_measured` and `wait_for_quiet`, bench_diff.py's floor):
+Rows (each a fresh child under GNU time, page cache warm, inspectr's bytecode compiled as an
+install has it, preparation not timed; bench_ls.py's `run_measured` and `wait_for_quiet`,
+bench_diff.py's floor):
 
   floor, cold        inflate (ISA-L) + sha256 of every layer blob of A and B', 2 processes
   diff, cold         `inspectr diff A B'`, empty cache
@@ -50,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import compileall
 import json
 import multiprocessing
 import os
@@ -340,6 +342,10 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, INSPECTR_CACHE_DIR=str(cache), PYTHONPATH=str(HERE.parent))
     env.pop("CI", None)
+    # As a user's install has it (pip byte-compiles): without this, a PYTHONDONTWRITEBYTECODE=1 in
+    # the environment (this machine's shell sets it) has every run compile inspectr's modules
+    # from source again, 80 ms of each start-up. Written to inspectr/**/__pycache__ (gitignored).
+    bytecode = compileall.compile_dir(str(HERE.parent / "inspectr"), quiet=1)
     inspectr = [sys.executable, "-m", "inspectr"]
     diff = inspectr + ["diff", str(a), str(b), "--format", "json"]
     cat = inspectr + ["cat", "--layer", str(cat_layer), str(cat_image), cat_path]
@@ -498,7 +504,8 @@ def main(argv: list[str] | None = None) -> int:
         return f"> {r['timed_out_s']:.0f} (did not finish)" if "timed_out_s" in r else f"{r[key]:.2f}"
 
     lines = [f"Run {started}, {args.runs} runs per row, peers {args.peer_runs} (best wall shown); A = `{a.name}`, "
-             f"B' = `{b.name}` (new layers: {new_layers}); cat: layer {cat_layer} of `{cat_image.name}`, `{cat_path}`.", "",
+             f"B' = `{b.name}` (new layers: {new_layers}); cat: layer {cat_layer} of `{cat_image.name}`, `{cat_path}`. "
+             f"inspectr's bytecode compiled before the rows: {'yes' if bytecode else 'FAILED (start-ups include compiling)'}.", "",
              "| row | best wall s | median wall s | CPU s | CPU utilisation (cores) | peak RSS MiB | background cores |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
