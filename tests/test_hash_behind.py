@@ -21,8 +21,18 @@ from inspectr.fs import layer_index
 from inspectr.fs.layer_index import index_layer, iter_layer_members
 
 
+_BEFORE: set[threading.Thread] = set()
+
+
+@pytest.fixture(autouse=True)
+def _threads_before() -> None:
+    """Hash threads another test may have left to the garbage collector are not this test's."""
+    _BEFORE.clear()
+    _BEFORE.update(t for t in threading.enumerate() if t.name == "inspectr-hash")
+
+
 def _hash_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "inspectr-hash"]
+    return [t for t in threading.enumerate() if t.name == "inspectr-hash" and t not in _BEFORE]
 
 
 def test_the_digest_equals_hashlib_even_when_the_caller_reuses_its_buffer() -> None:
