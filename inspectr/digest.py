@@ -70,14 +70,18 @@ class HashBehind:
         self._queue: queue.Queue[bytes | None] = queue.Queue(self._DEPTH)
         self._stop = False
         self._done = False
+        self._error: BaseException | None = None
         # A daemon: a worker that is stopped mid-pass must not wait for it at exit.
         self._thread = threading.Thread(target=self._run, name="inspectr-hash", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while (data := self._queue.get()) is not None:
-            if not self._stop:
-                self._hasher.update(data)
+        while (data := self._queue.get()) is not None:  # drains to the end, so `update` never blocks for good
+            if not self._stop and self._error is None:
+                try:
+                    self._hasher.update(data)
+                except BaseException as err:  # MemoryError: raised by hexdigest, in the caller's thread
+                    self._error = err
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         if self._done:
@@ -93,6 +97,8 @@ class HashBehind:
 
     def hexdigest(self) -> str:
         self._join()
+        if self._error is not None:
+            raise self._error
         return self._hasher.hexdigest()
 
     def close(self) -> None:

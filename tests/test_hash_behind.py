@@ -125,3 +125,40 @@ def test_a_content_read_stopped_early_leaves_no_thread(tmp_path: Path, big_layer
     assert _hash_threads()  # the pass is still open
     members.close()
     assert not _hash_threads()
+
+
+def test_a_layer_that_fails_before_its_pass_starts_leaves_no_thread(tmp_path: Path, big_layer: bytes) -> None:
+    """The media type says zstd, the bytes are gzip: the error comes while the stream is opened,
+    before the pass's own cleanup is in place."""
+    written = write_oci_layout(tmp_path / "img", [big_layer],
+                               media_types=["application/vnd.oci.image.layer.v1.tar+zstd"])
+    with pytest.raises(InspectrError, match="zstd"):
+        _index(written.path)
+    assert not _hash_threads()
+
+
+def test_a_missing_blob_leaves_no_thread(tmp_path: Path, big_layer: bytes) -> None:
+    written = write_oci_layout(tmp_path / "img", [big_layer])
+    image = open_image(str(written.path))
+    (written.path / "blobs" / "sha256" / written.layer_digests[0].split(":")[1]).unlink()  # gone after the open
+    with pytest.raises(InspectrError, match="not found"):
+        index_layer(image.layers[0], 0, image.limits)
+    assert not _hash_threads()
+
+
+def test_an_error_in_the_hash_thread_reaches_the_caller_and_never_blocks_it() -> None:
+    class Failing:
+        name = "sha256"
+
+        def update(self, data: bytes) -> None:
+            raise MemoryError("no room")
+
+        def hexdigest(self) -> str:
+            raise AssertionError("not reached")
+
+    behind = HashBehind(Failing())  # type: ignore[arg-type]
+    for _ in range(4 * HashBehind._DEPTH):  # more than the queue holds: each put still returns
+        behind.update(b"x" * 4096)
+    with pytest.raises(MemoryError, match="no room"):
+        behind.hexdigest()
+    assert not _hash_threads()

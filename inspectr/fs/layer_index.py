@@ -149,14 +149,21 @@ def _open_tar_stream(
     # Big blobs hash both streams on threads of their own (a second core, when one is free).
     behind = source.size is None or source.size >= _BEHIND_BYTES
     diff_hasher: "hashlib._Hash | HashBehind" = HashBehind(plain) if behind else plain
-    verifier = VerifyingReader(_open_blob(source, report), source.digest, source.size, source.label, behind=behind)
-    peek = PeekReader(verifier)
-    head = peek.peek(8)
-    compression = _choose_compression(source, head)
-    if not head:
-        # A 0-byte blob is an empty changeset whatever its media type says (Go readers agree).
-        return verifier, peek, Compression.NONE, diff_hasher, _Counter()
-    stream = open_decompressed(peek, compression, source.label, notes)
+    verifier = None
+    try:
+        verifier = VerifyingReader(_open_blob(source, report), source.digest, source.size, source.label, behind=behind)
+        peek = PeekReader(verifier)
+        head = peek.peek(8)
+        compression = _choose_compression(source, head)
+        if not head:
+            # A 0-byte blob is an empty changeset whatever its media type says (Go readers agree).
+            return verifier, peek, Compression.NONE, diff_hasher, _Counter()
+        stream = open_decompressed(peek, compression, source.label, notes)
+    except BaseException:  # a missing blob, a wrong media type: the callers' cleanup has not begun
+        if verifier is not None:
+            verifier.close()
+        _close(diff_hasher)
+        raise
     return verifier, stream, compression, diff_hasher, _Counter()
 
 
