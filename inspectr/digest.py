@@ -57,12 +57,12 @@ class HashBehind:
     """A hasher that runs on a thread of its own: `update` queues the bytes and returns, and
     OpenSSL hashes them without the GIL while this thread inflates and parses. A layer's pass
     hashes two whole streams (the blob for its digest, the tar for its diff_id), a quarter of
-    its CPU, which a second core now takes when it is free. The queue is bounded (32 chunks of
+    its CPU, which a second core now takes when it is free. The queue is bounded (8 chunks of
     the callers' 1 MiB or smaller), so a slow hash slows the pass instead of growing memory.
 
     `hexdigest` waits for every queued chunk; after it, or after `close`, `update` is refused."""
 
-    _DEPTH = 32
+    _DEPTH = 8
 
     def __init__(self, hasher: "hashlib._Hash") -> None:
         self.name = hasher.name
