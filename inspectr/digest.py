@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from .errors import DigestMismatch, MalformedImage, SizeLimitExceeded, SizeMismatch
 
-__all__ = ["Digest", "VerifyingReader", "HashBehind", "sha256_digest", "read_verified", "check_bytes"]
+__all__ = ["Digest", "VerifyingReader", "HashBehind", "HashLane", "sha256_digest", "read_verified", "check_bytes"]
 
 _HEX = {"sha256": 64, "sha512": 128}
 _DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
@@ -53,58 +53,77 @@ def sha256_digest(data: bytes) -> Digest:
     return Digest("sha256", hashlib.sha256(data).hexdigest())
 
 
-class HashBehind:
-    """A hasher that runs on a thread of its own: `update` queues the bytes and returns, and
-    OpenSSL hashes them without the GIL while this thread inflates and parses. A layer's pass
-    hashes two whole streams (the blob for its digest, the tar for its diff_id), a quarter of
-    its CPU, which a second core now takes when it is free. The queue is bounded (8 chunks of
-    the callers' 1 MiB or smaller), so a slow hash slows the pass instead of growing memory.
+class HashLane:
+    """One thread that hashes for a layer's pass: `feed` queues a (hasher, bytes) pair and
+    returns, and OpenSSL hashes them without the GIL while the pass inflates and parses on its
+    own thread. The pass hashes its blob (digest), its tar (diff_id) and every file's content:
+    two thirds of its CPU besides the inflate, which a second core now takes when one is free.
 
-    `hexdigest` waits for every queued chunk; after it, or after `close`, `update` is refused."""
+    The queue is bounded (8 chunks of at most 1 MiB), so a hash that falls behind slows the pass
+    instead of growing its memory. `drain` waits for every queued chunk and raises what the
+    thread met; `close` stops without hashing the rest (a failed or abandoned pass)."""
 
     _DEPTH = 8
 
-    def __init__(self, hasher: "hashlib._Hash") -> None:
-        self.name = hasher.name
-        self._hasher = hasher
-        self._queue: queue.Queue[bytes | None] = queue.Queue(self._DEPTH)
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple["hashlib._Hash", bytes | memoryview] | None] = queue.Queue(self._DEPTH)
         self._stop = False
-        self._done = False
+        self._closed = False
         self._error: BaseException | None = None
         # A daemon: a worker that is stopped mid-pass must not wait for it at exit.
         self._thread = threading.Thread(target=self._run, name="inspectr-hash", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while (data := self._queue.get()) is not None:  # drains to the end, so `update` never blocks for good
+        get, done = self._queue.get, self._queue.task_done
+        while (item := get()) is not None:  # drains to the end, so `feed` never blocks for good
             if not self._stop and self._error is None:
                 try:
-                    self._hasher.update(data)
-                except BaseException as err:  # MemoryError: raised by hexdigest, in the caller's thread
+                    item[0].update(item[1])
+                except BaseException as err:  # MemoryError: raised by drain, in the pass's thread
                     self._error = err
+            done()
 
-    def update(self, data: bytes | bytearray | memoryview) -> None:
-        if self._done:
-            raise ValueError("HashBehind: update after the digest was taken or the hasher closed")
-        # A caller's buffer may be reused once this returns; bytes are immutable and go as they are.
-        self._queue.put(data if type(data) is bytes else bytes(data))
+    def feed(self, hasher: "hashlib._Hash", data: bytes | bytearray | memoryview) -> None:
+        if self._closed:
+            raise ValueError("HashLane: fed after it was closed")
+        # A caller's buffer may be reused once this returns; bytes (or a view of bytes) cannot be.
+        if type(data) is not bytes and not (type(data) is memoryview and type(data.obj) is bytes):
+            data = bytes(data)
+        self._queue.put((hasher, data))
 
-    def _join(self) -> None:
-        if not self._done:
-            self._done = True
+    def drain(self) -> None:
+        """Return once every chunk fed so far is hashed (from the feeding thread only)."""
+        self._queue.join()
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = self._stop = True
             self._queue.put(None)
             self._thread.join()
 
+
+class HashBehind:
+    """A hasher whose updates run on a HashLane: `hexdigest`/`digest` wait for the lane first."""
+
+    __slots__ = ("name", "_hasher", "_lane")
+
+    def __init__(self, hasher: "hashlib._Hash", lane: HashLane) -> None:
+        self.name = hasher.name
+        self._hasher, self._lane = hasher, lane
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        self._lane.feed(self._hasher, data)
+
     def hexdigest(self) -> str:
-        self._join()
-        if self._error is not None:
-            raise self._error
+        self._lane.drain()
         return self._hasher.hexdigest()
 
-    def close(self) -> None:
-        """Stop without hashing what is still queued (a failed or abandoned pass)."""
-        self._stop = True
-        self._join()
+    def digest(self) -> bytes:
+        self._lane.drain()
+        return self._hasher.digest()
 
 
 class VerifyingReader:
@@ -116,12 +135,15 @@ class VerifyingReader:
 
     def __init__(self, fp: BinaryIO, digest: Digest | None, expected_size: int | None, what: str,
                  behind: bool = False) -> None:
-        """With `behind`, the digest is computed on a thread of its own (HashBehind): for the
-        big blobs of an indexing pass, whose reader is busy inflating and parsing."""
+        """With `behind`, the digest is computed on a thread of its own (`self.lane`, which the
+        reader's user may feed too, and which `close` stops): for the big blobs of an indexing
+        pass, whose reader is busy inflating and parsing."""
         self._fp = fp
         self._digest = digest
         hasher = digest.hasher() if digest is not None else None
-        self._hasher: "hashlib._Hash | HashBehind | None" = HashBehind(hasher) if behind and hasher is not None else hasher
+        self.lane = HashLane() if behind else None
+        self._hasher: "hashlib._Hash | HashBehind | None" = (
+            HashBehind(hasher, self.lane) if self.lane is not None and hasher is not None else hasher)
         self._size = expected_size
         self._what = what
         self.count = 0
@@ -168,8 +190,8 @@ class VerifyingReader:
         self.verified = True
 
     def close(self) -> None:
-        if isinstance(self._hasher, HashBehind):
-            self._hasher.close()
+        if self.lane is not None:
+            self.lane.close()
         self._fp.close()
 
 

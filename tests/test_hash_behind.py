@@ -1,6 +1,6 @@
-"""The two whole-stream digests of a big layer's pass (blob, diff_id) are computed on threads of
-their own (digest.HashBehind, issue 16). They must give the digests a plain hasher gives, fail
-the same way on every broken blob, and never leave a thread behind."""
+"""A big layer's pass hashes on a thread of its own (digest.HashLane, issue 16): its blob, its
+tar and every file of 256 KiB or more. The digests must be those a plain hasher gives, a broken
+blob must fail the same way, and no thread may be left behind."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import pytest
 
 from builders import Corrupt, write_oci_layout
 from inspectr import open_image
-from inspectr.digest import HashBehind
+from inspectr.digest import HashBehind, HashLane
 from inspectr.errors import InspectrError
 from inspectr.fs import layer_index
-from inspectr.fs.layer_index import index_layer, iter_layer_members
+from inspectr.fs.layer_index import Keep, index_layer, iter_layer_members
 
 
 _BEFORE: set[threading.Thread] = set()
@@ -38,39 +38,51 @@ def _hash_threads() -> list[threading.Thread]:
 def test_the_digest_equals_hashlib_even_when_the_caller_reuses_its_buffer() -> None:
     rng = random.Random(5)
     chunks = [rng.randbytes(n) for n in (0, 1, 2047, 2048, 65536, 1 << 20, 12345)] * 12
-    behind, plain = HashBehind(hashlib.sha256()), hashlib.sha256()
+    lane = HashLane()
+    behind, other, plain = HashBehind(hashlib.sha256(), lane), HashBehind(hashlib.sha512(), lane), hashlib.sha256()
     buf = bytearray(1 << 20)
     for chunk in chunks:
         view = memoryview(buf)[:len(chunk)]
         view[:] = chunk
         behind.update(view)  # overwritten by the next chunk straight after
+        other.update(memoryview(chunk)[1:])  # a view of bytes goes as it is
         plain.update(chunk)
     buf[:] = bytes(len(buf))
     assert behind.hexdigest() == plain.hexdigest()
-    assert behind.hexdigest() == plain.hexdigest()  # idempotent, as hashlib's
+    assert behind.digest() == plain.digest()
+    assert other.hexdigest() == hashlib.sha512(b"".join(c[1:] for c in chunks)).hexdigest()
+    lane.close()
     with pytest.raises(ValueError):
         behind.update(b"late")
     assert not _hash_threads()
 
 
 def test_close_stops_the_thread_without_waiting_for_the_queue() -> None:
-    behind = HashBehind(hashlib.sha512())
+    lane = HashLane()
+    behind = HashBehind(hashlib.sha512(), lane)
     for _ in range(20):
         behind.update(bytes(1 << 20))
-    behind.close()
+    lane.close()
+    lane.close()  # twice is fine
     assert not _hash_threads()
 
 
 def _big_layer() -> bytes:
-    """Incompressible files, so the gzip blob is over the threshold (8 MiB)."""
+    """Incompressible files, so the gzip blob is over the threshold (8 MiB); sizes on both sides
+    of the per-file threshold (256 KiB), and small ones in between."""
     rng = random.Random(11)
     out = io.BytesIO()
+    sizes = [1 << 20] * 8 + [(256 << 10) - 1, 256 << 10, (256 << 10) + 1, 0, 1, 4096, 70000]
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for i in range(10):
-            data = rng.randbytes(1 << 20)
+        for i, size in enumerate(sizes):
+            data = rng.randbytes(size)
             info = tarfile.TarInfo(f"data/f{i}")
             info.size, info.mtime = len(data), 0
             tar.addfile(info, io.BytesIO(data))
+            if i == 3:
+                link = tarfile.TarInfo("data/link")
+                link.type, link.linkname = tarfile.LNKTYPE, "data/f3"
+                tar.addfile(link)
     return out.getvalue()
 
 
@@ -86,21 +98,29 @@ def _index(path: Path) -> object:
     return index_layer(ref, 0, image.limits)
 
 
-def test_a_big_layer_indexes_as_it_does_with_plain_hashers(tmp_path: Path, big_layer: bytes,
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_big_layer_indexes_as_it_does_with_plain_hashers(tmp_path: Path, big_layer: bytes, keep: bool,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     written = write_oci_layout(tmp_path / "img", [big_layer])
-    threaded = _index(written.path)
-    monkeypatch.setattr(layer_index, "_BEHIND_BYTES", 1 << 62)
     image = open_image(str(written.path))
-    plain = index_layer(image.layers[0], 0, image.limits)
-    assert threaded == plain
-    assert threaded.diff_id == written.diff_ids[0]  # type: ignore[attr-defined]
+    keeps = [Keep(str(tmp_path / "kept-threaded")), Keep(str(tmp_path / "kept-plain"))] if keep else [None, None]
+    threaded = index_layer(image.layers[0], 0, image.limits, keep=keeps[0])
     assert not _hash_threads()
+    monkeypatch.setattr(layer_index, "_BEHIND_BYTES", 1 << 62)
+    plain = index_layer(image.layers[0], 0, image.limits, keep=keeps[1])
+    assert threaded == plain
+    assert threaded.diff_id == written.diff_ids[0]
+    with tarfile.open(fileobj=io.BytesIO(big_layer)) as tar:  # every file's digest, from Python's tarfile
+        expected = {m.name: hashlib.sha256(tar.extractfile(m).read()).digest() for m in tar if m.isfile()}  # type: ignore[union-attr]
+    assert {e.path: e.sha256 for e in threaded.entries if e.kind.value == "file"} == expected
+    if keep:
+        assert Path(keeps[0].path).read_bytes() == Path(keeps[1].path).read_bytes()  # type: ignore[union-attr]
+        assert keeps[0].read_map() == keeps[1].read_map()  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("corrupt", [
     Corrupt(layer_digest=0), Corrupt(diff_id=0), Corrupt(layer_size=0, size_delta=1),
-    Corrupt(layer_size=0, size_delta=-1), Corrupt(truncate_blob={0: 9 << 20}),
+    Corrupt(layer_size=0, size_delta=-1), Corrupt(truncate_blob={0: (8 << 20) + (1 << 19)}),
 ], ids=["digest", "diff_id", "size-over", "size-under", "truncated"])
 def test_a_broken_big_layer_fails_as_with_plain_hashers_and_leaves_no_thread(
         tmp_path: Path, big_layer: bytes, corrupt: Corrupt, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -156,9 +176,11 @@ def test_an_error_in_the_hash_thread_reaches_the_caller_and_never_blocks_it() ->
         def hexdigest(self) -> str:
             raise AssertionError("not reached")
 
-    behind = HashBehind(Failing())  # type: ignore[arg-type]
-    for _ in range(4 * HashBehind._DEPTH):  # more than the queue holds: each put still returns
+    lane = HashLane()
+    behind = HashBehind(Failing(), lane)  # type: ignore[arg-type]
+    for _ in range(4 * HashLane._DEPTH):  # more than the queue holds: each put still returns
         behind.update(b"x" * 4096)
     with pytest.raises(MemoryError, match="no room"):
         behind.hexdigest()
+    lane.close()
     assert not _hash_threads()
