@@ -256,3 +256,21 @@ def test_an_entry_in_the_previous_format_is_rebuilt_not_misread(tmp_path: Path, 
     assert doc is not None and doc["gzip_members"] == 1
     hit = cache.get(ref, 0)
     assert hit is not None and hit.gzip_members == 1
+
+
+def test_an_index_pickles_to_an_equal_one_with_every_kind_of_field() -> None:
+    """Indexes cross from pool workers as pickles of plain tuples (LayerIndex.__reduce__)."""
+    import pickle
+
+    from inspectr.fs.layer_index import index_tar_bytes
+    from inspectr.untrusted.secrets import SecretMatch
+
+    tar = (TarBuilder().add_dir("etc", mode=0o700, uid=3).add_file("etc/shadow", "root:x\n", xattrs={"user.k": b"\x00\xff"})
+           .add_hardlink("etc/shadow2", "etc/shadow").add_symlink("bin", "usr/bin").add_char("dev/null", 1, 3)
+           .add_file(b"./odd//\xff-name", "x").add_whiteout("gone").add_file("var/lib/dpkg/status", "Package: a\n").finish())
+    index = index_tar_bytes(tar, layer=2)
+    index.secrets.append(("etc/shadow", [SecretMatch("password-hash", "high", "root:***", 1)]))
+    assert index.evidence and any(e.xattrs for e in index.entries) and any(e.raw_name for e in index.entries)
+    back = pickle.loads(pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back == index
+    assert [type(e) for e in back.entries] == [type(e) for e in index.entries]
