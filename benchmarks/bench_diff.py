@@ -63,13 +63,13 @@ LAYER_TARS_OPTIONS = ["--exclude-directory-metadata=yes"]  # diffoscope's option
 # --------------------------------------------------------------------------- the baseline (child)
 
 
-def baseline_main(images: list[Path], procs: int) -> int:
+def baseline_main(images: list[Path], procs: int, full: bool = False) -> int:
     tasks, want = [], {}
     for image in images:
         layers, diff_ids = bl._layers(image)
         for layer, diff_id in zip(layers, diff_ids):
             path = str(image / "blobs" / "sha256" / layer["digest"].split(":", 1)[1])
-            tasks.append((path, layer["digest"], False))
+            tasks.append((path, layer["digest"], full))
             want[path] = diff_id
     if procs <= 1:
         got = [bl._floor_layer(t) for t in tasks]
@@ -409,8 +409,11 @@ def main(argv: list[str] | None = None) -> int:
         ap = argparse.ArgumentParser(prog="bench_diff.py _baseline")
         ap.add_argument("images", type=Path, nargs="+")
         ap.add_argument("--procs", type=int, default=1)
+        ap.add_argument("--full", action="store_true",
+                        help="also sha256 the compressed blob and the inflated bytes a second time (the three streams "
+                             "a verifying indexer hashes: blob digest, diff_id, file contents)")
         a = ap.parse_args(argv[1:])
-        return baseline_main(a.images, a.procs)
+        return baseline_main(a.images, a.procs, a.full)
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=HERE / "work")
