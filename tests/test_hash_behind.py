@@ -4,14 +4,18 @@ blob must fail the same way, and no thread may be left behind."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import random
 import tarfile
+import tempfile
 import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from builders import Corrupt, write_oci_layout
 from inspectr import open_image
@@ -19,6 +23,7 @@ from inspectr.digest import HashBehind, HashLane
 from inspectr.errors import InspectrError
 from inspectr.fs import layer_index
 from inspectr.fs.layer_index import Keep, index_layer, iter_layer_members
+from test_properties import stacks, to_tar
 
 
 _BEFORE: set[threading.Thread] = set()
@@ -183,4 +188,30 @@ def test_an_error_in_the_hash_thread_reaches_the_caller_and_never_blocks_it() ->
     with pytest.raises(MemoryError, match="no room"):
         behind.hexdigest()
     lane.close()
+    assert not _hash_threads()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(layers=stacks(hostile=True, max_layers=2), cut=st.sampled_from([None, 0.5, 0.9]))
+def test_hostile_layers_index_alike_on_the_lane_and_in_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            layers, cut) -> None:  # type: ignore[no-untyped-def]
+    """Differential: every blob and every file on the lane (thresholds 0) against none of them,
+    over hostile tar streams (escaping names, links, duplicates, whiteouts), whole or cut short."""
+    blobs = [to_tar(layer) for layer in layers]
+    corrupt = Corrupt(truncate_blob={0: int(len(gzip.compress(blobs[0])) * cut)}) if cut else None
+    directory = Path(tempfile.mkdtemp(dir=tmp_path))
+    image = open_image(str(write_oci_layout(directory, blobs, corrupt=corrupt).path))
+
+    def run(behind: int, per_file: int) -> list[object]:
+        monkeypatch.setattr(layer_index, "_BEHIND_BYTES", behind)
+        monkeypatch.setattr(layer_index, "_LANE_FILE_BYTES", per_file)
+        out: list[object] = []
+        for ref in image.layers:
+            try:
+                out.append(index_layer(ref, ref.index, image.limits))
+            except InspectrError as err:
+                out.append((type(err), str(err)))
+        return out
+
+    assert run(0, 0) == run(1 << 62, 1 << 62)
     assert not _hash_threads()
