@@ -430,7 +430,7 @@ class _KeptHash:
 
     __slots__ = ("hasher", "write")
 
-    def __init__(self, hasher: "hashlib._Hash", write: Callable[[bytes | memoryview], None]) -> None:
+    def __init__(self, hasher: "hashlib._Hash | HashBehind", write: Callable[[bytes | memoryview], None]) -> None:
         self.hasher = hasher
         self.write = write
 
@@ -480,18 +480,18 @@ def _index_members(walker: TarWalker, layer: int, limits: Limits, notices: list[
             wanted = evidence_kind(path, member.mode, member.size) if evidence is not None else None
             small = secrets is not None and 0 < member.size <= SCAN_MAX_BYTES
             if wanted is None and not small:
-                hasher: "hashlib._Hash | HashBehind" = sha256()
-                on_lane = lane is not None and member.size >= _LANE_FILE_BYTES
-                if on_lane:
-                    hasher = HashBehind(hasher, lane)  # type: ignore[arg-type]
+                hasher: "hashlib._Hash | HashBehind" = (
+                    HashBehind(sha256(), lane) if lane is not None and member.size >= _LANE_FILE_BYTES else sha256())
+                if isinstance(hasher, HashBehind):
                     later.append((len(entries), hasher))
                 if keeper is not None and keeper.wants(member.size):
                     start = keeper.fp.tell()  # type: ignore[union-attr]
-                    walker.consume(member, _KeptHash(hasher, keeper.write))  # type: ignore[arg-type]
+                    walker.consume(member, _KeptHash(hasher, keeper.write))
                     keeper.kept(member.offset, start)
                 else:
                     walker.consume(member, hasher)
-                digest = None if on_lane else hasher.digest()  # on the lane: filled in once it is drained
+                # On the lane, the digest is filled in once the lane is drained, after the walk.
+                digest = None if isinstance(hasher, HashBehind) else hasher.digest()
             elif wanted == "exec" and not small:
                 scan = _GoScan(path, layer)
                 if keeper is not None and keeper.wants(member.size):
@@ -554,8 +554,8 @@ def _index_members(walker: TarWalker, layer: int, limits: Limits, notices: list[
                 record.raw_name,
             )
         )
-    if later:
-        lane.drain()  # type: ignore[union-attr]
+    if lane is not None and later:
+        lane.drain()
         for number, behind in later:
             entries[number].sha256 = behind.digest()
     return entries
