@@ -67,7 +67,6 @@ class HashLane:
 
     def __init__(self) -> None:
         self._queue: queue.Queue[tuple["hashlib._Hash", bytes | memoryview] | None] = queue.Queue(self._DEPTH)
-        self._stop = False
         self._closed = False
         self._error: BaseException | None = None
         # A daemon: a worker that is stopped mid-pass must not wait for it at exit.
@@ -77,7 +76,7 @@ class HashLane:
     def _run(self) -> None:
         get, done = self._queue.get, self._queue.task_done
         while (item := get()) is not None:  # drains to the end, so `feed` never blocks for good
-            if not self._stop and self._error is None:
+            if not self._closed and self._error is None:  # closed: drop the rest unhashed
                 try:
                     item[0].update(item[1])
                 except BaseException as err:  # MemoryError: raised by drain, in the pass's thread
@@ -100,7 +99,7 @@ class HashLane:
 
     def close(self) -> None:
         if not self._closed:
-            self._closed = self._stop = True
+            self._closed = True
             self._queue.put(None)
             self._thread.join()
 
